@@ -1,0 +1,56 @@
+"""Command line: `python -m gust serve` and maintenance commands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from gust import __version__
+from gust.config import ConfigError, load_settings
+from gust.observability import setup_logging
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gust",
+        description="Gust: a self-hosted AI chat server. Configuration comes from the "
+        "environment and .env (see .env.example).",
+    )
+    parser.add_argument("--version", action="version", version=f"gust {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve = sub.add_parser("serve", help="serve HTTP (the default command)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: PORT or 8100)")
+    serve.add_argument("--host", help="address to bind (default: HOST or 0.0.0.0)")
+    return parser
+
+
+def cli(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    command = args.command or "serve"
+    overrides = {}
+    if command == "serve":
+        if getattr(args, "port", None) is not None:
+            overrides["port"] = args.port
+        if getattr(args, "host", None):
+            overrides["host"] = args.host
+    try:
+        settings = load_settings(**overrides)
+    except ConfigError as exc:
+        print(f"gust: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level, settings.log_format)
+    if command == "serve":
+        from gust.app import main
+
+        try:
+            asyncio.run(main(settings))
+        except ConfigError as exc:
+            print(f"gust: {exc}", file=sys.stderr)
+            return 2
+        return 0
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

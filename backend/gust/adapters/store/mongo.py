@@ -1,0 +1,199 @@
+"""MongoDB store on PyMongo's async API (AsyncMongoClient; Motor is end of life)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+from gust.adapters.store.records import check_changes, from_doc, to_doc
+from gust.domain.errors import Conflict
+from gust.domain.models import Chat, Message, Team, User
+from gust.ports.store import ChatCursor
+
+Doc = dict[str, Any]
+
+
+def _doc(record: Any) -> Doc:
+    data = to_doc(record)
+    data["_id"] = data.pop("id")
+    return data
+
+
+class MongoStore:
+    """Store on MongoDB (or a wire-compatible server such as FerretDB).
+
+    The client is created in start(), on the running event loop: an AsyncMongoClient
+    belongs to the loop it was first used on.
+    """
+
+    name = "mongodb"
+
+    def __init__(self, uri: str, db_name: str, *, timeout_ms: int = 5000) -> None:
+        self.uri = uri
+        self.db_name = db_name
+        self.timeout_ms = timeout_ms
+        self._client: AsyncMongoClient[Doc] | None = None
+
+    def _col(self, name: str) -> AsyncCollection[Doc]:
+        if self._client is None:
+            raise RuntimeError("MongoStore used before start()")
+        return self._client[self.db_name][name]
+
+    async def start(self) -> None:
+        self._client = AsyncMongoClient(
+            self.uri,
+            serverSelectionTimeoutMS=self.timeout_ms,
+            connectTimeoutMS=self.timeout_ms,
+            tz_aware=True,
+        )
+        await self.ensure_indexes()
+
+    async def ensure_indexes(self) -> None:
+        await self._col("users").create_index([("email", ASCENDING)], unique=True, name="email_unique")
+        await self._col("users").create_index([("team_id", ASCENDING)], name="team")
+        await self._col("chats").create_index(
+            [("user_id", ASCENDING), ("updated_at", DESCENDING), ("_id", DESCENDING)], name="user_updated"
+        )
+        await self._col("messages").create_index(
+            [("chat_id", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)], name="chat_created"
+        )
+        await self._col("messages").create_index([("status", ASCENDING)], name="status")
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    async def ping(self) -> None:
+        if self._client is None:
+            raise RuntimeError("MongoStore used before start()")
+        await self._client.admin.command("ping")
+
+    # -- locks ---------------------------------------------------------------------
+    async def acquire_lock(self, name: str, owner: str, ttl: float) -> bool:
+        now = time.time()
+        try:
+            await self._col("locks").update_one(
+                {"_id": name, "$or": [{"owner": owner}, {"expires_at": {"$lt": now}}]},
+                {"$set": {"owner": owner, "expires_at": now + ttl}},
+                upsert=True,
+            )
+        except DuplicateKeyError:
+            return False  # the lock exists, held by someone else and not expired
+        return True
+
+    async def release_lock(self, name: str, owner: str) -> None:
+        await self._col("locks").delete_one({"_id": name, "owner": owner})
+
+    # -- teams and users -----------------------------------------------------------
+    async def create_team(self, team: Team) -> None:
+        try:
+            await self._col("teams").insert_one(_doc(team))
+        except DuplicateKeyError as exc:
+            raise Conflict("team exists", code="team_exists") from exc
+
+    async def get_team(self, team_id: str) -> Team | None:
+        doc = await self._col("teams").find_one({"_id": team_id})
+        return from_doc(Team, doc) if doc else None
+
+    async def create_user(self, user: User) -> None:
+        try:
+            await self._col("users").insert_one(_doc(user))
+        except DuplicateKeyError as exc:
+            raise Conflict("an account with this email already exists", code="email_taken") from exc
+
+    async def get_user(self, user_id: str) -> User | None:
+        doc = await self._col("users").find_one({"_id": user_id})
+        return from_doc(User, doc) if doc else None
+
+    async def get_user_by_email(self, email: str) -> User | None:
+        doc = await self._col("users").find_one({"email": email})
+        return from_doc(User, doc) if doc else None
+
+    async def count_users(self) -> int:
+        return await self._col("users").count_documents({})
+
+    async def update_user(self, user_id: str, changes: Mapping[str, Any]) -> User | None:
+        updates = check_changes(User, changes)
+        try:
+            doc = await self._col("users").find_one_and_update(
+                {"_id": user_id}, {"$set": updates}, return_document=ReturnDocument.AFTER
+            )
+        except DuplicateKeyError as exc:
+            raise Conflict("an account with this email already exists", code="email_taken") from exc
+        return from_doc(User, doc) if doc else None
+
+    # -- chats ---------------------------------------------------------------------
+    async def create_chat(self, chat: Chat) -> None:
+        await self._col("chats").insert_one(_doc(chat))
+
+    async def get_chat(self, user_id: str, chat_id: str) -> Chat | None:
+        doc = await self._col("chats").find_one({"_id": chat_id, "user_id": user_id})
+        return from_doc(Chat, doc) if doc else None
+
+    async def list_chats(
+        self,
+        user_id: str,
+        *,
+        limit: int,
+        after: ChatCursor | None = None,
+        archived: bool | None = None,
+    ) -> list[Chat]:
+        query: Doc = {"user_id": user_id}
+        if archived is not None:
+            query["archived"] = archived
+        if after is not None:
+            query["$or"] = [
+                {"updated_at": {"$lt": after[0]}},
+                {"updated_at": after[0], "_id": {"$lt": after[1]}},
+            ]
+        cursor = (
+            self._col("chats")
+            .find(query)
+            .sort([("updated_at", DESCENDING), ("_id", DESCENDING)])
+            .limit(limit)
+        )
+        return [from_doc(Chat, doc) async for doc in cursor]
+
+    async def update_chat(self, user_id: str, chat_id: str, changes: Mapping[str, Any]) -> Chat | None:
+        updates = check_changes(Chat, changes)
+        doc = await self._col("chats").find_one_and_update(
+            {"_id": chat_id, "user_id": user_id}, {"$set": updates}, return_document=ReturnDocument.AFTER
+        )
+        return from_doc(Chat, doc) if doc else None
+
+    async def delete_chat(self, user_id: str, chat_id: str) -> bool:
+        result = await self._col("chats").delete_one({"_id": chat_id, "user_id": user_id})
+        if result.deleted_count == 0:
+            return False
+        await self._col("messages").delete_many({"chat_id": chat_id, "user_id": user_id})
+        return True
+
+    # -- messages ------------------------------------------------------------------
+    async def create_message(self, message: Message) -> None:
+        await self._col("messages").insert_one(_doc(message))
+
+    async def get_message(self, user_id: str, message_id: str) -> Message | None:
+        doc = await self._col("messages").find_one({"_id": message_id, "user_id": user_id})
+        return from_doc(Message, doc) if doc else None
+
+    async def list_messages(self, user_id: str, chat_id: str) -> list[Message]:
+        cursor = (
+            self._col("messages")
+            .find({"chat_id": chat_id, "user_id": user_id})
+            .sort([("created_at", ASCENDING), ("_id", ASCENDING)])
+        )
+        return [from_doc(Message, doc) async for doc in cursor]
+
+    async def update_message(self, user_id: str, message_id: str, changes: Mapping[str, Any]) -> None:
+        updates = check_changes(Message, changes)
+        await self._col("messages").update_one({"_id": message_id, "user_id": user_id}, {"$set": updates})
+
+    async def list_messages_by_status(self, status: str, *, limit: int) -> list[Message]:
+        cursor = self._col("messages").find({"status": status}).sort("created_at", ASCENDING).limit(limit)
+        return [from_doc(Message, doc) async for doc in cursor]

@@ -1,0 +1,366 @@
+"""SQLite store: the embedded default. One WAL file in DATA_DIR, queries on worker threads."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from gust.adapters.store.records import check_changes, from_doc, to_doc
+from gust.domain.errors import Conflict
+from gust.domain.models import Chat, Message, Team, User
+from gust.ports.store import ChatCursor
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Each entry upgrades the schema by one version (PRAGMA user_version). Never edit a
+# released entry: append a new one.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE teams (id TEXT PRIMARY KEY, data TEXT NOT NULL);
+    CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        email TEXT NOT NULL UNIQUE,
+        team_id TEXT NOT NULL,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX users_team ON users (team_id);
+    CREATE TABLE chats (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        updated_at REAL NOT NULL,
+        archived INTEGER NOT NULL DEFAULT 0,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX chats_user_updated ON chats (user_id, updated_at DESC, id DESC);
+    CREATE TABLE messages (
+        id TEXT PRIMARY KEY,
+        chat_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        status TEXT NOT NULL,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX messages_chat_created ON messages (chat_id, created_at, id);
+    CREATE INDEX messages_status ON messages (status);
+    CREATE TABLE locks (name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at REAL NOT NULL);
+    """,
+]
+
+
+def _dumps(record: Any) -> str:
+    return json.dumps(to_doc(record), ensure_ascii=False, separators=(",", ":"))
+
+
+class SQLiteStore:
+    """Store on one SQLite file. Writes go through one thread (SQLite has one writer);
+    reads run on a small pool of threads, each with its own connection (WAL readers
+    never wait for the writer)."""
+
+    name = "sqlite"
+
+    def __init__(self, path: str | Path, *, readers: int = 2) -> None:
+        self.path = str(path)
+        self._readers = readers
+        self._writer: ThreadPoolExecutor | None = None
+        self._reader: ThreadPoolExecutor | None = None
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._conn_lock = threading.Lock()
+
+    # -- plumbing ------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=30000")
+        with self._conn_lock:
+            self._connections.append(conn)
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        return conn
+
+    async def _run(self, pool: ThreadPoolExecutor | None, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if pool is None:
+            raise RuntimeError("SQLiteStore used before start()")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(pool, lambda: fn(self._conn()))
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._run(self._reader, fn)
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def in_transaction(conn: sqlite3.Connection) -> T:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+
+        return await self._run(self._writer, in_transaction)
+
+    # -- lifecycle -----------------------------------------------------------------
+    async def start(self) -> None:
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="gust-sqlite-w")
+        self._reader = ThreadPoolExecutor(self._readers, thread_name_prefix="gust-sqlite-r")
+        await self._run(self._writer, self._migrate)
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise RuntimeError(
+                f"{self.path} has schema version {version}, newer than this Gust "
+                f"({len(MIGRATIONS)}); upgrade Gust or restore a backup"
+            )
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            log.info("migrating %s to schema version %d", self.path, number)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in script.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number}")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    async def close(self) -> None:
+        for pool in (self._writer, self._reader):
+            if pool is not None:
+                pool.shutdown(wait=True)
+        self._writer = self._reader = None
+        with self._conn_lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+
+    async def ping(self) -> None:
+        await self._read(lambda conn: conn.execute("SELECT 1").fetchone())
+
+    @property
+    def schema_version(self) -> int:
+        return len(MIGRATIONS)
+
+    # -- locks ---------------------------------------------------------------------
+    async def acquire_lock(self, name: str, owner: str, ttl: float) -> bool:
+        def op(conn: sqlite3.Connection) -> bool:
+            now = time.time()
+            row = conn.execute("SELECT owner, expires_at FROM locks WHERE name = ?", (name,)).fetchone()
+            if row and row[0] != owner and row[1] > now:
+                return False
+            conn.execute(
+                "INSERT INTO locks (name, owner, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at",
+                (name, owner, now + ttl),
+            )
+            return True
+
+        return await self._write(op)
+
+    async def release_lock(self, name: str, owner: str) -> None:
+        await self._write(
+            lambda conn: conn.execute("DELETE FROM locks WHERE name = ? AND owner = ?", (name, owner))
+        )
+
+    # -- teams and users -----------------------------------------------------------
+    async def create_team(self, team: Team) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            try:
+                conn.execute("INSERT INTO teams (id, data) VALUES (?, ?)", (team.id, _dumps(team)))
+            except sqlite3.IntegrityError as exc:
+                raise Conflict("team exists", code="team_exists") from exc
+
+        await self._write(op)
+
+    async def get_team(self, team_id: str) -> Team | None:
+        row = await self._read(
+            lambda conn: conn.execute("SELECT data FROM teams WHERE id = ?", (team_id,)).fetchone()
+        )
+        return from_doc(Team, json.loads(row[0])) if row else None
+
+    async def create_user(self, user: User) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            try:
+                conn.execute(
+                    "INSERT INTO users (id, email, team_id, data) VALUES (?, ?, ?, ?)",
+                    (user.id, user.email, user.team_id, _dumps(user)),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise Conflict("an account with this email already exists", code="email_taken") from exc
+
+        await self._write(op)
+
+    async def _one_user(self, column: str, value: str) -> User | None:
+        sql = f"SELECT data FROM users WHERE {column} = ?"  # noqa: S608 - column is internal
+        row = await self._read(lambda conn: conn.execute(sql, (value,)).fetchone())
+        return from_doc(User, json.loads(row[0])) if row else None
+
+    async def get_user(self, user_id: str) -> User | None:
+        return await self._one_user("id", user_id)
+
+    async def get_user_by_email(self, email: str) -> User | None:
+        return await self._one_user("email", email)
+
+    async def count_users(self) -> int:
+        row = await self._read(lambda conn: conn.execute("SELECT COUNT(*) FROM users").fetchone())
+        return int(row[0])
+
+    async def update_user(self, user_id: str, changes: Mapping[str, Any]) -> User | None:
+        updates = check_changes(User, changes)
+
+        def op(conn: sqlite3.Connection) -> User | None:
+            row = conn.execute("SELECT data FROM users WHERE id = ?", (user_id,)).fetchone()
+            if not row:
+                return None
+            user = from_doc(User, {**json.loads(row[0]), **updates})
+            try:
+                conn.execute(
+                    "UPDATE users SET email = ?, team_id = ?, data = ? WHERE id = ?",
+                    (user.email, user.team_id, _dumps(user), user_id),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise Conflict("an account with this email already exists", code="email_taken") from exc
+            return user
+
+        return await self._write(op)
+
+    # -- chats ---------------------------------------------------------------------
+    @staticmethod
+    def _chat_row(chat: Chat) -> tuple[Any, ...]:
+        return (chat.id, chat.user_id, chat.updated_at, int(chat.archived), _dumps(chat))
+
+    async def create_chat(self, chat: Chat) -> None:
+        row = self._chat_row(chat)
+        await self._write(
+            lambda conn: conn.execute(
+                "INSERT INTO chats (id, user_id, updated_at, archived, data) VALUES (?, ?, ?, ?, ?)", row
+            )
+        )
+
+    async def get_chat(self, user_id: str, chat_id: str) -> Chat | None:
+        row = await self._read(
+            lambda conn: conn.execute(
+                "SELECT data FROM chats WHERE id = ? AND user_id = ?", (chat_id, user_id)
+            ).fetchone()
+        )
+        return from_doc(Chat, json.loads(row[0])) if row else None
+
+    async def list_chats(
+        self,
+        user_id: str,
+        *,
+        limit: int,
+        after: ChatCursor | None = None,
+        archived: bool | None = None,
+    ) -> list[Chat]:
+        sql = "SELECT data FROM chats WHERE user_id = ?"
+        params: list[Any] = [user_id]
+        if archived is not None:
+            sql += " AND archived = ?"
+            params.append(int(archived))
+        if after is not None:
+            sql += " AND (updated_at < ? OR (updated_at = ? AND id < ?))"
+            params += [after[0], after[0], after[1]]
+        sql += " ORDER BY updated_at DESC, id DESC LIMIT ?"
+        params.append(limit)
+        rows = await self._read(lambda conn: conn.execute(sql, params).fetchall())
+        return [from_doc(Chat, json.loads(r[0])) for r in rows]
+
+    async def update_chat(self, user_id: str, chat_id: str, changes: Mapping[str, Any]) -> Chat | None:
+        updates = check_changes(Chat, changes)
+
+        def op(conn: sqlite3.Connection) -> Chat | None:
+            row = conn.execute(
+                "SELECT data FROM chats WHERE id = ? AND user_id = ?", (chat_id, user_id)
+            ).fetchone()
+            if not row:
+                return None
+            chat = from_doc(Chat, {**json.loads(row[0]), **updates})
+            conn.execute(
+                "UPDATE chats SET updated_at = ?, archived = ?, data = ? WHERE id = ?",
+                (chat.updated_at, int(chat.archived), _dumps(chat), chat_id),
+            )
+            return chat
+
+        return await self._write(op)
+
+    async def delete_chat(self, user_id: str, chat_id: str) -> bool:
+        def op(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute("DELETE FROM chats WHERE id = ? AND user_id = ?", (chat_id, user_id))
+            if cur.rowcount == 0:
+                return False
+            conn.execute("DELETE FROM messages WHERE chat_id = ? AND user_id = ?", (chat_id, user_id))
+            return True
+
+        return await self._write(op)
+
+    # -- messages ------------------------------------------------------------------
+    async def create_message(self, message: Message) -> None:
+        row = (message.id, message.chat_id, message.user_id, message.created_at, message.status, _dumps(message))
+        await self._write(
+            lambda conn: conn.execute(
+                "INSERT INTO messages (id, chat_id, user_id, created_at, status, data) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                row,
+            )
+        )
+
+    async def get_message(self, user_id: str, message_id: str) -> Message | None:
+        row = await self._read(
+            lambda conn: conn.execute(
+                "SELECT data FROM messages WHERE id = ? AND user_id = ?", (message_id, user_id)
+            ).fetchone()
+        )
+        return from_doc(Message, json.loads(row[0])) if row else None
+
+    async def list_messages(self, user_id: str, chat_id: str) -> list[Message]:
+        rows = await self._read(
+            lambda conn: conn.execute(
+                "SELECT data FROM messages WHERE chat_id = ? AND user_id = ? ORDER BY created_at, id",
+                (chat_id, user_id),
+            ).fetchall()
+        )
+        return [from_doc(Message, json.loads(r[0])) for r in rows]
+
+    async def update_message(self, user_id: str, message_id: str, changes: Mapping[str, Any]) -> None:
+        updates = check_changes(Message, changes)
+
+        def op(conn: sqlite3.Connection) -> None:
+            row = conn.execute(
+                "SELECT data FROM messages WHERE id = ? AND user_id = ?", (message_id, user_id)
+            ).fetchone()
+            if not row:
+                return
+            message = from_doc(Message, {**json.loads(row[0]), **updates})
+            conn.execute(
+                "UPDATE messages SET status = ?, data = ? WHERE id = ?",
+                (message.status, _dumps(message), message_id),
+            )
+
+        await self._write(op)
+
+    async def list_messages_by_status(self, status: str, *, limit: int) -> list[Message]:
+        rows = await self._read(
+            lambda conn: conn.execute(
+                "SELECT data FROM messages WHERE status = ? ORDER BY created_at LIMIT ?", (status, limit)
+            ).fetchall()
+        )
+        return [from_doc(Message, json.loads(r[0])) for r in rows]

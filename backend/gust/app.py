@@ -1,0 +1,159 @@
+"""Composition root: the only module that knows which adapters exist."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+from typing import Any
+
+import tornado.httpserver
+import tornado.netutil
+import tornado.web
+from tornado.routing import Rule
+
+from gust import __version__
+from gust.config import Settings
+from gust.handlers import auth, chats, health, meta
+from gust.handlers.base import NotFoundHandler
+from gust.handlers.frontend import frontend_handlers
+from gust.handlers.openapi_doc import build_openapi
+from gust.observability import Metrics
+from gust.ports.store import Store
+from gust.services.auth import AuthService
+from gust.services.chats import ChatService
+from gust.services.registry import HealthCheck, Services
+
+log = logging.getLogger(__name__)
+
+FRONTEND_DIST = Path(__file__).resolve().parents[2] / "frontend" / "dist"
+
+
+def api_handlers() -> list[Rule]:
+    return [
+        *health.default_handlers,
+        *meta.default_handlers,
+        *auth.default_handlers,
+        *chats.default_handlers,
+    ]
+
+
+class GustApplication(tornado.web.Application):
+    """A Tornado application that owns (or lazily builds) its process's services."""
+
+    def __init__(self, settings: Settings, services: Services | None, **tornado_settings: Any) -> None:
+        self.gust_settings = settings
+        self.services = services
+        self.metrics = Metrics()
+        self.inflight: set[tornado.web.RequestHandler] = set()
+        self._starting: asyncio.Future[None] | None = None
+        self.api_rules = api_handlers()
+        rules = [*self.api_rules, *frontend_handlers(FRONTEND_DIST)]
+        self.openapi = build_openapi(rules)
+        super().__init__(
+            rules,
+            default_handler_class=NotFoundHandler,
+            log_function=self.metrics.log_request,
+            debug=False,
+            autoreload=False,
+            compress_response=False,  # compression would buffer SSE
+            xsrf_cookies=False,
+            **tornado_settings,
+        )
+
+    @property
+    def all_rules(self) -> list[Rule]:
+        return list(self.wildcard_router.rules)
+
+    async def start_services(self) -> None:
+        """Build services on the running loop once (gunicorn workers start them on first use)."""
+        if self.services is not None:
+            return
+        if self._starting is None:
+            self._starting = asyncio.ensure_future(self._start())
+        await asyncio.shield(self._starting)
+
+    async def _start(self) -> None:
+        self.services = await build_services(self.gust_settings)
+        await start_background(self.services)
+
+    async def shutdown(self) -> None:
+        """Wait for in-flight requests (up to SHUTDOWN_TIMEOUT), then close the services."""
+        timeout = self.gust_settings.shutdown_timeout
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self.inflight and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        if self.inflight:
+            log.warning("shutdown: %d requests still open after %.1fs", len(self.inflight), timeout)
+        if self.services is not None:
+            await close_services(self.services)
+
+
+def make_store(settings: Settings) -> Store:
+    if settings.mongodb_uri:
+        from gust.adapters.store.mongo import MongoStore
+
+        return MongoStore(settings.mongodb_uri, settings.mongodb_db_name)
+    from gust.adapters.store.sqlite import SQLiteStore
+
+    return SQLiteStore(settings.sqlite_path)
+
+
+async def build_services(settings: Settings) -> Services:
+    """Create and start every client of this process, on the running event loop."""
+    store = make_store(settings)
+    await store.start()
+    services = Services(
+        store=store,
+        auth=AuthService(
+            store,
+            secret_key=settings.secret_key(),
+            access_ttl=settings.access_token_ttl,
+            bcrypt_rounds=settings.bcrypt_rounds,
+        ),
+        chats=ChatService(store),
+    )
+    services.health_checks["store"] = HealthCheck(backend=store.name, ping=store.ping)
+    return services
+
+
+async def start_background(services: Services) -> None:
+    """Start the background tasks of a process (recovery, indexer...)."""
+
+
+async def close_services(services: Services) -> None:
+    await services.store.close()
+
+
+def make_app(settings: Settings, services: Services | None) -> GustApplication:
+    """The Tornado application; with services=None they are built on first request."""
+    return GustApplication(settings, services)
+
+
+async def main(settings: Settings) -> None:
+    """Serve until SIGTERM or SIGINT, then shut down gracefully."""
+    services = await build_services(settings)
+    app = make_app(settings, services)
+    await start_background(services)
+    server = tornado.httpserver.HTTPServer(app, xheaders=False, max_body_size=64 * 1024 * 1024)
+    sockets = tornado.netutil.bind_sockets(settings.port, settings.host)
+    server.add_sockets(sockets)
+    port = sockets[0].getsockname()[1]
+    log.info(
+        "Gust %s serving on http://%s:%d (store %s)",
+        __version__,
+        "localhost" if settings.host in ("0.0.0.0", "::") else settings.host,  # noqa: S104
+        port,
+        services.store.name,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down: no new connections; waiting up to %.0fs", settings.shutdown_timeout)
+    server.stop()
+    await app.shutdown()
+    await asyncio.wait_for(server.close_all_connections(), timeout=5)
+    log.info("stopped")

@@ -1,0 +1,147 @@
+"""Settings: one validated pydantic-settings class read from the environment and `.env`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import stat
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+log = logging.getLogger(__name__)
+
+SECRET_FILE = "secret_key"
+MIN_SECRET_BYTES = 32
+
+
+class ConfigError(Exception):
+    """Invalid configuration; the message is printed as-is at start-up."""
+
+
+class Settings(BaseSettings):
+    """Every knob Gust reads. Names follow the product brief; see `.env.example`."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    gust_env: Literal["development", "production"] = "development"
+    host: str = "0.0.0.0"  # noqa: S104 - a server is meant to be reachable
+    port: int = Field(8100, ge=0, le=65535)
+    debug: bool = False
+    data_dir: Path = Path("./data")
+    public_url: str | None = None
+    log_level: str = "INFO"
+    log_format: Literal["plain", "json"] = "plain"
+
+    # Store / search / bus backends (absent = embedded default).
+    mongodb_uri: str | None = None
+    mongodb_db_name: str = "gust"
+    meilisearch_host: str | None = None
+    meilisearch_api_key: str | None = None
+    redis_url: str | None = None
+
+    # Models.
+    deepseek_api_key: str | None = None
+    deepseek_api_url: str = "https://api.deepseek.com"
+    default_model: str | None = None
+    models_file: Path | None = None
+    local_model: bool = True
+
+    # Auth.
+    auth_secret_key: str | None = None
+    access_token_ttl: int = Field(15 * 60, ge=60, le=24 * 3600)
+    refresh_token_ttl: int = Field(7 * 24 * 3600, ge=3600)
+    bcrypt_rounds: int = Field(12, ge=4, le=16)
+    google_client_id: str | None = None
+    google_client_secret: str | None = None
+    microsoft_client_id: str | None = None
+    microsoft_client_secret: str | None = None
+    apple_client_id: str | None = None
+    apple_client_secret: str | None = None
+    github_client_id: str | None = None
+    github_client_secret: str | None = None
+
+    # Limits.
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    max_message_chars: int = Field(100_000, ge=1)
+    max_active_generations: int = Field(256, ge=1)
+    shutdown_timeout: float = Field(10.0, ge=0)
+
+    # Streaming.
+    checkpoint_interval: float = Field(1.0, gt=0)
+    stream_grace_period: float = Field(60.0, ge=0)
+    sse_ping_interval: float = Field(15.0, gt=0)
+    upstream_connect_timeout: float = Field(10.0, gt=0)
+    upstream_first_token_timeout: float = Field(60.0, gt=0)
+    upstream_idle_timeout: float = Field(60.0, gt=0)
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        value = value.upper()
+        if value not in logging.getLevelNamesMapping():
+            raise ValueError(f"unknown log level {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _production_secret(self) -> Settings:
+        if self.gust_env == "production":
+            if not self.auth_secret_key:
+                raise ValueError(
+                    "AUTH_SECRET_KEY is required when GUST_ENV=production "
+                    "(generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+                )
+            if len(self.auth_secret_key.encode()) < MIN_SECRET_BYTES:
+                raise ValueError(f"AUTH_SECRET_KEY must be at least {MIN_SECRET_BYTES} bytes")
+        return self
+
+    @property
+    def production(self) -> bool:
+        return self.gust_env == "production"
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "gust.db"
+
+    @property
+    def search_path(self) -> Path:
+        return self.data_dir / "search.db"
+
+    def secret_key(self) -> str:
+        """The signing key; in development generated once and kept in DATA_DIR (mode 0600)."""
+        if self.auth_secret_key:
+            return self.auth_secret_key
+        path = self.data_dir / SECRET_FILE
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            # O_EXCL: two workers starting at once agree on one key.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            key = path.read_text().strip()
+            if stat.S_IMODE(path.stat().st_mode) & 0o077:
+                log.warning("%s is readable by other users; chmod 600 it", path)
+            if len(key.encode()) < MIN_SECRET_BYTES:
+                raise ConfigError(f"{path} holds a key shorter than {MIN_SECRET_BYTES} bytes") from None
+            return key
+        key = secrets.token_urlsafe(48)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key + "\n")
+        log.info("generated a signing key in %s", path)
+        return key
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings, turning pydantic's errors into one readable ConfigError."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"]).upper() or "settings"
+            lines.append(f"  {name}: {err['msg']}")
+        raise ConfigError("invalid configuration:\n" + "\n".join(lines)) from None

@@ -1,0 +1,1 @@
+"""Domain: plain data types and errors shared by every layer."""

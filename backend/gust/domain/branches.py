@@ -1,0 +1,52 @@
+"""Message trees: edit = new sibling user message, regenerate = new sibling assistant message."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from gust.domain.models import Message
+
+
+def children_index(messages: Sequence[Message]) -> dict[str | None, list[Message]]:
+    """Children of each message id (None = roots), oldest first (input is oldest first)."""
+    children: dict[str | None, list[Message]] = defaultdict(list)
+    for message in messages:
+        children[message.parent_id].append(message)
+    return children
+
+
+def current_branch(messages: Sequence[Message], leaf_id: str | None = None) -> list[Message]:
+    """The path from the root to a leaf, oldest first.
+
+    Without `leaf_id` the leaf is the most recently created message (always a leaf:
+    children are created after their parents). With `leaf_id` naming any message, the
+    branch runs through it down to its most recent descendant, so selecting a sibling
+    shows that sibling's latest continuation.
+    """
+    if not messages:
+        return []
+    by_id = {m.id: m for m in messages}
+    children = children_index(messages)
+    if leaf_id is not None and leaf_id in by_id:
+        leaf = by_id[leaf_id]
+        while children.get(leaf.id):
+            leaf = max(children[leaf.id], key=lambda m: (m.created_at, m.id))
+    else:
+        leaf = max(messages, key=lambda m: (m.created_at, m.id))
+    path = [leaf]
+    seen = {leaf.id}
+    while path[-1].parent_id is not None and path[-1].parent_id in by_id:
+        parent = by_id[path[-1].parent_id]
+        if parent.id in seen:  # a cycle can only come from a corrupt import; stop safely
+            break
+        seen.add(parent.id)
+        path.append(parent)
+    path.reverse()
+    return path
+
+
+def sibling_ids(messages: Sequence[Message]) -> dict[str, list[str]]:
+    """For every message, the ids of it and its siblings (same parent), oldest first."""
+    children = children_index(messages)
+    return {m.id: [s.id for s in children[m.parent_id]] for m in messages}

@@ -1,0 +1,129 @@
+"""Records kept by the store. Plain dataclasses: both stores map them to and from documents."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+Role = Literal["user", "assistant", "system"]
+UserRole = Literal["admin", "user"]
+MessageStatus = Literal["complete", "streaming", "stopped", "error", "interrupted"]
+IndexState = Literal["pending", "indexed", "deleted"]
+FINAL_STATUSES: frozenset[str] = frozenset({"complete", "stopped", "error", "interrupted"})
+
+
+def iso(ts: float | None) -> str | None:
+    """Epoch seconds as an ISO 8601 UTC string with millisecond precision."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(slots=True)
+class Team:
+    id: str
+    name: str
+    created_at: float
+
+
+@dataclass(slots=True)
+class User:
+    id: str
+    email: str
+    display_name: str
+    role: UserRole
+    team_id: str
+    created_at: float
+    password_hash: str | None = None
+    disabled: bool = False
+    # Bumped on password change or disable: tokens issued before it stop working.
+    token_version: int = 0
+    identities: list[dict[str, str]] = field(default_factory=list)
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "email": self.email,
+            "display_name": self.display_name,
+            "role": self.role,
+            "team_id": self.team_id,
+            "disabled": self.disabled,
+            "created_at": iso(self.created_at),
+        }
+
+
+@dataclass(slots=True)
+class Chat:
+    id: str
+    user_id: str
+    team_id: str
+    title: str
+    model: str | None
+    created_at: float
+    updated_at: float
+    system_prompt: str | None = None
+    agent_id: str | None = None
+    pinned: bool = False
+    archived: bool = False
+    share_id: str | None = None
+    index_state: IndexState = "pending"
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "model": self.model,
+            "system_prompt": self.system_prompt,
+            "agent_id": self.agent_id,
+            "pinned": self.pinned,
+            "archived": self.archived,
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+        }
+
+
+@dataclass(slots=True)
+class Message:
+    id: str
+    chat_id: str
+    user_id: str
+    role: Role
+    content: str
+    status: MessageStatus
+    created_at: float
+    updated_at: float
+    parent_id: str | None = None
+    reasoning: str | None = None
+    model: str | None = None
+    usage: dict[str, Any] | None = None
+    sources: list[dict[str, Any]] | None = None
+    error: dict[str, Any] | None = None
+    team_id: str = ""
+    index_state: IndexState = "pending"
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "chat_id": self.chat_id,
+            "parent_id": self.parent_id,
+            "role": self.role,
+            "content": self.content,
+            "reasoning": self.reasoning,
+            "status": self.status,
+            "model": self.model,
+            "usage": self.usage,
+            "sources": self.sources,
+            "error": self.error,
+            "created_at": iso(self.created_at),
+        }
+
+
+def to_doc(record: Any) -> dict[str, Any]:
+    """A record as a plain dict (nested values copied)."""
+    return dataclasses.asdict(record)
+
+
+def field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))

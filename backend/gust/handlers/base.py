@@ -1,0 +1,232 @@
+"""Base handlers: dependencies, authentication, JSON bodies and JSON errors."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pydantic
+import tornado.web
+
+from gust.domain.errors import GustError, NotFound, PayloadTooLarge, RateLimited, Unauthorized
+from gust.domain.errors import ValidationError as DomainValidationError
+from gust.domain.ids import new_id
+from gust.domain.models import User
+
+if TYPE_CHECKING:
+    from gust.app import GustApplication
+    from gust.config import Settings
+    from gust.services.auth import AuthService
+    from gust.services.chats import ChatService
+    from gust.services.registry import Services
+
+log = logging.getLogger("gust.api")
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+ACCESS_COOKIE = "gust_access"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class BaseHandler(tornado.web.RequestHandler):
+    """Everything Gust serves: request ids, security headers, typed dependencies."""
+
+    request_id: str
+    application: GustApplication
+
+    def __init__(self, application: Any, request: Any, **kwargs: Any) -> None:
+        super().__init__(application, request, **kwargs)
+        # Graceful shutdown waits for the requests in this set.
+        self.application.inflight.add(self)
+
+    def on_finish(self) -> None:
+        self.application.inflight.discard(self)
+
+    def on_connection_close(self) -> None:
+        self.application.inflight.discard(self)
+        super().on_connection_close()
+
+    # -- dependencies --------------------------------------------------------------
+    @property
+    def gust_settings(self) -> Settings:
+        return self.application.gust_settings
+
+    @property
+    def services(self) -> Services:
+        services = self.application.services
+        if services is None:
+            raise RuntimeError("services used before start")
+        return services
+
+    @property
+    def auth(self) -> AuthService:
+        return self.services.auth
+
+    @property
+    def chats(self) -> ChatService:
+        return self.services.chats
+
+    # -- request framing -------------------------------------------------------------
+    def set_default_headers(self) -> None:
+        self.request_id = self._incoming_request_id() or new_id()
+        self.set_header("X-Request-ID", self.request_id)
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("X-Frame-Options", "DENY")
+        self.set_header("Referrer-Policy", "strict-origin-when-cross-origin")
+        self.set_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        self.set_header("Cross-Origin-Opener-Policy", "same-origin")
+        self.set_header("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        if self.request.protocol == "https":
+            self.set_header("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+
+    def _incoming_request_id(self) -> str | None:
+        value = self.request.headers.get("X-Request-ID")
+        return value if value and _REQUEST_ID.match(value) else None
+
+    async def prepare(self) -> None:
+        app = self.application
+        if app.services is None:
+            await app.start_services()
+
+
+@tornado.web.stream_request_body
+class APIHandler(BaseHandler):
+    """JSON API: bodies capped and parsed into pydantic models, errors as JSON."""
+
+    auth_required = True
+    max_body_bytes: int | None = None  # None: the configured MAX_BODY_BYTES
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        self._body_chunks: list[bytes] = []
+        self._body_size = 0
+        limit = self.body_limit
+        length = self.request.headers.get("Content-Length")
+        if length and length.isdigit() and int(length) > limit:
+            raise PayloadTooLarge(f"request body is larger than {limit} bytes", limit=limit)
+        self.current_user = await self._authenticate()
+        if self.auth_required and self.current_user is None:
+            raise Unauthorized("authentication required", code="unauthorized")
+
+    @property
+    def body_limit(self) -> int:
+        return self.max_body_bytes or self.gust_settings.max_body_bytes
+
+    def data_received(self, chunk: bytes) -> None:
+        # Only handlers decorated with stream_request_body get here: count as we go, so a
+        # chunked body without Content-Length cannot exceed the limit either.
+        self._body_size += len(chunk)
+        if self._body_size <= self.body_limit:
+            self._body_chunks.append(chunk)
+
+    @property
+    def body(self) -> bytes:
+        if self._body_size > self.body_limit:
+            raise PayloadTooLarge(f"request body is larger than {self.body_limit} bytes")
+        return b"".join(self._body_chunks) if self._body_chunks else self.request.body
+
+    async def _authenticate(self) -> User | None:
+        header = self.request.headers.get("Authorization", "")
+        token: str | None = None
+        if header:
+            scheme, _, value = header.partition(" ")
+            if scheme.lower() != "bearer" or not value.strip():
+                raise Unauthorized("Authorization header must be 'Bearer <token>'", code="invalid_token")
+            token = value.strip()
+        else:
+            token = self.get_cookie(ACCESS_COOKIE)
+        if not token:
+            return None
+        return await self.auth.authenticate(token)
+
+    @property
+    def user(self) -> User:
+        user = self.current_user
+        if not isinstance(user, User):
+            raise Unauthorized("authentication required")
+        return user
+
+    # -- JSON in and out ---------------------------------------------------------------
+    def json_body(self, model: type[M]) -> M:
+        """Parse the body into `model`: 400 for malformed JSON, 422 naming the bad field."""
+        raw = self.body
+        try:
+            data = json.loads(raw) if raw.strip() else {}
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise GustError(f"request body is not valid JSON: {exc}", code="invalid_json") from None
+        try:
+            return model.model_validate(data)
+        except pydantic.ValidationError as exc:
+            raise validation_error(exc) from None
+
+    def query_model(self, model: type[M]) -> M:
+        """Parse query arguments into `model` (422 naming the bad parameter)."""
+        data = {k: self.get_query_argument(k) for k in self.request.query_arguments}
+        try:
+            return model.model_validate(data)
+        except pydantic.ValidationError as exc:
+            raise validation_error(exc) from None
+
+    def write_json(self, value: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(dumps(value))
+
+    # -- errors ------------------------------------------------------------------------
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+        error: dict[str, Any]
+        if isinstance(exc, GustError):
+            self.set_status(exc.status)
+            error = {"code": exc.code, "message": exc.message, **exc.detail}
+            if isinstance(exc, RateLimited) or getattr(exc, "retry_after", None):
+                self.set_header("Retry-After", str(int(getattr(exc, "retry_after", 1) or 1)))
+        elif isinstance(exc, tornado.web.HTTPError) or exc is None:
+            code = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}.get(
+                status_code, "http_error"
+            )
+            message = (exc.log_message if isinstance(exc, tornado.web.HTTPError) else None) or self._reason
+            error = {"code": code, "message": message}
+        else:
+            self.set_status(500)
+            error = {
+                "code": "internal_error",
+                "message": "the server failed to handle this request; quote the request id when reporting it",
+            }
+        error["request_id"] = self.request_id
+        self.finish(dumps({"error": error}))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, GustError):
+            return  # an expected outcome, logged by the access log with its status
+        super().log_exception(typ, value, tb)
+
+
+def validation_error(exc: pydantic.ValidationError) -> DomainValidationError:
+    first = exc.errors()[0]
+    field = ".".join(str(p) for p in first["loc"]) or None
+    message = f"{field}: {first['msg']}" if field else str(first["msg"])
+    return DomainValidationError(message, field=field)
+
+
+class NotFoundHandler(APIHandler):
+    """Unknown routes answer JSON 404 whatever the method."""
+
+    auth_required = False
+
+    async def prepare(self) -> None:
+        raise NotFound(f"no such route: {self.request.method} {self.request.path}")

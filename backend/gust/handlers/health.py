@@ -1,0 +1,78 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from gust import __version__
+from gust.handlers.base import APIHandler, BaseHandler
+from gust.handlers.routing import Op, route
+from gust.handlers.schemas import HealthOut, ReadyOut
+
+READY_TIMEOUT = 3.0
+
+
+class HealthHandler(APIHandler):
+    auth_required = False
+    api = {"get": Op("Liveness: the process answers (no dependency is called)",
+                     responses={200: HealthOut}, tags=("ops",))}
+
+    async def prepare(self) -> None:
+        pass  # liveness must not wait for, or fail with, any dependency
+
+    async def get(self) -> None:
+        self.write_json({"status": "ok", "version": __version__})
+
+
+async def _check(name: str, check: Any) -> tuple[str, dict[str, Any]]:
+    started = time.perf_counter()
+    try:
+        detail = await asyncio.wait_for(check.ping(), READY_TIMEOUT)
+    except Exception as exc:  # noqa: BLE001 - any failure means "down"
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        return name, {"status": "down", "backend": check.backend, "detail": reason}
+    result: dict[str, Any] = {
+        "status": "ok",
+        "backend": check.backend,
+        "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+    }
+    if isinstance(detail, dict):  # a component may report itself degraded with a reason
+        result.update(detail)
+    return name, result
+
+
+class ReadyHandler(APIHandler):
+    auth_required = False
+    api = {"get": Op("Readiness of each component; 503 when a required one is down",
+                     responses={200: ReadyOut, 503: ReadyOut}, tags=("ops",))}
+
+    async def get(self) -> None:
+        checks = self.services.health_checks
+        results = dict(await asyncio.gather(*(_check(n, c) for n, c in checks.items())))
+        down = [n for n, r in results.items() if r["status"] == "down" and checks[n].required]
+        degraded = any(r["status"] != "ok" for r in results.values())
+        status = "down" if down else ("degraded" if degraded else "ok")
+        self.write_json(
+            {"status": status, "version": __version__, "components": results}, 503 if down else 200
+        )
+
+
+class MetricsHandler(BaseHandler):
+    api = {"get": Op("Prometheus metrics of this process",
+                     responses={200: "text/plain; version=0.0.4"}, tags=("ops",))}
+    auth_required = False
+
+    def get(self) -> None:
+        self.set_header("Content-Type", CONTENT_TYPE_LATEST)
+        self.finish(generate_latest(self.application.metrics.registry))
+
+
+default_handlers = [
+    route("/health", HealthHandler),
+    route("/health/ready", ReadyHandler),
+    route("/metrics", MetricsHandler),
+]

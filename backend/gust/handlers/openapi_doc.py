@@ -1,0 +1,124 @@
+"""The OpenAPI 3.1 document, built from the route table and each handler's `api` operations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pydantic
+from tornado.routing import Rule
+
+from gust import __version__
+from gust.handlers.routing import Op, implemented_methods, operations
+from gust.handlers.schemas import ErrorOut
+
+_ERRORS = {
+    400: "Malformed request (e.g. invalid JSON)",
+    401: "Authentication required or invalid",
+    404: "Not found (or not yours)",
+    413: "Body too large",
+    422: "Invalid field",
+    429: "Rate limited",
+    503: "Overloaded or a dependency is down",
+}
+
+
+def _ref(model: type[pydantic.BaseModel], schemas: dict[str, Any]) -> dict[str, Any]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, sub in schema.pop("$defs", {}).items():
+        schemas[name] = sub
+    schemas[model.__name__] = schema
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _params(template: str, op: Op, schemas: dict[str, Any]) -> list[dict[str, Any]]:
+    params: list[dict[str, Any]] = []
+    for segment in template.split("/"):
+        if segment.startswith("{") and segment.endswith("}"):
+            params.append(
+                {"name": segment[1:-1], "in": "path", "required": True, "schema": {"type": "string"}}
+            )
+    if op.query is not None:
+        schema = op.query.model_json_schema()
+        required = set(schema.get("required", []))
+        for name, prop in schema.get("properties", {}).items():
+            params.append({"name": name, "in": "query", "required": name in required, "schema": prop})
+    return params
+
+
+def build_openapi(rules: list[Rule]) -> dict[str, Any]:
+    """An OpenAPI 3.1 document covering every rule that declares a template."""
+    schemas: dict[str, Any] = {}
+    paths: dict[str, Any] = {}
+    error_ref = _ref(ErrorOut, schemas)
+    for rule in rules:
+        template = getattr(rule, "template", None)
+        handler = rule.target
+        if template is None or not isinstance(handler, type):
+            continue
+        ops = operations(handler)
+        item = paths.setdefault(template, {})
+        public = not getattr(handler, "auth_required", True)
+        for method in implemented_methods(handler):
+            op = ops.get(method)
+            if op is None:
+                continue  # the route test reports undocumented methods
+            responses: dict[str, Any] = {}
+            for status, model in op.responses.items():
+                if model is None:
+                    responses[str(status)] = {"description": "No body"}
+                elif isinstance(model, str):
+                    responses[str(status)] = {
+                        "description": model,
+                        "content": {model.split(";")[0]: {"schema": {"type": "string"}}},
+                    }
+                else:
+                    responses[str(status)] = {
+                        "description": model.__doc__.strip().splitlines()[0]
+                        if model.__doc__ and model.__module__.startswith("gust")
+                        else model.__name__,
+                        "content": {"application/json": {"schema": _ref(model, schemas)}},
+                    }
+            for status, text in _ERRORS.items():
+                if public and status == 401:
+                    continue
+                responses.setdefault(
+                    str(status),
+                    {"description": text, "content": {"application/json": {"schema": error_ref}}},
+                )
+            responses.setdefault(
+                "500",
+                {"description": "Unexpected error", "content": {"application/json": {"schema": error_ref}}},
+            )
+            operation: dict[str, Any] = {
+                "summary": op.summary,
+                "operationId": f"{method}_{handler.__name__}",
+                "tags": list(op.tags),
+                "parameters": _params(template, op, schemas),
+                "responses": responses,
+            }
+            if op.body is not None:
+                operation["requestBody"] = {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref(op.body, schemas)}},
+                }
+            if public:
+                operation["security"] = []
+            item[method] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Gust API",
+            "version": __version__,
+            "description": "Self-hosted AI chat server. Authenticate with `Authorization: Bearer "
+            "<access_token>` (from /api/auth/login) or the session cookie.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "cookie": {"type": "apiKey", "in": "cookie", "name": "gust_access"},
+            },
+        },
+        "security": [{"bearer": []}, {"cookie": []}],
+    }

@@ -1,0 +1,48 @@
+"""Routes written once as OpenAPI-style templates, and the operations each handler serves."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import pydantic
+from tornado.routing import Rule
+from tornado.web import RequestHandler, url
+
+_PARAM = re.compile(r"\{([a-z_]+)\}")
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    """One documented operation: what it takes and what it answers."""
+
+    summary: str
+    body: type[pydantic.BaseModel] | None = None
+    query: type[pydantic.BaseModel] | None = None
+    # status -> response model; None means no JSON body; a str is a media type (e.g. SSE).
+    responses: dict[int, type[pydantic.BaseModel] | str | None] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+
+
+def route(template: str, handler: type[RequestHandler], **kwargs: Any) -> Rule:
+    """A Tornado rule from '/api/chats/{chat_id}'; path parameters become keyword arguments."""
+    pattern = _PARAM.sub(lambda m: f"(?P<{m.group(1)}>[^/]+)", template) + "$"
+    rule = url(pattern, handler, kwargs or None)
+    rule.template = template  # type: ignore[attr-defined]
+    return rule
+
+
+def operations(handler: type[RequestHandler]) -> dict[str, Op]:
+    ops: dict[str, Op] = getattr(handler, "api", {})
+    return ops
+
+
+def implemented_methods(handler: type[RequestHandler]) -> list[str]:
+    """HTTP methods a handler class actually overrides."""
+    methods = []
+    for name in ("get", "post", "put", "patch", "delete"):
+        impl = getattr(handler, name, None)
+        if impl is not None and impl is not getattr(RequestHandler, name):
+            methods.append(name)
+    return methods

@@ -1,0 +1,147 @@
+"""Request and response shapes: validation of bodies and the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- requests -------------------------------------------------------------------------
+class RegisterIn(Strict):
+    email: str = Field(max_length=254)
+    password: str = Field(max_length=1024)
+    display_name: str | None = Field(None, max_length=100)
+
+
+class LoginIn(Strict):
+    email: str = Field(max_length=254)
+    password: str = Field(max_length=1024)
+
+
+class ChatCreateIn(Strict):
+    title: str | None = Field(None, max_length=200)
+    model: str | None = Field(None, max_length=200)
+    system_prompt: str | None = Field(None, max_length=20_000)
+
+
+class ChatPatchIn(Strict):
+    title: str | None = Field(None, min_length=1, max_length=200)
+    pinned: bool | None = None
+    archived: bool | None = None
+    system_prompt: str | None = Field(None, max_length=20_000)
+    model: str | None = Field(None, max_length=200)
+
+
+class ChatListQuery(Strict):
+    limit: int = Field(50, ge=1, le=200)
+    cursor: str | None = Field(None, max_length=500)
+    archived: bool | None = None
+
+
+class ChatGetQuery(Strict):
+    leaf: str | None = Field(None, max_length=64)
+
+
+# -- responses ------------------------------------------------------------------------
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    request_id: str | None = None
+    field: str | None = None
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody
+
+
+class UserOut(BaseModel):
+    id: str
+    email: str
+    display_name: str
+    role: Literal["admin", "user"]
+    team_id: str
+    disabled: bool
+    created_at: str
+
+
+class LoginOut(BaseModel):
+    user: UserOut
+    access_token: str
+    token_type: Literal["bearer"]
+    expires_in: int
+
+
+class ChatOut(BaseModel):
+    id: str
+    title: str
+    model: str | None
+    system_prompt: str | None
+    agent_id: str | None
+    pinned: bool
+    archived: bool
+    created_at: str
+    updated_at: str
+
+
+class ChatListOut(BaseModel):
+    items: list[ChatOut]
+    next_cursor: str | None
+
+
+class MessageOut(BaseModel):
+    id: str
+    chat_id: str
+    parent_id: str | None
+    role: Literal["user", "assistant", "system"]
+    content: str
+    reasoning: str | None
+    status: Literal["complete", "streaming", "stopped", "error", "interrupted"]
+    model: str | None
+    usage: dict[str, Any] | None
+    sources: list[dict[str, Any]] | None
+    error: dict[str, Any] | None
+    created_at: str
+
+
+class BranchMessageOut(MessageOut):
+    sibling_ids: list[str]
+
+
+class ChatDetailOut(ChatOut):
+    messages: list[BranchMessageOut]
+
+
+class MessageListOut(BaseModel):
+    items: list[MessageOut]
+    next_cursor: str | None
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+    version: str
+
+
+class ComponentOut(BaseModel):
+    status: Literal["ok", "down", "degraded"]
+    backend: str | None = None
+    detail: str | None = None
+    latency_ms: float | None = None
+
+
+class ReadyOut(BaseModel):
+    status: Literal["ok", "degraded", "down"]
+    version: str
+    components: dict[str, ComponentOut]
+
+
+class ApiIndexOut(BaseModel):
+    name: str
+    version: str
+    docs: str
+    openapi: str
+    endpoints: dict[str, list[str]]

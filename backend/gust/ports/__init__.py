@@ -1,0 +1,1 @@
+"""Ports: the typing.Protocols that services depend on and adapters implement."""

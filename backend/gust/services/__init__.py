@@ -1,0 +1,1 @@
+"""Services: business logic with no HTTP. They raise domain errors."""

@@ -1,0 +1,117 @@
+"""Chats and their messages, always scoped to the owner."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from gust.domain.branches import current_branch, sibling_ids
+from gust.domain.errors import NotFound, ValidationError
+from gust.domain.ids import new_id, now
+from gust.domain.models import Chat, Message, User
+from gust.ports.store import ChatCursor, Store
+
+DEFAULT_TITLE = "New chat"
+MAX_TITLE = 200
+MAX_SYSTEM_PROMPT = 20_000
+EDITABLE = frozenset({"title", "pinned", "archived", "system_prompt", "model", "agent_id"})
+
+
+def encode_cursor(chat: Chat) -> str:
+    raw = json.dumps([chat.updated_at, chat.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> ChatCursor:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        updated_at, chat_id = json.loads(raw)
+        return float(updated_at), str(chat_id)
+    except (ValueError, TypeError, binascii.Error):
+        raise ValidationError("cursor is not valid", field="cursor") from None
+
+
+@dataclass(slots=True)
+class ChatView:
+    chat: Chat
+    branch: list[Message]
+    siblings: dict[str, list[str]]
+
+
+class ChatService:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def create_chat(
+        self,
+        user: User,
+        *,
+        title: str | None = None,
+        model: str | None = None,
+        system_prompt: str | None = None,
+    ) -> Chat:
+        created = now()
+        chat = Chat(
+            id=new_id(),
+            user_id=user.id,
+            team_id=user.team_id,
+            title=_clean_title(title) if title else DEFAULT_TITLE,
+            model=model,
+            system_prompt=system_prompt,
+            created_at=created,
+            updated_at=created,
+        )
+        await self.store.create_chat(chat)
+        return chat
+
+    async def get_chat(self, user: User, chat_id: str) -> Chat:
+        chat = await self.store.get_chat(user.id, chat_id)
+        if chat is None:
+            raise NotFound("chat not found")
+        return chat
+
+    async def list_chats(
+        self, user: User, *, limit: int, cursor: str | None, archived: bool | None
+    ) -> tuple[list[Chat], str | None]:
+        after = decode_cursor(cursor) if cursor else None
+        chats = await self.store.list_chats(user.id, limit=limit + 1, after=after, archived=archived)
+        more = len(chats) > limit
+        chats = chats[:limit]
+        return chats, (encode_cursor(chats[-1]) if more and chats else None)
+
+    async def update_chat(self, user: User, chat_id: str, changes: dict[str, Any]) -> Chat:
+        unknown = set(changes) - EDITABLE
+        if unknown:
+            raise ValidationError(f"cannot change {sorted(unknown)}", field=sorted(unknown)[0])
+        if "title" in changes:
+            changes["title"] = _clean_title(changes["title"])
+        chat = await self.store.update_chat(user.id, chat_id, {**changes, "updated_at": now()})
+        if chat is None:
+            raise NotFound("chat not found")
+        return chat
+
+    async def delete_chat(self, user: User, chat_id: str) -> None:
+        if not await self.store.delete_chat(user.id, chat_id):
+            raise NotFound("chat not found")
+
+    async def list_messages(self, user: User, chat_id: str) -> list[Message]:
+        await self.get_chat(user, chat_id)
+        return await self.store.list_messages(user.id, chat_id)
+
+    async def view(self, user: User, chat_id: str, leaf_id: str | None = None) -> ChatView:
+        """A chat with its current branch and every branch message's siblings."""
+        chat = await self.get_chat(user, chat_id)
+        messages = await self.store.list_messages(user.id, chat_id)
+        branch = current_branch(messages, leaf_id)
+        siblings = sibling_ids(messages)
+        return ChatView(chat=chat, branch=branch, siblings={m.id: siblings[m.id] for m in branch})
+
+
+def _clean_title(title: str) -> str:
+    title = " ".join(title.split())
+    if not title:
+        raise ValidationError("title must not be empty", field="title")
+    return title[:MAX_TITLE]

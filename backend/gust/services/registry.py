@@ -1,0 +1,32 @@
+"""The set of services one process runs, built in main() and handed to handlers."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gust.ports.store import Store
+from gust.services.auth import AuthService
+from gust.services.chats import ChatService
+
+
+@dataclass(slots=True)
+class HealthCheck:
+    """One component of /health/ready. `ping` raises when down; it may return a dict
+    such as {"status": "degraded", "detail": ...} to report a partial problem."""
+
+    backend: str
+    ping: Callable[[], Awaitable[Any]]
+    required: bool = True
+
+
+@dataclass(slots=True)
+class Services:
+    store: Store
+    auth: AuthService
+    chats: ChatService
+    # Components checked by /health/ready: name -> async ping callable.
+    health_checks: dict[str, HealthCheck] = field(default_factory=dict)
+    # Extra services added by later features (search, hub, models...) by name.
+    extra: dict[str, Any] = field(default_factory=dict)
