@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from pathlib import Path
@@ -47,6 +48,7 @@ class GustApplication(tornado.web.Application):
         self.services = services
         self.metrics = Metrics()
         self.inflight: set[tornado.web.RequestHandler] = set()
+        self._idle = asyncio.Event()
         self._starting: asyncio.Future[None] | None = None
         self.api_rules = api_handlers()
         rules = [*self.api_rules, *frontend_handlers(FRONTEND_DIST)]
@@ -61,6 +63,14 @@ class GustApplication(tornado.web.Application):
             xsrf_cookies=False,
             **tornado_settings,
         )
+
+    def request_started(self, handler: tornado.web.RequestHandler) -> None:
+        self.inflight.add(handler)
+
+    def request_done(self, handler: tornado.web.RequestHandler) -> None:
+        self.inflight.discard(handler)
+        if not self.inflight:
+            self._idle.set()
 
     @property
     def all_rules(self) -> list[Rule]:
@@ -81,9 +91,10 @@ class GustApplication(tornado.web.Application):
     async def shutdown(self) -> None:
         """Wait for in-flight requests (up to SHUTDOWN_TIMEOUT), then close the services."""
         timeout = self.gust_settings.shutdown_timeout
-        deadline = asyncio.get_running_loop().time() + timeout
-        while self.inflight and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.05)
+        if self.inflight:
+            self._idle.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), timeout)
         if self.inflight:
             log.warning("shutdown: %d requests still open after %.1fs", len(self.inflight), timeout)
         if self.services is not None:

@@ -48,13 +48,13 @@ class BaseHandler(tornado.web.RequestHandler):
     def __init__(self, application: Any, request: Any, **kwargs: Any) -> None:
         super().__init__(application, request, **kwargs)
         # Graceful shutdown waits for the requests in this set.
-        self.application.inflight.add(self)
+        self.application.request_started(self)
 
     def on_finish(self) -> None:
-        self.application.inflight.discard(self)
+        self.application.request_done(self)
 
     def on_connection_close(self) -> None:
-        self.application.inflight.discard(self)
+        self.application.request_done(self)
         super().on_connection_close()
 
     # -- dependencies --------------------------------------------------------------

@@ -16,7 +16,9 @@ class Store(Protocol):
 
     Every read of user data takes the owner's `user_id`: a record of another user
     is reported as absent, never returned. Writes of records are whole-record inserts;
-    `changes` mappings name the fields to set.
+    `changes` mappings name the fields to set. Updating a chat or message sets its
+    `index_state` to "pending" (the search indexer picks it up) unless the change sets
+    `index_state` itself.
     """
 
     name: str

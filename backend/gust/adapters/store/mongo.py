@@ -10,7 +10,7 @@ from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from gust.adapters.store.records import check_changes, from_doc, to_doc
+from gust.adapters.store.records import check_changes, from_doc, mark_pending, to_doc
 from gust.domain.errors import Conflict
 from gust.domain.models import Chat, Message, Team, User
 from gust.ports.store import ChatCursor
@@ -120,6 +120,12 @@ class MongoStore:
 
     async def update_user(self, user_id: str, changes: Mapping[str, Any]) -> User | None:
         updates = check_changes(User, changes)
+        if "email" in updates:
+            # Checked first because FerretDB reports this unique-index violation of a
+            # findAndModify as a generic error; the index still settles races on MongoDB.
+            holder = await self._col("users").find_one({"email": updates["email"]}, {"_id": 1})
+            if holder is not None and holder["_id"] != user_id:
+                raise Conflict("an account with this email already exists", code="email_taken")
         try:
             doc = await self._col("users").find_one_and_update(
                 {"_id": user_id}, {"$set": updates}, return_document=ReturnDocument.AFTER
@@ -161,7 +167,7 @@ class MongoStore:
         return [from_doc(Chat, doc) async for doc in cursor]
 
     async def update_chat(self, user_id: str, chat_id: str, changes: Mapping[str, Any]) -> Chat | None:
-        updates = check_changes(Chat, changes)
+        updates = mark_pending(check_changes(Chat, changes))
         doc = await self._col("chats").find_one_and_update(
             {"_id": chat_id, "user_id": user_id}, {"$set": updates}, return_document=ReturnDocument.AFTER
         )
@@ -191,7 +197,7 @@ class MongoStore:
         return [from_doc(Message, doc) async for doc in cursor]
 
     async def update_message(self, user_id: str, message_id: str, changes: Mapping[str, Any]) -> None:
-        updates = check_changes(Message, changes)
+        updates = mark_pending(check_changes(Message, changes))
         await self._col("messages").update_one({"_id": message_id, "user_id": user_id}, {"$set": updates})
 
     async def list_messages_by_status(self, status: str, *, limit: int) -> list[Message]:

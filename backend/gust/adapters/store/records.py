@@ -32,4 +32,10 @@ def check_changes(cls: type, changes: Mapping[str, Any]) -> dict[str, Any]:
     return dict(changes)
 
 
-__all__ = ["from_doc", "check_changes", "to_doc"]
+def mark_pending(changes: dict[str, Any]) -> dict[str, Any]:
+    """A changed chat or message must be re-indexed, unless the change is the indexer's own."""
+    changes.setdefault("index_state", "pending")
+    return changes
+
+
+__all__ = ["from_doc", "check_changes", "mark_pending", "to_doc"]

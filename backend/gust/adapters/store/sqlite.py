@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gust.adapters.store.records import check_changes, from_doc, to_doc
+from gust.adapters.store.records import check_changes, from_doc, mark_pending, to_doc
 from gust.domain.errors import Conflict
 from gust.domain.models import Chat, Message, Team, User
 from gust.ports.store import ChatCursor
@@ -21,10 +21,12 @@ from gust.ports.store import ChatCursor
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Each entry upgrades the schema by one version (PRAGMA user_version). Never edit a
-# released entry: append a new one.
-MIGRATIONS: list[str] = [
-    """
+# Named schema migrations, applied once each in this order and recorded in the
+# schema_migrations table. Never edit a released entry: append a new one. Features
+# that keep their own tables add their migrations in their own module (see
+# FEATURE_MIGRATIONS) so they never collide on a number.
+CORE_MIGRATIONS: list[tuple[str, str]] = [
+    ("0001_core", """
     CREATE TABLE teams (id TEXT PRIMARY KEY, data TEXT NOT NULL);
     CREATE TABLE users (
         id TEXT PRIMARY KEY,
@@ -52,8 +54,15 @@ MIGRATIONS: list[str] = [
     CREATE INDEX messages_chat_created ON messages (chat_id, created_at, id);
     CREATE INDEX messages_status ON messages (status);
     CREATE TABLE locks (name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at REAL NOT NULL);
-    """,
+    """),
 ]
+
+# Migrations contributed by feature modules (search state, accounts...), appended here.
+FEATURE_MIGRATIONS: list[tuple[str, str]] = []
+
+
+def all_migrations() -> list[tuple[str, str]]:
+    return [*CORE_MIGRATIONS, *FEATURE_MIGRATIONS]
 
 
 def _dumps(record: Any) -> str:
@@ -123,24 +132,35 @@ class SQLiteStore:
         await self._run(self._writer, self._migrate)
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > len(MIGRATIONS):
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)"
+        )
+        applied = {row[0] for row in conn.execute("SELECT name FROM schema_migrations")}
+        known = [name for name, _ in all_migrations()]
+        unknown = applied - set(known)
+        if unknown:
             raise RuntimeError(
-                f"{self.path} has schema version {version}, newer than this Gust "
-                f"({len(MIGRATIONS)}); upgrade Gust or restore a backup"
+                f"{self.path} has schema migrations this Gust does not know ({sorted(unknown)}): "
+                "it was written by a newer version; upgrade Gust or restore a backup"
             )
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            log.info("migrating %s to schema version %d", self.path, number)
+        for name, script in all_migrations():
+            if name in applied:
+                continue
+            log.info("applying schema migration %s to %s", name, self.path)
             conn.execute("BEGIN IMMEDIATE")
             try:
                 for statement in script.split(";"):
                     if statement.strip():
                         conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {number}")
+                conn.execute(
+                    "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)", (name, time.time())
+                )
+                conn.execute(f"PRAGMA user_version = {len(applied) + 1}")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+            applied.add(name)
 
     async def close(self) -> None:
         for pool in (self._writer, self._reader):
@@ -154,10 +174,6 @@ class SQLiteStore:
 
     async def ping(self) -> None:
         await self._read(lambda conn: conn.execute("SELECT 1").fetchone())
-
-    @property
-    def schema_version(self) -> int:
-        return len(MIGRATIONS)
 
     # -- locks ---------------------------------------------------------------------
     async def acquire_lock(self, name: str, owner: str, ttl: float) -> bool:
@@ -285,7 +301,7 @@ class SQLiteStore:
         return [from_doc(Chat, json.loads(r[0])) for r in rows]
 
     async def update_chat(self, user_id: str, chat_id: str, changes: Mapping[str, Any]) -> Chat | None:
-        updates = check_changes(Chat, changes)
+        updates = mark_pending(check_changes(Chat, changes))
 
         def op(conn: sqlite3.Connection) -> Chat | None:
             row = conn.execute(
@@ -314,7 +330,8 @@ class SQLiteStore:
 
     # -- messages ------------------------------------------------------------------
     async def create_message(self, message: Message) -> None:
-        row = (message.id, message.chat_id, message.user_id, message.created_at, message.status, _dumps(message))
+        m = message
+        row = (m.id, m.chat_id, m.user_id, m.created_at, m.status, _dumps(m))
         await self._write(
             lambda conn: conn.execute(
                 "INSERT INTO messages (id, chat_id, user_id, created_at, status, data) "
@@ -341,7 +358,7 @@ class SQLiteStore:
         return [from_doc(Message, json.loads(r[0])) for r in rows]
 
     async def update_message(self, user_id: str, message_id: str, changes: Mapping[str, Any]) -> None:
-        updates = check_changes(Message, changes)
+        updates = mark_pending(check_changes(Message, changes))
 
         def op(conn: sqlite3.Connection) -> None:
             row = conn.execute(
