@@ -46,7 +46,7 @@ class GustApplication(tornado.web.Application):
     def __init__(self, settings: Settings, services: Services | None, **tornado_settings: Any) -> None:
         self.gust_settings = settings
         self.services = services
-        self.metrics = Metrics()
+        self.metrics = services.metrics if services is not None else Metrics()
         self.inflight: set[tornado.web.RequestHandler] = set()
         self._idle = asyncio.Event()
         self._starting: asyncio.Future[None] | None = None
@@ -85,7 +85,7 @@ class GustApplication(tornado.web.Application):
         await asyncio.shield(self._starting)
 
     async def _start(self) -> None:
-        self.services = await build_services(self.gust_settings)
+        self.services = await build_services(self.gust_settings, self.metrics)
         await start_background(self.services)
 
     async def shutdown(self) -> None:
@@ -111,7 +111,7 @@ def make_store(settings: Settings) -> Store:
     return SQLiteStore(settings.sqlite_path)
 
 
-async def build_services(settings: Settings) -> Services:
+async def build_services(settings: Settings, metrics: Metrics | None = None) -> Services:
     """Create and start every client of this process, on the running event loop."""
     store = make_store(settings)
     await store.start()
@@ -124,6 +124,7 @@ async def build_services(settings: Settings) -> Services:
             bcrypt_rounds=settings.bcrypt_rounds,
         ),
         chats=ChatService(store),
+        metrics=metrics or Metrics(),
     )
     services.health_checks["store"] = HealthCheck(backend=store.name, ping=store.ping)
     return services

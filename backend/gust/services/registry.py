@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from gust.observability import Metrics
 from gust.ports.store import Store
 from gust.services.auth import AuthService
 from gust.services.chats import ChatService
@@ -26,6 +27,7 @@ class Services:
     store: Store
     auth: AuthService
     chats: ChatService
+    metrics: Metrics
     # Components checked by /health/ready: name -> async ping callable.
     health_checks: dict[str, HealthCheck] = field(default_factory=dict)
     # Extra services added by later features (search, hub, models...) by name.
