@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gust.handlers.base import ACCESS_COOKIE, APIHandler
 from gust.handlers.routing import Op, route
-from gust.handlers.schemas import LoginIn, LoginOut, RegisterIn, UserOut
+from gust.handlers.schemas import ErrorOut, LoginIn, LoginOut, RegisterIn, UserOut
 
 
 class RegisterHandler(APIHandler):
@@ -21,7 +21,7 @@ class RegisterHandler(APIHandler):
 class LoginHandler(APIHandler):
     auth_required = False
     api = {"post": Op("Log in; returns an access token and sets the session cookie",
-                      body=LoginIn, responses={200: LoginOut}, tags=("auth",))}
+                      body=LoginIn, responses={200: LoginOut, 401: ErrorOut}, tags=("auth",))}
 
     async def post(self) -> None:
         body = self.json_body(LoginIn)

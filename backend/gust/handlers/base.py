@@ -208,6 +208,12 @@ class APIHandler(BaseHandler):
                 "message": "the server failed to handle this request; quote the request id when reporting it",
             }
         error["request_id"] = self.request_id
+        prepared = self._prepared_future  # set by Tornado for stream_request_body handlers
+        if prepared is not None and not prepared.done():
+            # An error in prepare(): Tornado closes the connection after a response that
+            # ends before the request body was read. Say so, or a keep-alive client sends
+            # its next request into a closed socket.
+            self.set_header("Connection", "close")
         self.finish(dumps({"error": error}))
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
