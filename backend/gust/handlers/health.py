@@ -63,7 +63,7 @@ class ReadyHandler(APIHandler):
 
 class MetricsHandler(BaseHandler):
     api = {"get": Op("Prometheus metrics of this process",
-                     responses={200: "text/plain; version=0.0.4"}, tags=("ops",))}
+                     responses={200: CONTENT_TYPE_LATEST}, tags=("ops",))}
     auth_required = False
 
     def get(self) -> None:

@@ -67,9 +67,11 @@ def build_openapi(rules: list[Rule]) -> dict[str, Any]:
                 if model is None:
                     responses[str(status)] = {"description": "No body"}
                 elif isinstance(model, str):
+                    media = model.split(";")[0]
+                    kind = "object" if media.endswith("json") else "string"
                     responses[str(status)] = {
                         "description": model,
-                        "content": {model.split(";")[0]: {"schema": {"type": "string"}}},
+                        "content": {media: {"schema": {"type": kind}}},
                     }
                 else:
                     responses[str(status)] = {
