@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from pathlib import Path
 from typing import Any
@@ -15,15 +16,30 @@ import tornado.web
 from tornado.routing import Rule
 
 from gust import __version__
-from gust.config import Settings
-from gust.handlers import auth, chats, health, meta
+from gust.adapters.bus.memory import MemoryBus
+from gust.adapters.llm.factory import LLMFactory
+from gust.adapters.llm.local import local_model_available
+from gust.adapters.llm.sessions import SessionPool
+from gust.config import ConfigError, Settings
+from gust.handlers import auth, chats, health, meta, stream
 from gust.handlers.base import NotFoundHandler
 from gust.handlers.frontend import frontend_handlers
 from gust.handlers.openapi_doc import build_openapi
 from gust.observability import Metrics
+from gust.ports.bus import Bus
 from gust.ports.store import Store
 from gust.services.auth import AuthService
 from gust.services.chats import ChatService
+from gust.services.generation import GenerationService
+from gust.services.hub import GenerationHub
+from gust.services.models import (
+    ModelEntry,
+    ModelRegistry,
+    ModelsFileError,
+    load_models_file,
+    local_entry,
+    preset_entries,
+)
 from gust.services.registry import HealthCheck, Services
 
 log = logging.getLogger(__name__)
@@ -37,6 +53,7 @@ def api_handlers() -> list[Rule]:
         *meta.default_handlers,
         *auth.default_handlers,
         *chats.default_handlers,
+        *stream.default_handlers,
     ]
 
 
@@ -91,6 +108,10 @@ class GustApplication(tornado.web.Application):
     async def shutdown(self) -> None:
         """Wait for in-flight requests (up to SHUTDOWN_TIMEOUT), then close the services."""
         timeout = self.gust_settings.shutdown_timeout
+        if self.services is not None and self.services.hub is not None:
+            # Running answers may finish; then the rest are stored as interrupted and their
+            # streams end with a retryable server_shutdown error.
+            await self.services.hub.shutdown(timeout)
         if self.inflight:
             self._idle.clear()
             with contextlib.suppress(TimeoutError):
@@ -127,14 +148,78 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
         metrics=metrics or Metrics(),
     )
     services.health_checks["store"] = HealthCheck(backend=store.name, ping=store.ping)
+    await build_streaming(settings, services)
     return services
+
+
+def make_bus(settings: Settings) -> Bus:
+    if settings.redis_url:
+        from gust.adapters.bus.redis_streams import RedisBus
+
+        return RedisBus(settings.redis_url)
+    return MemoryBus()
+
+
+def model_entries(settings: Settings, env: dict[str, str]) -> list[ModelEntry]:
+    """Presets enabled by keys, then MODELS_FILE, then the bundled local model (offline)."""
+    entries = preset_entries(env, settings.deepseek_api_url)
+    if settings.models_file is not None:
+        entries += load_models_file(settings.models_file)
+    if settings.local_model and local_model_available():
+        entries.append(local_entry())
+    return entries
+
+
+async def build_streaming(settings: Settings, services: Services) -> None:
+    """Bus, model registry, generation hub and the service that sends messages."""
+    env = {**settings.provider_env(), **os.environ}
+    factory = LLMFactory(
+        SessionPool(connect_timeout=settings.upstream_connect_timeout),
+        first_token_timeout=settings.upstream_first_token_timeout,
+        idle_timeout=settings.upstream_idle_timeout,
+    )
+    try:
+        entries = model_entries(settings, env)
+        registry = ModelRegistry(entries, factory, default=settings.default_model, env=env)
+    except ModelsFileError as exc:
+        raise ConfigError(str(exc)) from None
+    bus = make_bus(settings)
+    await bus.start()
+    hub = GenerationHub(
+        bus,
+        grace_period=settings.stream_grace_period,
+        ping_interval=settings.sse_ping_interval,
+        max_active=settings.max_active_generations,
+    )
+    services.bus, services.hub, services.models = bus, hub, registry
+    services.generation = GenerationService(
+        services.store,
+        services.chats,
+        hub,
+        registry,
+        checkpoint_interval=settings.checkpoint_interval,
+        max_message_chars=settings.max_message_chars,
+        system_prompt=settings.default_system_prompt,
+        metrics=services.metrics,
+    )
+    services.extra["llm_factory"] = factory
+    services.health_checks["bus"] = HealthCheck(backend=bus.name, ping=bus.ping)
 
 
 async def start_background(services: Services) -> None:
     """Start the background tasks of a process (recovery, indexer...)."""
+    if services.hub is not None:
+        await services.hub.start()
+    if services.generation is not None:
+        await services.generation.recover_interrupted()
 
 
 async def close_services(services: Services) -> None:
+    if services.bus is not None:
+        await services.bus.close()
+    factory = services.extra.get("llm_factory")
+    if factory is not None:
+        await factory.close()
     await services.store.close()
 
 

@@ -51,6 +51,18 @@ class Settings(BaseSettings):
     default_model: str | None = None
     models_file: Path | None = None
     local_model: bool = True
+    default_system_prompt: str | None = None
+    title_model: str | None = None
+    openai_api_key: str | None = None
+    openai_base_url: str | None = None
+    moonshot_api_key: str | None = None
+    kimi_api_key: str | None = None
+    glm_api_key: str | None = None
+    zhipuai_api_key: str | None = None
+    anthropic_api_key: str | None = None
+    gemini_api_key: str | None = None
+    ollama_base_url: str | None = None
+    ollama_model: str | None = None
 
     # Auth.
     auth_secret_key: str | None = None
@@ -99,6 +111,13 @@ class Settings(BaseSettings):
             if len(self.auth_secret_key.encode()) < MIN_SECRET_BYTES:
                 raise ValueError(f"AUTH_SECRET_KEY must be at least {MIN_SECRET_BYTES} bytes")
         return self
+
+    def provider_env(self) -> dict[str, str]:
+        """Provider keys and URLs as environment names (so values from .env count too)."""
+        names = ("deepseek_api_key", "openai_api_key", "openai_base_url", "moonshot_api_key", "kimi_api_key",
+                 "glm_api_key", "zhipuai_api_key", "anthropic_api_key", "gemini_api_key", "ollama_base_url",
+                 "ollama_model")
+        return {name.upper(): str(value) for name in names if (value := getattr(self, name))}
 
     @property
     def production(self) -> bool:

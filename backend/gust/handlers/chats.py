@@ -14,7 +14,6 @@ from gust.handlers.schemas import (
     ChatListQuery,
     ChatOut,
     ChatPatchIn,
-    MessageListOut,
 )
 from gust.services.chats import ChatView
 
@@ -71,17 +70,7 @@ class ChatHandler(APIHandler):
         self.finish()
 
 
-class ChatMessagesHandler(APIHandler):
-    api = {"get": Op("Every message of a chat (all branches), oldest first",
-                     responses={200: MessageListOut}, tags=("chats",))}
-
-    async def get(self, chat_id: str) -> None:
-        messages = await self.chats.list_messages(self.user, chat_id)
-        self.write_json({"items": [m.public() for m in messages], "next_cursor": None})
-
-
 default_handlers = [
     route("/api/chats", ChatsHandler),
     route("/api/chats/{chat_id}", ChatHandler),
-    route("/api/chats/{chat_id}/messages", ChatMessagesHandler),
 ]

@@ -145,3 +145,51 @@ class ApiIndexOut(BaseModel):
     docs: str
     openapi: str
     endpoints: dict[str, list[str]]
+
+
+# -- streaming ------------------------------------------------------------------------
+class SendIn(Strict):
+    message: str = Field(max_length=1_000_000)
+    model: str | None = Field(None, max_length=200)
+    parent_id: str | None = Field(None, max_length=64)
+    temperature: float | None = Field(None, ge=0, le=2)
+    max_tokens: int | None = Field(None, ge=1, le=1_000_000)
+    research: bool = False
+
+
+class StreamIn(SendIn):
+    chat_id: str | None = Field(None, max_length=64)
+
+
+class RegenerateIn(Strict):
+    model: str | None = Field(None, max_length=200)
+    temperature: float | None = Field(None, ge=0, le=2)
+    max_tokens: int | None = Field(None, ge=1, le=1_000_000)
+
+
+class AcceptedOut(BaseModel):
+    chat_id: str
+    message_id: str
+    user_message_id: str | None
+    generation_id: str
+
+
+class StopOut(BaseModel):
+    stopped: bool
+    generation_id: str | None
+
+
+class ModelOut(BaseModel):
+    id: str
+    name: str
+    provider: str
+    features: list[str]
+    context_window: int
+    max_output_tokens: int
+    price_input_per_million: float
+    price_output_per_million: float
+
+
+class ModelListOut(BaseModel):
+    items: list[ModelOut]
+    default: str | None

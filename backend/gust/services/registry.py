@@ -7,9 +7,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gust.observability import Metrics
+from gust.ports.bus import Bus
 from gust.ports.store import Store
 from gust.services.auth import AuthService
 from gust.services.chats import ChatService
+from gust.services.generation import GenerationService
+from gust.services.hub import GenerationHub
+from gust.services.models import ModelRegistry
 
 
 @dataclass(slots=True)
@@ -28,6 +32,10 @@ class Services:
     auth: AuthService
     chats: ChatService
     metrics: Metrics
+    bus: Bus | None = None
+    hub: GenerationHub | None = None
+    generation: GenerationService | None = None
+    models: ModelRegistry | None = None
     # Components checked by /health/ready: name -> async ping callable.
     health_checks: dict[str, HealthCheck] = field(default_factory=dict)
     # Extra services added by later features (search, hub, models...) by name.

@@ -1,0 +1,1 @@
+"""Bus adapters: in-process (default) and Redis Streams."""

@@ -1,0 +1,1 @@
+"""LLM adapters: OpenAI-compatible streaming, webhooks, the bundled local model."""

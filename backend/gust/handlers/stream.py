@@ -1,0 +1,292 @@
+"""Sending messages and streaming answers: SSE (or NDJSON) that survives reloads."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from tornado.iostream import StreamClosedError
+
+from gust.domain.errors import NotFound
+from gust.handlers.base import APIHandler
+from gust.handlers.routing import Op, route
+from gust.handlers.schemas import (
+    AcceptedOut,
+    MessageListOut,
+    MessageOut,
+    ModelListOut,
+    RegenerateIn,
+    SendIn,
+    StopOut,
+    StreamIn,
+)
+from gust.services.generation import SendOptions, Started
+
+if TYPE_CHECKING:
+    from gust.services.generation import GenerationService
+    from gust.services.hub import Event, GenerationHub
+
+SSE = "text/event-stream"
+NDJSON = "application/x-ndjson"
+STREAM_RESPONSES: dict[int, Any] = {
+    200: "text/event-stream; or application/x-ndjson with Accept: application/x-ndjson"
+}
+
+
+def options(body: SendIn | RegenerateIn, message: str = "") -> SendOptions:
+    return SendOptions(
+        message=getattr(body, "message", message),
+        model=body.model,
+        parent_id=getattr(body, "parent_id", None),
+        temperature=body.temperature,
+        max_tokens=body.max_tokens,
+        research=getattr(body, "research", False),
+    )
+
+
+def accepted(started: Started) -> dict[str, Any]:
+    return {
+        "chat_id": started.chat.id,
+        "message_id": started.assistant_message.id,
+        "user_message_id": started.user_message.id if started.user_message else None,
+        "generation_id": started.generation.id,
+    }
+
+
+class StreamingHandler(APIHandler):
+    """Writes a generation's events as SSE (default) or NDJSON, one flush per batch."""
+
+    _consumer: asyncio.Future[None] | None = None
+
+    @property
+    def generation(self) -> GenerationService:
+        service = self.services.generation
+        if service is None:
+            raise RuntimeError("generation service not configured")
+        return service
+
+    @property
+    def hub(self) -> GenerationHub:
+        return self.generation.hub
+
+    def _ndjson(self) -> bool:
+        return NDJSON in self.request.headers.get("Accept", "")
+
+    def start_stream(self) -> None:
+        self.set_status(200)
+        self.set_header("Content-Type", NDJSON if self._ndjson() else SSE + "; charset=utf-8")
+        self.set_header("Cache-Control", "no-cache")
+        self.set_header("X-Accel-Buffering", "no")
+
+    async def write_batches(self, batches: AsyncIterator[list[Event]]) -> None:
+        """Relay batches until `done` or until the client goes away (then stop quietly)."""
+        ndjson = self._ndjson()
+        ping = b'{"type":"ping"}\n' if ndjson else b": ping\n\n"
+        self._consumer = asyncio.ensure_future(self._relay(batches, ndjson, ping))
+        with contextlib.suppress(asyncio.CancelledError, StreamClosedError):
+            await self._consumer
+
+    async def _relay(self, batches: AsyncIterator[list[Event]], ndjson: bool, ping: bytes) -> None:
+        async with contextlib.aclosing(batches):  # type: ignore[type-var]
+            async for batch in batches:
+                if not batch:
+                    self.write(ping)
+                elif ndjson:
+                    self.write(b"".join([e.ndjson() for e in batch]))
+                else:
+                    self.write(b"".join([e.sse() for e in batch]))
+                await self.flush()
+
+    def on_connection_close(self) -> None:
+        # The connection owned only its subscription, never the generation.
+        if self._consumer is not None:
+            self._consumer.cancel()
+        super().on_connection_close()
+
+    async def stream_generation(self, generation_id: str, after: int = 0) -> None:
+        self.start_stream()
+        await self.write_batches(self.hub.subscribe(generation_id, after))
+        if not self.request.connection.stream.closed():  # type: ignore[union-attr]
+            self.finish()
+
+
+class ChatStreamHandler(StreamingHandler):
+    api = {
+        "post": Op(
+            "Send a message and stream the answer (SSE; creates the chat without chat_id)",
+            body=StreamIn,
+            responses={**STREAM_RESPONSES, 503: None},
+            tags=("streaming",),
+        )
+    }
+
+    async def post(self) -> None:
+        body = self.json_body(StreamIn)
+        started = await self.generation.send(self.user, options(body), body.chat_id)
+        await self.stream_generation(started.generation.id)
+
+
+class ChatMessageHandler(StreamingHandler):
+    api = {
+        "post": Op(
+            "Send a message and wait for the whole answer (non-streaming fallback)",
+            body=StreamIn,
+            responses={200: MessageOut, 502: None},
+            tags=("streaming",),
+        )
+    }
+
+    async def post(self) -> None:
+        body = self.json_body(StreamIn)
+        started = await self.generation.send(self.user, options(body), body.chat_id)
+        await started.generation.finished.wait()
+        message = await self.services.store.get_message(self.user.id, started.assistant_message.id)
+        if message is None:  # deleted while answering
+            raise NotFound("the chat was deleted while answering")
+        if message.status == "error" and message.error:
+            self.set_status(502)
+            self.write_json(
+                {"error": {**message.error, "message_id": message.id, "request_id": self.request_id}}, 502
+            )
+            return
+        self.write_json(message.public())
+
+
+class ChatMessagesHandler(StreamingHandler):
+    api = {
+        "get": Op(
+            "Every message of a chat (all branches), oldest first",
+            responses={200: MessageListOut},
+            tags=("chats",),
+        ),
+        "post": Op(
+            "Send a message; answers 202 at once, follow it with GET .../events",
+            body=SendIn,
+            responses={202: AcceptedOut, 503: None},
+            tags=("streaming",),
+        ),
+    }
+
+    async def get(self, chat_id: str) -> None:
+        messages = await self.chats.list_messages(self.user, chat_id)
+        self.write_json({"items": [m.public() for m in messages], "next_cursor": None})
+
+    async def post(self, chat_id: str) -> None:
+        body = self.json_body(SendIn)
+        started = await self.generation.send(self.user, options(body), chat_id)
+        self.write_json(accepted(started), 202)
+
+
+class RegenerateHandler(StreamingHandler):
+    api = {
+        "post": Op(
+            "Answer again: a new sibling of an assistant message",
+            body=RegenerateIn,
+            responses={202: AcceptedOut},
+            tags=("streaming",),
+        )
+    }
+
+    async def post(self, chat_id: str, message_id: str) -> None:
+        body = self.json_body(RegenerateIn)
+        started = await self.generation.regenerate(self.user, chat_id, message_id, options(body))
+        self.write_json(accepted(started), 202)
+
+
+class StopHandler(StreamingHandler):
+    api = {
+        "post": Op(
+            "Stop the chat's live answer (from any server process)",
+            responses={200: StopOut},
+            tags=("streaming",),
+        )
+    }
+
+    async def post(self, chat_id: str) -> None:
+        generation_id = await self.generation.stop(self.user, chat_id)
+        self.write_json({"stopped": generation_id is not None, "generation_id": generation_id})
+
+
+class EventsHandler(StreamingHandler):
+    api = {
+        "get": Op(
+            "Follow the chat's live answer (SSE); resumes after Last-Event-ID",
+            responses=STREAM_RESPONSES,
+            tags=("streaming",),
+        )
+    }
+
+    async def get(self, chat_id: str) -> None:
+        await self.chats.get_chat(self.user, chat_id)
+        generation_id, after = _parse_last_event_id(
+            self.request.headers.get("Last-Event-ID") or self.get_query_argument("last_event_id", None)
+        )
+        if generation_id is not None:
+            message = await self.services.store.get_message(self.user.id, generation_id)
+            if message is None or message.chat_id != chat_id:
+                generation_id, after = None, 0
+        if generation_id is None:
+            generation_id = await self.hub.live_generation_id(chat_id)
+            after = 0
+        if generation_id is not None and await self.hub.has_log(generation_id):
+            await self.stream_generation(generation_id, after)
+            return
+        # Nothing live and no log left: answer from the store.
+        self.start_stream()
+        message = await self._final_message(chat_id, generation_id)
+        if message is not None:
+            from gust.services.hub import Event
+
+            done = Event(
+                message.id,
+                max(after, 0) + 1,
+                {
+                    "type": "done",
+                    "message_id": message.id,
+                    "status": message.status,
+                    "finish_reason": None,
+                    "usage": message.usage,
+                },
+            )
+            self.write(done.ndjson() if self._ndjson() else done.sse())
+        self.finish()
+
+    async def _final_message(self, chat_id: str, generation_id: str | None) -> Any:
+        store = self.services.store
+        if generation_id is not None:
+            return await store.get_message(self.user.id, generation_id)
+        messages = await store.list_messages(self.user.id, chat_id)
+        answers = [m for m in messages if m.role == "assistant"]
+        return answers[-1] if answers else None
+
+
+class ModelsHandler(APIHandler):
+    api = {
+        "get": Op("Models usable right now, and the default", responses={200: ModelListOut}, tags=("models",))
+    }
+
+    async def get(self) -> None:
+        models = self.services.models
+        self.write_json(models.public() if models is not None else {"items": [], "default": None})
+
+
+def _parse_last_event_id(value: str | None) -> tuple[str | None, int]:
+    if not value:
+        return None, 0
+    generation_id, _, seq = value.rpartition(":")
+    if not generation_id or not seq.isdigit() or len(generation_id) > 64:
+        return None, 0
+    return generation_id, int(seq)
+
+
+default_handlers = [
+    route("/chat/stream", ChatStreamHandler),
+    route("/chat/message", ChatMessageHandler),
+    route("/api/chats/{chat_id}/messages", ChatMessagesHandler),
+    route("/api/chats/{chat_id}/events", EventsHandler),
+    route("/api/chats/{chat_id}/stop", StopHandler),
+    route("/api/chats/{chat_id}/messages/{message_id}/regenerate", RegenerateHandler),
+    route("/api/models", ModelsHandler),
+]

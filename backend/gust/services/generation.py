@@ -1,0 +1,408 @@
+"""Sending messages: persist, start a generation job in the hub, run it, checkpoint, finish."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from gust.domain.branches import current_branch
+from gust.domain.errors import NotFound, Overloaded, UpstreamError, ValidationError
+from gust.domain.ids import new_id, now
+from gust.domain.models import Chat, Message, User
+from gust.ports.llm import ChatRequest
+from gust.ports.store import Store
+from gust.services.chats import DEFAULT_TITLE, ChatService
+from gust.services.context import build_messages
+from gust.services.hub import Generation, GenerationHub
+from gust.services.models import ModelRegistry, ModelSpec
+
+log = logging.getLogger(__name__)
+
+# Called before a generation starts (e.g. per-user rate limits); raises a domain error to refuse.
+SendGuard = Callable[[User], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class SendOptions:
+    message: str
+    model: str | None = None
+    parent_id: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    research: bool = False
+
+
+@dataclass(slots=True)
+class Started:
+    chat: Chat
+    user_message: Message | None
+    assistant_message: Message
+    generation: Generation
+
+
+class GenerationService:
+    def __init__(
+        self,
+        store: Store,
+        chats: ChatService,
+        hub: GenerationHub,
+        models: ModelRegistry,
+        *,
+        checkpoint_interval: float,
+        max_message_chars: int,
+        system_prompt: str | None = None,
+        metrics: Any = None,
+    ) -> None:
+        self.store = store
+        self.chats = chats
+        self.hub = hub
+        self.models = models
+        self.checkpoint_interval = checkpoint_interval
+        self.max_message_chars = max_message_chars
+        self.default_system_prompt = system_prompt
+        self.metrics = metrics
+        self.guards: list[SendGuard] = []
+        # Hooks run after a generation completes (titles, indexing...); failures are logged.
+        self.after_complete: list[Callable[[User, Chat, Message], Awaitable[None]]] = []
+        # Optional research step: (question, research_flag, emit) -> (context, sources) | None.
+        self.research: Any = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- entry points ------------------------------------------------------------------
+    async def send(self, user: User, options: SendOptions, chat_id: str | None = None) -> Started:
+        """Persist the user message and start answering it (creates the chat if needed)."""
+        text = options.message
+        if not text.strip():
+            raise ValidationError("message must not be empty", field="message")
+        if len(text) > self.max_message_chars:
+            raise ValidationError(
+                f"message is longer than {self.max_message_chars} characters", field="message"
+            )
+        spec = self._check_model(options)
+        self._check_capacity()
+        for guard in self.guards:
+            await guard(user)
+        if chat_id is None:
+            chat = await self.chats.create_chat(user, title=_provisional_title(text), model=spec.id)
+            messages: list[Message] = []
+        else:
+            chat = await self.chats.get_chat(user, chat_id)
+            messages = await self.store.list_messages(user.id, chat.id)
+        parent_id = options.parent_id
+        if parent_id is not None:
+            if not any(m.id == parent_id for m in messages):
+                raise NotFound("parent message not found in this chat")
+        elif messages:
+            parent_id = current_branch(messages)[-1].id
+        created = now()
+        user_message = Message(
+            id=new_id(),
+            chat_id=chat.id,
+            user_id=user.id,
+            team_id=user.team_id,
+            role="user",
+            content=text,
+            status="complete",
+            created_at=created,
+            updated_at=created,
+            parent_id=parent_id,
+        )
+        await self.store.create_message(user_message)
+        history = [*_path(messages, parent_id), user_message]
+        return await self._start(user, chat, spec, options, history, user_message)
+
+    async def regenerate(self, user: User, chat_id: str, message_id: str, options: SendOptions) -> Started:
+        """A new sibling answer for an assistant message (or a new answer to a user message)."""
+        spec = self._check_model(options)
+        self._check_capacity()
+        for guard in self.guards:
+            await guard(user)
+        chat = await self.chats.get_chat(user, chat_id)
+        messages = await self.store.list_messages(user.id, chat.id)
+        target = next((m for m in messages if m.id == message_id), None)
+        if target is None:
+            raise NotFound("message not found in this chat")
+        question_id = target.parent_id if target.role == "assistant" else target.id
+        if question_id is None:
+            raise ValidationError("this message has no question to answer again", field="message_id")
+        history = _path(messages, question_id)
+        return await self._start(user, chat, spec, options, history, None)
+
+    async def stop(self, user: User, chat_id: str) -> str | None:
+        await self.chats.get_chat(user, chat_id)
+        return await self.hub.stop(chat_id)
+
+    # -- internals ---------------------------------------------------------------------
+    def _check_model(self, options: SendOptions) -> ModelSpec:
+        spec = self.models.resolve(options.model)
+        if options.max_tokens is not None and options.max_tokens > spec.max_output_tokens:
+            raise ValidationError(
+                f"max_tokens must be at most {spec.max_output_tokens} for {spec.id}", field="max_tokens"
+            )
+        return spec
+
+    def _check_capacity(self) -> None:
+        if self.hub.active_count >= self.hub.max_active:
+            raise Overloaded("too many answers are being generated right now; retry shortly", retry_after=5)
+
+    async def _start(
+        self,
+        user: User,
+        chat: Chat,
+        spec: ModelSpec,
+        options: SendOptions,
+        history: list[Message],
+        user_message: Message | None,
+    ) -> Started:
+        created = now()
+        question = history[-1]
+        assistant = Message(
+            id=new_id(),
+            chat_id=chat.id,
+            user_id=user.id,
+            team_id=user.team_id,
+            role="assistant",
+            content="",
+            status="streaming",
+            created_at=created,
+            updated_at=created,
+            parent_id=question.id,
+            model=spec.id,
+        )
+        await self.store.create_message(assistant)
+        chat = await self.store.update_chat(user.id, chat.id, {"updated_at": created}) or chat
+        max_tokens = options.max_tokens or spec.default_max_tokens or min(spec.max_output_tokens, 4096)
+        request = ChatRequest(
+            model=spec.upstream_model,
+            messages=build_messages(
+                chat.system_prompt or self.default_system_prompt,
+                history,
+                context_window=spec.context_window,
+                max_tokens=max_tokens,
+            ),
+            temperature=options.temperature if options.temperature is not None else spec.default_temperature,
+            max_tokens=max_tokens,
+            extra=dict(spec.extra_body),
+        )
+        job = _Job(self, user, chat, spec, request, assistant, user_message, options)
+        generation = await self.hub.start_generation(assistant.id, chat.id, user.id, job.run)
+        return Started(chat, user_message, assistant, generation)
+
+    async def recover_interrupted(self) -> int:
+        """Mark `streaming` messages with no live generation as `interrupted` (start-up)."""
+        count = 0
+        while True:
+            stale = await self.store.list_messages_by_status("streaming", limit=500)
+            todo = [
+                m
+                for m in stale
+                if m.id not in self.hub.generations and await self.hub.live_generation_id(m.chat_id) != m.id
+            ]
+            for message in todo:
+                await self.store.update_message(message.user_id, message.id, {"status": "interrupted"})
+                count += 1
+            if len(stale) < 500 or not todo:
+                break
+        if count:
+            log.warning("marked %d unfinished answers as interrupted", count)
+        return count
+
+    def spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+class _Job:
+    """One generation's work: upstream -> events -> checkpoints -> final record."""
+
+    def __init__(
+        self,
+        service: GenerationService,
+        user: User,
+        chat: Chat,
+        spec: ModelSpec,
+        request: ChatRequest,
+        assistant: Message,
+        user_message: Message | None,
+        options: SendOptions,
+    ) -> None:
+        self.service = service
+        self.user = user
+        self.chat = chat
+        self.spec = spec
+        self.request = request
+        self.assistant = assistant
+        self.user_message = user_message
+        self.options = options
+        self.parts: list[str] = []
+        self.reasoning: list[str] = []
+        self.usage: dict[str, int] | None = None
+        self.finish_reason: str | None = None
+        self.sources: list[dict[str, Any]] | None = None
+        self._checkpoint: asyncio.Task[None] | None = None
+
+    async def run(self, generation: Generation) -> None:
+        store = self.service.store
+        metrics = self.service.metrics
+        if metrics is not None:
+            metrics.active_generations.inc()
+        generation.emit(
+            {
+                "type": "start",
+                "chat_id": self.chat.id,
+                "message_id": self.assistant.id,
+                "user_message_id": self.user_message.id if self.user_message else self.assistant.parent_id,
+                "generation_id": generation.id,
+                "parent_id": self.assistant.parent_id,
+                "model": self.spec.id,
+            }
+        )
+        status = "complete"
+        error: dict[str, Any] | None = None
+        try:
+            await self._research(generation)
+            await self._stream(generation)
+        except asyncio.CancelledError:
+            status = "interrupted" if generation.stop_reason == "shutdown" else "stopped"
+            if generation.stop_reason is None:
+                raise  # not a stop we asked for
+            if status == "interrupted":
+                error = {
+                    "code": "server_shutdown",
+                    "message": "the server restarted while answering",
+                    "retryable": True,
+                }
+        except UpstreamError as exc:
+            status = "error"
+            error = {"code": exc.code, "message": exc.message, "retryable": exc.retryable}
+        except Exception:
+            log.exception("generation %s failed", generation.id)
+            status = "error"
+            error = {"code": "internal_error", "message": "the answer failed; try again", "retryable": True}
+        finally:
+            if metrics is not None:
+                metrics.active_generations.dec()
+        if self._checkpoint is not None:
+            with contextlib.suppress(Exception):
+                await self._checkpoint
+        final: dict[str, Any] = {
+            "content": "".join(self.parts),
+            "reasoning": "".join(self.reasoning) or None,
+            "status": status,
+            "usage": self.usage,
+            "error": error,
+            "updated_at": now(),
+        }
+        if self.sources is not None:
+            final["sources"] = self.sources
+        try:
+            await store.update_message(self.user.id, self.assistant.id, final)
+        except Exception:
+            log.exception("storing the final answer of generation %s failed", generation.id)
+        if metrics is not None:
+            metrics.generations.labels(status).inc()
+        if self.usage is not None:
+            generation.emit({"type": "usage", **self.usage})
+        if error is not None:
+            generation.emit({"type": "error", **error})
+        generation.emit(
+            {
+                "type": "done",
+                "message_id": self.assistant.id,
+                "status": status,
+                "finish_reason": self.finish_reason,
+                "usage": self.usage,
+            }
+        )
+        if status == "complete":
+            message = await store.get_message(self.user.id, self.assistant.id)
+            for hook in self.service.after_complete:
+                if message is not None:
+                    self.service.spawn(_logged(hook(self.user, self.chat, message)))
+
+    async def _research(self, generation: Generation) -> None:
+        research = self.service.research
+        if research is None or self.user_message is None:
+            return
+        text = self.user_message.content
+        if not research.wants_research(text, self.options.research):
+            return
+
+        async def emit(event: dict[str, Any]) -> None:
+            generation.emit(event)
+
+        result = await research.prepare(text, research_flag=self.options.research, emit=emit)
+        if result is None:
+            return
+        self.sources = result.sources
+        generation.emit({"type": "sources", "sources": result.sources})
+        self.request.messages.insert(-1, {"role": "system", "content": result.context})
+
+    async def _stream(self, generation: Generation) -> None:
+        llm = self.service.models.llm(self.spec)
+        loop = asyncio.get_running_loop()
+        interval = self.service.checkpoint_interval
+        next_checkpoint = loop.time() + interval
+        emit = generation.emit
+        async with contextlib.aclosing(llm.stream(self.request)) as chunks:  # type: ignore[type-var]
+            async for chunk in chunks:
+                kind = chunk.kind
+                if kind == "delta":
+                    self.parts.append(chunk.text)
+                    emit({"type": "delta", "delta": chunk.text})
+                elif kind == "reasoning":
+                    self.reasoning.append(chunk.text)
+                    emit({"type": "reasoning", "delta": chunk.text})
+                elif kind == "usage":
+                    self.usage = chunk.usage
+                elif kind == "finish":
+                    self.finish_reason = chunk.finish_reason
+                elif kind == "status":
+                    emit({"type": "status", "stage": "upstream", "detail": chunk.text, "done": False})
+                if loop.time() >= next_checkpoint:
+                    next_checkpoint = loop.time() + interval
+                    self._start_checkpoint()
+
+    def _start_checkpoint(self) -> None:
+        if self._checkpoint is not None and not self._checkpoint.done():
+            return  # one write at a time; the next one will carry everything
+        changes = {
+            "content": "".join(self.parts),
+            "reasoning": "".join(self.reasoning) or None,
+            "updated_at": time.time(),
+            "index_state": "pending",
+        }
+        self._checkpoint = asyncio.ensure_future(
+            self.service.store.update_message(self.user.id, self.assistant.id, changes)
+        )
+
+
+async def _logged(coro: Awaitable[None]) -> None:
+    try:
+        await coro
+    except Exception:
+        log.exception("after-answer hook failed")
+
+
+def _path(messages: list[Message], leaf_id: str | None) -> list[Message]:
+    if leaf_id is None:
+        return []
+    by_id = {m.id: m for m in messages}
+    path: list[Message] = []
+    current = by_id.get(leaf_id)
+    while current is not None and len(path) <= len(messages):
+        path.append(current)
+        current = by_id.get(current.parent_id) if current.parent_id else None
+    path.reverse()
+    return path
+
+
+def _provisional_title(text: str) -> str:
+    title = " ".join(text.split())[:60]
+    return title or DEFAULT_TITLE
