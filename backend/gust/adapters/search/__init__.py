@@ -1,0 +1,1 @@
+"""Search adapters: SQLite FTS5 (embedded) and Meilisearch."""
