@@ -10,7 +10,7 @@ from gust.handlers.schemas import ErrorOut, LoginIn, LoginOut, RegisterIn, UserO
 class RegisterHandler(APIHandler):
     auth_required = False
     api = {"post": Op("Create an account (the first one is admin)", body=RegisterIn,
-                      responses={201: UserOut, 409: None}, tags=("auth",))}
+                      responses={201: UserOut, 409: ErrorOut}, tags=("auth",))}
 
     async def post(self) -> None:
         body = self.json_body(RegisterIn)

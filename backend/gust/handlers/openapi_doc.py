@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pydantic
@@ -50,6 +51,7 @@ def build_openapi(rules: list[Rule]) -> dict[str, Any]:
     schemas: dict[str, Any] = {}
     paths: dict[str, Any] = {}
     error_ref = _ref(ErrorOut, schemas)
+    operation_ids: set[str] = set()
     for rule in rules:
         template = getattr(rule, "template", None)
         handler = rule.target
@@ -64,7 +66,12 @@ def build_openapi(rules: list[Rule]) -> dict[str, Any]:
                 continue  # the route test reports undocumented methods
             responses: dict[str, Any] = {}
             for status, model in op.responses.items():
-                if model is None:
+                if model is None and status >= 400:  # every API error has the error body
+                    responses[str(status)] = {
+                        "description": _ERRORS.get(status, "Error"),
+                        "content": {"application/json": {"schema": error_ref}},
+                    }
+                elif model is None:
                     responses[str(status)] = {"description": "No body"}
                 elif isinstance(model, str):
                     media = model.split(";")[0]
@@ -91,9 +98,13 @@ def build_openapi(rules: list[Rule]) -> dict[str, Any]:
                 "500",
                 {"description": "Unexpected error", "content": {"application/json": {"schema": error_ref}}},
             )
+            operation_id = f"{method}_{handler.__name__}"
+            if operation_id in operation_ids:  # one handler class serving several routes
+                operation_id += "_" + re.sub(r"[^A-Za-z0-9]+", "_", template).strip("_")
+            operation_ids.add(operation_id)
             operation: dict[str, Any] = {
                 "summary": op.summary,
-                "operationId": f"{method}_{handler.__name__}",
+                "operationId": operation_id,
                 "tags": list(op.tags),
                 "parameters": _params(template, op, schemas),
                 "responses": responses,
