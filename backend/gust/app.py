@@ -41,6 +41,7 @@ from gust.services.models import (
     preset_entries,
 )
 from gust.services.registry import HealthCheck, Services
+from gust.services.research import ResearchService
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +150,37 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
     )
     services.health_checks["store"] = HealthCheck(backend=store.name, ping=store.ping)
     await build_streaming(settings, services)
+    services.research = make_research(settings)
     return services
+
+
+def make_research(settings: Settings) -> ResearchService:
+    """Research: the SSRF-guarded fetcher, text extraction and optional SearxNG search."""
+    from gust.adapters.web.extract import HtmlExtractor
+    from gust.adapters.web.fetcher import SafeFetcher
+    from gust.adapters.web.guard import AddressPolicy
+    from gust.adapters.web.searx import SearxClient
+    from gust.services.research import ResearchOptions
+
+    user_agent = f"Gust-Research/{__version__} (self-hosted AI chat; fetches pages a user asked it to read)"
+    fetcher = SafeFetcher(
+        policy=AddressPolicy(
+            allow_private=settings.research_allow_private,
+            allowed_ports=settings.research_allowed_ports,
+        ),
+        page_timeout=settings.research_page_timeout,
+        max_bytes=settings.research_max_bytes,
+        user_agent=user_agent,
+    )
+    search = SearxClient(settings.searxng_url, user_agent=user_agent) if settings.searxng_url else None
+    options = ResearchOptions(
+        auto_fetch_urls=settings.auto_fetch_urls,
+        max_sources=settings.research_max_sources,
+        page_timeout=settings.research_page_timeout,
+        total_budget=settings.research_total_budget,
+        context_tokens=settings.research_context_tokens,
+    )
+    return ResearchService(fetcher, HtmlExtractor(), search, options)
 
 
 def make_bus(settings: Settings) -> Bus:
@@ -215,6 +246,8 @@ async def start_background(services: Services) -> None:
 
 
 async def close_services(services: Services) -> None:
+    if services.research is not None:
+        await services.research.close()
     if services.bus is not None:
         await services.bus.close()
     factory = services.extra.get("llm_factory")

@@ -7,10 +7,10 @@ import os
 import secrets
 import stat
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,31 @@ class Settings(BaseSettings):
     upstream_connect_timeout: float = Field(10.0, gt=0)
     upstream_first_token_timeout: float = Field(60.0, gt=0)
     upstream_idle_timeout: float = Field(60.0, gt=0)
+
+    # Research (web pages named in a message, SearxNG search results).
+    auto_fetch_urls: bool = True
+    searxng_url: str | None = None
+    research_allow_private: bool = False  # intranet deployments only: lifts address/port checks
+    research_allowed_ports: Annotated[frozenset[int], NoDecode] = frozenset({80, 443})
+    research_page_timeout: float = Field(10.0, gt=0)
+    research_total_budget: float = Field(30.0, gt=0)
+    research_max_bytes: int = Field(2 * 1024 * 1024, ge=1024)
+    research_max_sources: int = Field(5, ge=1, le=20)
+    research_context_tokens: int = Field(3000, ge=200)
+
+    @field_validator("research_allowed_ports", mode="before")
+    @classmethod
+    def _ports(cls, value: object) -> object:
+        if isinstance(value, str):  # "80,443" in the environment
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("research_allowed_ports")
+    @classmethod
+    def _port_range(cls, value: frozenset[int]) -> frozenset[int]:
+        if any(not 1 <= port <= 65535 for port in value):
+            raise ValueError("ports must be between 1 and 65535")
+        return value
 
     @field_validator("log_level")
     @classmethod

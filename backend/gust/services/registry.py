@@ -14,6 +14,7 @@ from gust.services.chats import ChatService
 from gust.services.generation import GenerationService
 from gust.services.hub import GenerationHub
 from gust.services.models import ModelRegistry
+from gust.services.research import ResearchService
 
 
 @dataclass(slots=True)
@@ -36,6 +37,7 @@ class Services:
     hub: GenerationHub | None = None
     generation: GenerationService | None = None
     models: ModelRegistry | None = None
+    research: ResearchService | None = None
     # Components checked by /health/ready: name -> async ping callable.
     health_checks: dict[str, HealthCheck] = field(default_factory=dict)
     # Extra services added by later features (search, hub, models...) by name.

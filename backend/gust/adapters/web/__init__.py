@@ -1,0 +1,1 @@
+"""Web adapters of research: the SSRF-safe fetcher, text extraction, SearxNG search."""
