@@ -30,8 +30,13 @@ def current_branch(messages: Sequence[Message], leaf_id: str | None = None) -> l
     children = children_index(messages)
     if leaf_id is not None and leaf_id in by_id:
         leaf = by_id[leaf_id]
+        descended = {leaf.id}
         while children.get(leaf.id):
-            leaf = max(children[leaf.id], key=lambda m: (m.created_at, m.id))
+            child = max(children[leaf.id], key=lambda m: (m.created_at, m.id))
+            if child.id in descended:  # a cycle (corrupt import): stop here
+                break
+            descended.add(child.id)
+            leaf = child
     else:
         leaf = max(messages, key=lambda m: (m.created_at, m.id))
     path = [leaf]
