@@ -1,0 +1,192 @@
+/**
+ * The JSON API: same-origin cookies, the CSRF header, and one transparent token refresh.
+ *
+ * The session lives in the httpOnly `gust_access` cookie. Unsafe requests echo the
+ * JS-readable `gust_csrf` cookie in `X-CSRF-Token` whenever it exists. An access token
+ * expires after minutes: on 401 `token_expired` we call /api/auth/refresh once (shared
+ * by every request waiting on it) and retry.
+ */
+import { HttpError } from './sse';
+import type { Chat, ChatDetail, ChatPage, Message, ModelList, SearchResult, User } from './types';
+
+export { HttpError };
+
+const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+export function readCookie(name: string): string | null {
+  for (const part of document.cookie.split(';')) {
+    const [key, ...rest] = part.trim().split('=');
+    if (key === name) return decodeURIComponent(rest.join('='));
+  }
+  return null;
+}
+
+let refreshing: Promise<boolean> | null = null;
+const unauthorizedListeners = new Set<() => void>();
+
+/** Called when the session is gone for good (refresh failed): show the sign-in screen. */
+export function onUnauthorized(listener: () => void): () => void {
+  unauthorizedListeners.add(listener);
+  return () => unauthorizedListeners.delete(listener);
+}
+
+function refreshSession(): Promise<boolean> {
+  refreshing ??= fetch('/api/auth/refresh', {
+    method: 'POST',
+    credentials: 'same-origin',
+    headers: csrfHeaders('POST'),
+  })
+    .then((response) => response.ok)
+    .catch(() => false)
+    .finally(() => {
+      refreshing = null;
+    });
+  return refreshing;
+}
+
+function csrfHeaders(method: string): Record<string, string> {
+  const token = UNSAFE.has(method.toUpperCase()) ? readCookie('gust_csrf') : null;
+  return token ? { 'X-CSRF-Token': token } : {};
+}
+
+async function errorCode(response: Response): Promise<string | null> {
+  try {
+    const body = (await response.clone().json()) as { error?: { code?: string } };
+    return body.error?.code ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * fetch() with the session conventions: same-origin credentials, CSRF header, and one
+ * refresh-and-retry on an expired token. Used by JSON calls and by the SSE reader.
+ */
+export const apiFetch: typeof fetch = async (input, init = {}) => {
+  const method = (init.method ?? 'GET').toUpperCase();
+  const send = () =>
+    fetch(input, {
+      ...init,
+      credentials: 'same-origin',
+      headers: { ...(init.headers as Record<string, string> | undefined), ...csrfHeaders(method) },
+    });
+  let response = await send();
+  if (response.status === 401) {
+    const code = await errorCode(response);
+    if (code === 'token_expired' && (await refreshSession())) {
+      response = await send();
+    }
+    if (response.status === 401 && !String(input).startsWith('/api/auth/')) {
+      for (const listener of unauthorizedListeners) listener();
+    }
+  }
+  return response;
+};
+
+async function toError(response: Response): Promise<HttpError> {
+  let body: unknown = null;
+  let code = 'http_error';
+  let message = `${response.status} ${response.statusText}`;
+  try {
+    body = await response.json();
+    const error = (body as { error?: { code?: string; message?: string } }).error;
+    if (error?.code) code = error.code;
+    if (error?.message) message = error.message;
+  } catch {
+    // not JSON
+  }
+  return new HttpError(response.status, code, message, body);
+}
+
+export async function request<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+  const headers: Record<string, string> = { Accept: 'application/json' };
+  let payload: string | undefined;
+  if (body !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    payload = JSON.stringify(body);
+  }
+  const response = await apiFetch(path, { method, headers, body: payload, signal });
+  if (!response.ok) throw await toError(response);
+  if (response.status === 204) return undefined as T;
+  const text = await response.text();
+  return (text ? JSON.parse(text) : undefined) as T;
+}
+
+function query(params: Record<string, string | number | boolean | null | undefined>): string {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value !== null && value !== undefined && value !== '') search.set(key, String(value));
+  }
+  const text = search.toString();
+  return text ? `?${text}` : '';
+}
+
+export interface Provider {
+  id: string;
+  name: string;
+  url: string;
+}
+
+export interface ApiKey {
+  id: string;
+  name: string;
+  created_at?: string;
+  last_used_at?: string | null;
+  prefix?: string;
+}
+
+export interface Agent {
+  id: string;
+  name: string;
+  description?: string;
+  model?: string | null;
+  system_prompt?: string | null;
+}
+
+export const api = {
+  me: () => request<User>('GET', '/api/auth/me'),
+  login: (email: string, password: string) =>
+    request<{ user: User }>('POST', '/api/auth/login', { email, password }),
+  register: (email: string, password: string, display_name?: string) =>
+    request<User>('POST', '/api/auth/register', { email, password, ...(display_name ? { display_name } : {}) }),
+  logout: () => request<void>('POST', '/api/auth/logout'),
+  providers: async (): Promise<Provider[]> => {
+    const body = await request<unknown>('GET', '/api/auth/providers');
+    const items = Array.isArray(body) ? body : ((body as { items?: unknown[] } | null)?.items ?? []);
+    return (items as Array<Partial<Provider> & { login_url?: string; authorize_url?: string }>)
+      .filter((p) => typeof p.id === 'string')
+      .map((p) => ({
+        id: p.id as string,
+        name: p.name ?? (p.id as string),
+        url: p.url ?? p.login_url ?? p.authorize_url ?? `/api/auth/oauth/${encodeURIComponent(p.id as string)}/start`,
+      }));
+  },
+
+  listChats: (params: { limit?: number; cursor?: string | null; archived?: boolean }) =>
+    request<ChatPage>('GET', `/api/chats${query(params)}`),
+  createChat: (body: { title?: string; model?: string | null; system_prompt?: string | null }) =>
+    request<Chat>('POST', '/api/chats', body),
+  getChat: (id: string, leaf?: string | null, signal?: AbortSignal) =>
+    request<ChatDetail>('GET', `/api/chats/${encodeURIComponent(id)}${query({ leaf })}`, undefined, signal),
+  updateChat: (id: string, changes: Partial<Pick<Chat, 'title' | 'pinned' | 'archived' | 'system_prompt' | 'model'>>) =>
+    request<Chat>('PATCH', `/api/chats/${encodeURIComponent(id)}`, changes),
+  deleteChat: (id: string) => request<void>('DELETE', `/api/chats/${encodeURIComponent(id)}`),
+  stop: (id: string) => request<unknown>('POST', `/api/chats/${encodeURIComponent(id)}/stop`),
+  sendMessage: (body: Record<string, unknown>) => request<Message>('POST', '/chat/message', body),
+
+  models: () => request<ModelList>('GET', '/api/models'),
+  search: (q: string, signal?: AbortSignal) =>
+    request<SearchResult>('GET', `/api/search${query({ q })}`, undefined, signal),
+
+  apiKeys: async (): Promise<ApiKey[]> => {
+    const body = await request<unknown>('GET', '/api/auth/api-keys');
+    return (Array.isArray(body) ? body : ((body as { items?: ApiKey[] }).items ?? [])) as ApiKey[];
+  },
+  createApiKey: (name: string) => request<ApiKey & { key?: string; token?: string }>('POST', '/api/auth/api-keys', { name }),
+  deleteApiKey: (id: string) => request<void>('DELETE', `/api/auth/api-keys/${encodeURIComponent(id)}`),
+
+  agents: async (): Promise<Agent[]> => {
+    const body = await request<unknown>('GET', '/api/agents');
+    return (Array.isArray(body) ? body : ((body as { items?: Agent[] }).items ?? [])) as Agent[];
+  },
+};

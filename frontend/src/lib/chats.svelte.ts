@@ -1,0 +1,171 @@
+/** The sidebar's chat list: pages newest first, local edits, delete with undo. */
+import { api } from './api';
+import type { Chat } from './types';
+
+const PAGE = 40;
+export const UNDO_MS = 6000;
+
+function newestFirst(a: Chat, b: Chat): number {
+  if (a.updated_at !== b.updated_at) return a.updated_at < b.updated_at ? 1 : -1;
+  return a.id < b.id ? 1 : -1;
+}
+
+export interface PendingDelete {
+  chat: Chat;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+class ChatList {
+  items = $state.raw<Chat[]>([]);
+  nextCursor = $state<string | null>(null);
+  loading = $state(false);
+  loaded = $state(false);
+  archived = $state(false);
+  error = $state<string | null>(null);
+  pendingDeletes = $state.raw<PendingDelete[]>([]);
+  private generation = 0;
+
+  get pinned(): Chat[] {
+    return this.items.filter((c) => c.pinned);
+  }
+
+  get recent(): Chat[] {
+    return this.items.filter((c) => !c.pinned);
+  }
+
+  async reload(): Promise<void> {
+    const generation = ++this.generation;
+    this.loading = true;
+    this.error = null;
+    try {
+      const page = await api.listChats({ limit: PAGE, archived: this.archived });
+      if (generation !== this.generation) return;
+      this.items = this.visible(page.items);
+      this.nextCursor = page.next_cursor;
+      this.loaded = true;
+    } catch (error) {
+      if (generation === this.generation) this.error = (error as Error).message;
+    } finally {
+      if (generation === this.generation) this.loading = false;
+    }
+  }
+
+  async loadMore(): Promise<void> {
+    if (this.loading || this.nextCursor === null) return;
+    const generation = this.generation;
+    this.loading = true;
+    try {
+      const page = await api.listChats({ limit: PAGE, cursor: this.nextCursor, archived: this.archived });
+      if (generation !== this.generation) return;
+      const known = new Set(this.items.map((c) => c.id));
+      this.items = [...this.items, ...this.visible(page.items.filter((c) => !known.has(c.id)))];
+      this.nextCursor = page.next_cursor;
+    } finally {
+      if (generation === this.generation) this.loading = false;
+    }
+  }
+
+  /** Refresh the first page without losing what was scrolled in (new titles, new chats). */
+  async refreshTop(): Promise<void> {
+    try {
+      const page = await api.listChats({ limit: PAGE, archived: this.archived });
+      const fresh = new Map(page.items.map((c) => [c.id, c]));
+      const merged = this.items.map((c) => fresh.get(c.id) ?? c);
+      const known = new Set(merged.map((c) => c.id));
+      merged.push(...page.items.filter((c) => !known.has(c.id)));
+      this.items = this.visible(merged).sort(newestFirst);
+    } catch {
+      // the list stays as it was; the next refresh will catch up
+    }
+  }
+
+  async showArchived(archived: boolean): Promise<void> {
+    this.archived = archived;
+    this.items = [];
+    this.nextCursor = null;
+    await this.reload();
+  }
+
+  upsert(chat: Chat): void {
+    if (chat.archived !== this.archived) {
+      this.items = this.items.filter((c) => c.id !== chat.id);
+      return;
+    }
+    const rest = this.items.filter((c) => c.id !== chat.id);
+    this.items = [chat, ...rest].sort(newestFirst);
+  }
+
+  get(id: string): Chat | undefined {
+    return this.items.find((c) => c.id === id);
+  }
+
+  async rename(chat: Chat, title: string): Promise<void> {
+    const clean = title.trim();
+    if (!clean || clean === chat.title) return;
+    this.replace({ ...chat, title: clean });
+    this.upsert(await api.updateChat(chat.id, { title: clean }));
+  }
+
+  async setPinned(chat: Chat, pinned: boolean): Promise<void> {
+    this.replace({ ...chat, pinned });
+    this.upsert(await api.updateChat(chat.id, { pinned }));
+  }
+
+  async setArchived(chat: Chat, archived: boolean): Promise<void> {
+    this.items = this.items.filter((c) => c.id !== chat.id);
+    await api.updateChat(chat.id, { archived });
+  }
+
+  /** Hide the chat now; really delete it when the undo window closes. */
+  remove(chat: Chat, onDeleted?: () => void): void {
+    this.items = this.items.filter((c) => c.id !== chat.id);
+    const timer = setTimeout(() => void this.commitDelete(chat.id).then(onDeleted), UNDO_MS);
+    this.pendingDeletes = [...this.pendingDeletes, { chat, timer }];
+  }
+
+  undoDelete(chatId: string): void {
+    const pending = this.pendingDeletes.find((p) => p.chat.id === chatId);
+    if (!pending) return;
+    clearTimeout(pending.timer);
+    this.pendingDeletes = this.pendingDeletes.filter((p) => p !== pending);
+    this.upsert(pending.chat);
+  }
+
+  async commitDelete(chatId: string): Promise<void> {
+    const pending = this.pendingDeletes.find((p) => p.chat.id === chatId);
+    if (!pending) return;
+    clearTimeout(pending.timer);
+    this.pendingDeletes = this.pendingDeletes.filter((p) => p !== pending);
+    try {
+      await api.deleteChat(chatId);
+    } catch {
+      this.upsert(pending.chat); // it is still there: show it again
+    }
+  }
+
+  /** Deletes waiting for their undo window are sent when the page goes away. */
+  flushOnUnload(): void {
+    for (const pending of this.pendingDeletes) {
+      clearTimeout(pending.timer);
+      const token = document.cookie.match(/(?:^|;\s*)gust_csrf=([^;]*)/)?.[1];
+      void fetch(`/api/chats/${encodeURIComponent(pending.chat.id)}`, {
+        method: 'DELETE',
+        credentials: 'same-origin',
+        keepalive: true,
+        headers: token ? { 'X-CSRF-Token': decodeURIComponent(token) } : {},
+      });
+    }
+    this.pendingDeletes = [];
+  }
+
+  private replace(chat: Chat): void {
+    this.items = this.items.map((c) => (c.id === chat.id ? chat : c));
+  }
+
+  private visible(chats: Chat[]): Chat[] {
+    const hidden = new Set(this.pendingDeletes.map((p) => p.chat.id));
+    return chats.filter((c) => !hidden.has(c.id));
+  }
+}
+
+export const chatList = new ChatList();

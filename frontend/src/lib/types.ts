@@ -1,0 +1,106 @@
+/** Shapes of the API's JSON (see /api/openapi.json). */
+
+export interface User {
+  id: string;
+  email: string;
+  display_name: string;
+  role: 'admin' | 'user';
+  team_id: string;
+  disabled: boolean;
+  created_at: string;
+}
+
+export interface Chat {
+  id: string;
+  title: string;
+  model: string | null;
+  system_prompt: string | null;
+  agent_id: string | null;
+  pinned: boolean;
+  archived: boolean;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ChatPage {
+  items: Chat[];
+  next_cursor: string | null;
+}
+
+export type MessageStatus = 'complete' | 'streaming' | 'stopped' | 'error' | 'interrupted';
+
+export interface Source {
+  n: number;
+  url: string;
+  title: string;
+}
+
+export interface Usage {
+  prompt_tokens?: number;
+  completion_tokens?: number;
+}
+
+export interface MessageError {
+  code?: string;
+  message?: string;
+  retryable?: boolean;
+}
+
+export interface Message {
+  id: string;
+  chat_id: string;
+  parent_id: string | null;
+  role: 'user' | 'assistant' | 'system';
+  content: string;
+  reasoning: string | null;
+  status: MessageStatus;
+  model: string | null;
+  usage: Usage | null;
+  sources: Source[] | null;
+  error: MessageError | null;
+  created_at: string;
+  sibling_ids?: string[];
+}
+
+export interface ChatDetail extends Chat {
+  messages: Message[];
+}
+
+export interface Model {
+  id: string;
+  name: string;
+  provider?: string;
+  features?: string[];
+}
+
+export interface ModelList {
+  items: Model[];
+  default: string | null;
+}
+
+export interface SearchHit {
+  chat_id: string;
+  chat_title: string;
+  message_id: string | null;
+  role: string | null;
+  snippet: string;
+  created_at: string;
+}
+
+export interface SearchResult {
+  hits: SearchHit[];
+  total_estimate: number;
+  took_ms: number;
+}
+
+/** The JSON of one stream event (DESIGN.md §4). */
+export type StreamEvent =
+  | { type: 'start'; chat_id: string; message_id: string; user_message_id?: string | null; generation_id: string; parent_id: string | null; model: string | null }
+  | { type: 'status'; stage: string; detail?: string; done?: boolean }
+  | { type: 'reasoning'; delta: string }
+  | { type: 'delta'; delta: string }
+  | { type: 'sources'; sources: Source[] }
+  | { type: 'usage'; prompt_tokens: number; completion_tokens: number }
+  | { type: 'done'; message_id: string; status: MessageStatus; finish_reason?: string | null; usage?: Usage | null }
+  | { type: 'error'; code: string; message: string; retryable?: boolean }
+  | { type: 'title'; chat_id?: string; title: string };
