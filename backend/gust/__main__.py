@@ -22,6 +22,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve HTTP (the default command)")
     serve.add_argument("--port", type=int, help="port to listen on (default: PORT or 8100)")
     serve.add_argument("--host", help="address to bind (default: HOST or 0.0.0.0)")
+    reindex = sub.add_parser(
+        "reindex",
+        help="repair the search index: send pending, missing or stale documents, delete orphans",
+    )
+    reindex.add_argument("--full", action="store_true", help="re-send every document, even current ones")
+    reindex.add_argument("--wait", type=float, default=60.0, metavar="SECONDS",
+                         help="wait this long for a reconcile running elsewhere (default: 60)")
     return parser
 
 
@@ -49,6 +56,10 @@ def cli(argv: list[str] | None = None) -> int:
             print(f"gust: {exc}", file=sys.stderr)
             return 2
         return 0
+    if command == "reindex":
+        from gust.app import reindex
+
+        return asyncio.run(reindex(settings, full=args.full, wait=args.wait))
     return 1
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import json
 import logging
 import os
 import signal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import tornado.httpserver
 import tornado.netutil
@@ -22,16 +24,20 @@ from gust.adapters.llm.local import local_model_available
 from gust.adapters.llm.sessions import SessionPool
 from gust.config import ConfigError, Settings
 from gust.handlers import auth, chats, health, meta, stream
+from gust.handlers import search as search_handlers
 from gust.handlers.base import NotFoundHandler
 from gust.handlers.frontend import frontend_handlers
 from gust.handlers.openapi_doc import build_openapi
 from gust.observability import Metrics
 from gust.ports.bus import Bus
+from gust.ports.search import SearchIndex, SearchIndexError
+from gust.ports.search_store import SearchStore
 from gust.ports.store import Store
 from gust.services.auth import AuthService
 from gust.services.chats import ChatService
 from gust.services.generation import GenerationService
 from gust.services.hub import GenerationHub
+from gust.services.indexer import Indexer
 from gust.services.models import (
     ModelEntry,
     ModelRegistry,
@@ -40,8 +46,10 @@ from gust.services.models import (
     local_entry,
     preset_entries,
 )
+from gust.services.reconcile import Reconciler
 from gust.services.registry import HealthCheck, Services
 from gust.services.research import ResearchService
+from gust.services.search import SearchService
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +63,7 @@ def api_handlers() -> list[Rule]:
         *auth.default_handlers,
         *chats.default_handlers,
         *stream.default_handlers,
+        *search_handlers.default_handlers,
     ]
 
 
@@ -151,7 +160,54 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
     services.health_checks["store"] = HealthCheck(backend=store.name, ping=store.ping)
     await build_streaming(settings, services)
     services.research = make_research(settings)
+    await build_search(settings, services)
     return services
+
+
+def make_search_index(settings: Settings) -> SearchIndex:
+    """Meilisearch when MEILISEARCH_HOST is set, else SQLite FTS5 in DATA_DIR/search.db."""
+    if settings.meilisearch_host:
+        from gust.adapters.search.meili import MeilisearchIndex
+
+        return MeilisearchIndex(
+            settings.meilisearch_host,
+            settings.meilisearch_api_key,
+            index_uid=settings.meilisearch_index,
+            timeout=settings.meilisearch_timeout,
+        )
+    from gust.adapters.search.sqlite_fts import SQLiteSearchIndex
+
+    return SQLiteSearchIndex(settings.search_path, busy_timeout=settings.search_lock_timeout)
+
+
+def make_indexer(settings: Settings, store: Store, index: SearchIndex, metrics: Metrics | None) -> Indexer:
+    # Both store adapters mix in the search-state methods (adapters/store/*_search.py).
+    search_store = cast(SearchStore, store)
+    return Indexer(
+        search_store,
+        index,
+        metrics=metrics,
+        batch_size=settings.search_batch_size,
+        interval=settings.search_index_interval,
+        max_backoff=settings.search_backoff_max,
+        backlog_threshold=settings.search_backlog_degraded,
+    )
+
+
+async def build_search(settings: Settings, services: Services) -> None:
+    """Search index, service and indexer. An index that is down at start-up does not stop
+    Gust: search answers 503, /health/ready shows it, and the indexer retries."""
+    index = make_search_index(settings)
+    indexer = make_indexer(settings, services.store, index, services.metrics)
+    try:
+        await index.start()
+    except SearchIndexError as exc:
+        log.warning("search index %s unavailable at start-up: %s", index.name, exc)
+        indexer.index_started = False  # the indexer starts it before its next cycle
+    indexer.reconcile_on_start = settings.search_reconcile_on_start
+    services.indexer = indexer
+    services.search = SearchService(indexer.store, index)
+    services.health_checks["search"] = HealthCheck(backend=index.name, ping=indexer.health, required=False)
 
 
 def make_research(settings: Settings) -> ResearchService:
@@ -237,15 +293,44 @@ async def build_streaming(settings: Settings, services: Services) -> None:
     services.health_checks["bus"] = HealthCheck(backend=bus.name, ping=bus.ping)
 
 
+async def reindex(settings: Settings, *, full: bool, wait: float) -> int:
+    """`python -m gust reindex`: one reconcile; prints its report as JSON; 0 when done."""
+    store = make_store(settings)
+    await store.start()
+    index = make_search_index(settings)
+    try:
+        indexer = make_indexer(settings, store, index, None)
+        indexer.index_started = False
+        report = await Reconciler(indexer, full=full).run(wait_for_lock=wait)
+    except SearchIndexError as exc:
+        log.error("reindex failed: %s", exc)
+        return 1
+    finally:
+        await index.close()
+        await store.close()
+    if report is None:
+        log.error("another process is reconciling the search index; try again later")
+        return 3
+    print(json.dumps(dataclasses.asdict(report)))  # the command's output, for scripts
+    return 0
+
+
 async def start_background(services: Services) -> None:
     """Start the background tasks of a process (recovery, indexer...)."""
     if services.hub is not None:
         await services.hub.start()
     if services.generation is not None:
         await services.generation.recover_interrupted()
+    if services.indexer is not None:
+        services.indexer.start()
+        if services.indexer.reconcile_on_start:
+            services.indexer.spawn(Reconciler(services.indexer).run_at_startup, "search-reconcile")
 
 
 async def close_services(services: Services) -> None:
+    if services.indexer is not None:
+        await services.indexer.stop()
+        await services.indexer.index.close()
     if services.research is not None:
         await services.research.close()
     if services.bus is not None:

@@ -45,6 +45,16 @@ class Settings(BaseSettings):
     meilisearch_api_key: str | None = None
     redis_url: str | None = None
 
+    # Search indexing (see DESIGN.md §5).
+    search_batch_size: int = Field(500, ge=1, le=10_000)
+    search_index_interval: float = Field(1.0, gt=0)  # seconds between indexer cycles when idle
+    search_backoff_max: float = Field(60.0, gt=0)  # longest wait between retries of a failing index
+    search_backlog_degraded: int = Field(10_000, ge=1)  # /health/ready: degraded from this backlog
+    search_reconcile_on_start: bool = True
+    search_lock_timeout: float = Field(5.0, gt=0)  # SQLite FTS5: wait this long for a locked file
+    meilisearch_index: str = Field("gust", pattern=r"^[A-Za-z0-9_-]{1,200}$")
+    meilisearch_timeout: float = Field(10.0, gt=0)
+
     # Models.
     deepseek_api_key: str | None = None
     deepseek_api_url: str = "https://api.deepseek.com"

@@ -131,6 +131,7 @@ class ComponentOut(BaseModel):
     backend: str | None = None
     detail: str | None = None
     latency_ms: float | None = None
+    pending: int | None = None  # search: documents waiting for the indexer
 
 
 class ReadyOut(BaseModel):

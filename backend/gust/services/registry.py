@@ -13,8 +13,10 @@ from gust.services.auth import AuthService
 from gust.services.chats import ChatService
 from gust.services.generation import GenerationService
 from gust.services.hub import GenerationHub
+from gust.services.indexer import Indexer
 from gust.services.models import ModelRegistry
 from gust.services.research import ResearchService
+from gust.services.search import SearchService
 
 
 @dataclass(slots=True)
@@ -38,6 +40,8 @@ class Services:
     generation: GenerationService | None = None
     models: ModelRegistry | None = None
     research: ResearchService | None = None
+    search: SearchService | None = None
+    indexer: Indexer | None = None
     # Components checked by /health/ready: name -> async ping callable.
     health_checks: dict[str, HealthCheck] = field(default_factory=dict)
     # Extra services added by later features (search, hub, models...) by name.

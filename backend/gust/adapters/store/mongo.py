@@ -10,6 +10,7 @@ from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
+from gust.adapters.store.mongo_search import MongoSearchMixin
 from gust.adapters.store.records import check_changes, from_doc, mark_pending, to_doc
 from gust.domain.errors import Conflict
 from gust.domain.models import Chat, Message, Team, User
@@ -24,7 +25,7 @@ def _doc(record: Any) -> Doc:
     return data
 
 
-class MongoStore:
+class MongoStore(MongoSearchMixin):
     """Store on MongoDB (or a wire-compatible server such as FerretDB).
 
     The client is created in start(), on the running event loop: an AsyncMongoClient
@@ -63,6 +64,7 @@ class MongoStore:
             [("chat_id", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)], name="chat_created"
         )
         await self._col("messages").create_index([("status", ASCENDING)], name="status")
+        await self._ensure_search_indexes()
 
     async def close(self) -> None:
         if self._client is not None:
@@ -174,6 +176,9 @@ class MongoStore:
         return from_doc(Chat, doc) if doc else None
 
     async def delete_chat(self, user_id: str, chat_id: str) -> bool:
+        if await self._col("chats").find_one({"_id": chat_id, "user_id": user_id}, {"_id": 1}) is None:
+            return False
+        await self.record_chat_tombstone(user_id, chat_id)  # first: a crash cannot lose the deletion
         result = await self._col("chats").delete_one({"_id": chat_id, "user_id": user_id})
         if result.deleted_count == 0:
             return False

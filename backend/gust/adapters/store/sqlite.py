@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from gust.adapters.store.records import check_changes, from_doc, mark_pending, to_doc
+from gust.adapters.store.sqlite_search import MIGRATIONS as SEARCH_MIGRATIONS
+from gust.adapters.store.sqlite_search import SQLiteSearchMixin, record_chat_tombstone
 from gust.domain.errors import Conflict
 from gust.domain.models import Chat, Message, Team, User
 from gust.ports.store import ChatCursor
@@ -58,7 +60,7 @@ CORE_MIGRATIONS: list[tuple[str, str]] = [
 ]
 
 # Migrations contributed by feature modules (search state, accounts...), appended here.
-FEATURE_MIGRATIONS: list[tuple[str, str]] = []
+FEATURE_MIGRATIONS: list[tuple[str, str]] = [*SEARCH_MIGRATIONS]
 
 
 def all_migrations() -> list[tuple[str, str]]:
@@ -69,7 +71,7 @@ def _dumps(record: Any) -> str:
     return json.dumps(to_doc(record), ensure_ascii=False, separators=(",", ":"))
 
 
-class SQLiteStore:
+class SQLiteStore(SQLiteSearchMixin):
     """Store on one SQLite file. Writes go through one thread (SQLite has one writer);
     reads run on a small pool of threads, each with its own connection (WAL readers
     never wait for the writer)."""
@@ -324,6 +326,7 @@ class SQLiteStore:
             if cur.rowcount == 0:
                 return False
             conn.execute("DELETE FROM messages WHERE chat_id = ? AND user_id = ?", (chat_id, user_id))
+            record_chat_tombstone(conn, user_id, chat_id)
             return True
 
         return await self._write(op)
