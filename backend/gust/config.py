@@ -172,20 +172,30 @@ class Settings(BaseSettings):
             return self.auth_secret_key
         path = self.data_dir / SECRET_FILE
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            # O_EXCL: two workers starting at once agree on one key.
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            key = path.read_text().strip()
-            if stat.S_IMODE(path.stat().st_mode) & 0o077:
-                log.warning("%s is readable by other users; chmod 600 it", path)
-            if len(key.encode()) < MIN_SECRET_BYTES:
-                raise ConfigError(f"{path} holds a key shorter than {MIN_SECRET_BYTES} bytes") from None
-            return key
-        key = secrets.token_urlsafe(48)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(key + "\n")
-        log.info("generated a signing key in %s", path)
+        if not path.exists():
+            # Written to a private temporary file, then linked into place: link() fails if
+            # the key exists, so workers starting at once agree on one key, and none can
+            # read a half-written file.
+            key = secrets.token_urlsafe(48)
+            tmp = path.with_name(f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(key + "\n")
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.link(tmp, path)
+                log.info("generated a signing key in %s", path)
+                return key
+            except FileExistsError:
+                pass  # another process was first: use its key
+            finally:
+                tmp.unlink(missing_ok=True)
+        key = path.read_text().strip()
+        if stat.S_IMODE(path.stat().st_mode) & 0o077:
+            log.warning("%s is readable by other users; chmod 600 it", path)
+        if len(key.encode()) < MIN_SECRET_BYTES:
+            raise ConfigError(f"{path} holds a key shorter than {MIN_SECRET_BYTES} bytes")
         return key
 
 

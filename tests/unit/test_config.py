@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,37 @@ def test_cli_prints_the_error_and_exits_2(monkeypatch: pytest.MonkeyPatch,
 def test_settings_ignore_unknown_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SOMETHING_ELSE", "1")
     assert isinstance(load_settings(), Settings)
+
+
+
+def _boot_together(data: Path, count: int) -> tuple[list[str], list[Exception]]:
+    settings = load_settings(data_dir=data)
+    barrier = threading.Barrier(count)
+    keys: list[str] = []
+    errors: list[Exception] = []
+
+    def boot() -> None:
+        barrier.wait()
+        try:
+            keys.append(settings.secret_key())
+        except Exception as exc:  # noqa: BLE001 - collected and asserted by the caller
+            errors.append(exc)
+
+    threads = [threading.Thread(target=boot) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return keys, errors
+
+
+def test_workers_starting_together_agree_on_one_key(tmp_path: Path) -> None:
+    """gunicorn workers boot at the same moment: none may read a half-written key file."""
+    for attempt in range(20):
+        data = tmp_path / f"data{attempt}"
+        keys, errors = _boot_together(data, 8)
+        assert errors == []
+        assert len(keys) == 8 and len(set(keys)) == 1
+        assert (data / "secret_key").read_text().strip() == keys[0]
+        assert stat.S_IMODE((data / "secret_key").stat().st_mode) == 0o600
+        assert [p.name for p in data.iterdir()] == ["secret_key"]  # no temporary files left
