@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import time
 from collections.abc import Mapping
 from typing import Any
 
+import pymongo
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from gust.adapters.store.mongo_search import MongoSearchMixin
 from gust.adapters.store.records import check_changes, from_doc, mark_pending, to_doc
@@ -16,6 +20,7 @@ from gust.domain.errors import Conflict
 from gust.domain.models import Chat, Message, Team, User
 from gust.ports.store import ChatCursor
 
+log = logging.getLogger(__name__)
 Doc = dict[str, Any]
 
 
@@ -29,16 +34,32 @@ class MongoStore(MongoSearchMixin):
     """Store on MongoDB (or a wire-compatible server such as FerretDB).
 
     The client is created in start(), on the running event loop: an AsyncMongoClient
-    belongs to the loop it was first used on.
+    belongs to the loop it was first used on. A server that cannot be reached at start-up
+    does not stop the process: it serves /health, reports the store down in /health/ready,
+    and creates the indexes in the background once the server answers.
     """
 
     name = "mongodb"
 
-    def __init__(self, uri: str, db_name: str, *, timeout_ms: int = 5000) -> None:
+    def __init__(
+        self,
+        uri: str,
+        db_name: str,
+        *,
+        timeout_ms: int = 5000,
+        start_timeout: float = 3.0,
+        ping_timeout: float = 2.0,
+        index_retry_max: float = 30.0,
+    ) -> None:
         self.uri = uri
         self.db_name = db_name
         self.timeout_ms = timeout_ms
+        self.start_timeout = start_timeout
+        self.ping_timeout = ping_timeout  # under /health/ready's own limit, so the error shows
+        self.index_retry_max = index_retry_max
+        self.indexes_ready = False
         self._client: AsyncMongoClient[Doc] | None = None
+        self._index_task: asyncio.Task[None] | None = None
 
     def _col(self, name: str) -> AsyncCollection[Doc]:
         if self._client is None:
@@ -52,7 +73,32 @@ class MongoStore(MongoSearchMixin):
             connectTimeoutMS=self.timeout_ms,
             tz_aware=True,
         )
-        await self.ensure_indexes()
+        try:
+            with pymongo.timeout(self.start_timeout):
+                await self.ensure_indexes()
+        except PyMongoError as exc:
+            log.error("MongoDB unreachable at start-up, creating indexes in the background: %s",
+                      _first_line(exc))
+            self._index_task = asyncio.create_task(self._create_indexes_later(), name="mongo-indexes")
+        else:
+            self.indexes_ready = True
+
+    async def _create_indexes_later(self) -> None:
+        delay = 1.0
+        attempt = 1
+        while True:
+            await asyncio.sleep(delay)
+            attempt += 1
+            try:
+                with pymongo.timeout(self.timeout_ms / 1000):
+                    await self.ensure_indexes()
+            except PyMongoError as exc:
+                log.warning("MongoDB indexes: attempt %d failed: %s", attempt, _first_line(exc))
+                delay = min(delay * 2, self.index_retry_max)
+                continue
+            self.indexes_ready = True
+            log.info("MongoDB indexes created after %d attempts", attempt)
+            return
 
     async def ensure_indexes(self) -> None:
         await self._col("users").create_index([("email", ASCENDING)], unique=True, name="email_unique")
@@ -67,6 +113,11 @@ class MongoStore(MongoSearchMixin):
         await self._ensure_search_indexes()
 
     async def close(self) -> None:
+        if self._index_task is not None:
+            self._index_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._index_task
+            self._index_task = None
         if self._client is not None:
             await self._client.close()
             self._client = None
@@ -74,7 +125,8 @@ class MongoStore(MongoSearchMixin):
     async def ping(self) -> None:
         if self._client is None:
             raise RuntimeError("MongoStore used before start()")
-        await self._client.admin.command("ping")
+        with pymongo.timeout(self.ping_timeout):
+            await self._client.admin.command("ping")
 
     # -- locks ---------------------------------------------------------------------
     async def acquire_lock(self, name: str, owner: str, ttl: float) -> bool:
@@ -208,3 +260,8 @@ class MongoStore(MongoSearchMixin):
     async def list_messages_by_status(self, status: str, *, limit: int) -> list[Message]:
         cursor = self._col("messages").find({"status": status}).sort("created_at", ASCENDING).limit(limit)
         return [from_doc(Message, doc) async for doc in cursor]
+
+
+def _first_line(exc: BaseException) -> str:
+    """PyMongo's errors append a long topology description; the first part says enough."""
+    return str(exc).split(", Timeout:")[0].splitlines()[0][:300] if str(exc) else type(exc).__name__
