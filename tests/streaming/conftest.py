@@ -35,6 +35,7 @@ async def start_stream_app(upstream: FakeUpstream, tmp_path: Path) -> AsyncItera
             "checkpoint_interval": 0.05,
             "upstream_first_token_timeout": 5.0,
             "upstream_idle_timeout": 5.0,
+            "registration": "open",  # several users per test
         }
         values.update(overrides)
         data_dir = values.pop("data_dir", tmp_path / f"data{len(running)}")

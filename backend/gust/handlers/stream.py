@@ -23,10 +23,11 @@ from gust.handlers.schemas import (
     StreamIn,
 )
 from gust.services.generation import SendOptions, Started
+from gust.services.hub import Event
 
 if TYPE_CHECKING:
     from gust.services.generation import GenerationService
-    from gust.services.hub import Event, GenerationHub
+    from gust.services.hub import GenerationHub
 
 SSE = "text/event-stream"
 NDJSON = "application/x-ndjson"
@@ -220,28 +221,32 @@ class EventsHandler(StreamingHandler):
 
     async def get(self, chat_id: str) -> None:
         await self.chats.get_chat(self.user, chat_id)
+        store = self.services.store
         generation_id, after = _parse_last_event_id(
             self.request.headers.get("Last-Event-ID") or self.get_query_argument("last_event_id", None)
         )
-        if generation_id is not None:
-            message = await self.services.store.get_message(self.user.id, generation_id)
-            if message is None or message.chat_id != chat_id:
-                generation_id, after = None, 0
-        if generation_id is None:
-            generation_id = await self.hub.live_generation_id(chat_id)
+        message = await store.get_message(self.user.id, generation_id) if generation_id else None
+        if message is None or message.chat_id != chat_id:
+            # No usable Last-Event-ID: the live answer, else the latest one, from its start.
             after = 0
+            generation_id = await self.hub.live_generation_id(chat_id)
+            if generation_id is None:
+                answers = [
+                    m for m in await store.list_messages(self.user.id, chat_id) if m.role == "assistant"
+                ]
+                message = answers[-1] if answers else None
+                generation_id = message.id if message else None
         if generation_id is not None and await self.hub.has_log(generation_id):
             await self.stream_generation(generation_id, after)
             return
-        # Nothing live and no log left: answer from the store.
+        # The log is gone (past the grace period): the final state comes from the store.
         self.start_stream()
-        message = await self._final_message(chat_id, generation_id)
+        if generation_id is not None and (message is None or message.id != generation_id):
+            message = await store.get_message(self.user.id, generation_id)
         if message is not None:
-            from gust.services.hub import Event
-
             done = Event(
                 message.id,
-                max(after, 0) + 1,
+                after + 1,
                 {
                     "type": "done",
                     "message_id": message.id,
@@ -252,14 +257,6 @@ class EventsHandler(StreamingHandler):
             )
             self.write(done.ndjson() if self._ndjson() else done.sse())
         self.finish()
-
-    async def _final_message(self, chat_id: str, generation_id: str | None) -> Any:
-        store = self.services.store
-        if generation_id is not None:
-            return await store.get_message(self.user.id, generation_id)
-        messages = await store.list_messages(self.user.id, chat_id)
-        answers = [m for m in messages if m.role == "assistant"]
-        return answers[-1] if answers else None
 
 
 class ModelsHandler(APIHandler):

@@ -290,8 +290,9 @@ class GenerationHub:
     async def _subscribe_local(self, generation: Generation, after: int) -> AsyncIterator[list[Event]]:
         sub = Subscriber(after)
         backlog = generation.log[after:]
-        if backlog and backlog[-1].terminal:
-            yield backlog
+        if generation.log and generation.log[-1].terminal:
+            if backlog:  # a finished log: what was missed, and nothing more will come
+                yield backlog
             return
         generation.subscribers.add(sub)
         try:
