@@ -23,18 +23,23 @@ from gust.adapters.llm.factory import LLMFactory
 from gust.adapters.llm.local import local_model_available
 from gust.adapters.llm.sessions import SessionPool
 from gust.config import ConfigError, Settings
-from gust.handlers import auth, chats, health, meta, stream
+from gust.handlers import admin, agents, api_keys, auth, chats, health, meta, oauth, stream
 from gust.handlers import search as search_handlers
 from gust.handlers.base import NotFoundHandler
 from gust.handlers.frontend import frontend_handlers
 from gust.handlers.openapi_doc import build_openapi
 from gust.observability import Metrics
+from gust.ports.accounts_store import AccountsStore
 from gust.ports.bus import Bus
 from gust.ports.search import SearchIndex, SearchIndexError
 from gust.ports.search_store import SearchStore
 from gust.ports.store import Store
+from gust.services.accounts import AccountServices
+from gust.services.agents import AgentService
+from gust.services.api_keys import ApiKeyService
 from gust.services.auth import AuthService
 from gust.services.chats import ChatService
+from gust.services.errorlog import ErrorLogService
 from gust.services.generation import GenerationService
 from gust.services.hub import GenerationHub
 from gust.services.indexer import Indexer
@@ -46,10 +51,23 @@ from gust.services.models import (
     local_entry,
     preset_entries,
 )
+from gust.services.oauth.providers import build_providers
+from gust.services.oauth.service import OAuthService
+from gust.services.ratelimit import (
+    LOGIN_ACCOUNT,
+    LOGIN_IP,
+    MESSAGES,
+    REGISTER_ACCOUNT,
+    REGISTER_IP,
+    Limit,
+    RateLimitService,
+)
 from gust.services.reconcile import Reconciler
 from gust.services.registry import HealthCheck, Services
 from gust.services.research import ResearchService
 from gust.services.search import SearchService
+from gust.services.secretbox import SecretBox
+from gust.services.teams import TeamService
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +79,10 @@ def api_handlers() -> list[Rule]:
         *health.default_handlers,
         *meta.default_handlers,
         *auth.default_handlers,
+        *api_keys.default_handlers,
+        *oauth.default_handlers,
+        *admin.default_handlers,
+        *agents.default_handlers,
         *chats.default_handlers,
         *stream.default_handlers,
         *search_handlers.default_handlers,
@@ -146,22 +168,75 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
     """Create and start every client of this process, on the running event loop."""
     store = make_store(settings)
     await store.start()
+    # Both store adapters mix in the accounts methods (adapters/store/*_accounts.py).
+    accounts_store = cast(AccountsStore, store)
+    rate_limits = await make_rate_limits(settings)
     services = Services(
         store=store,
         auth=AuthService(
-            store,
+            accounts_store,
             secret_key=settings.secret_key(),
             access_ttl=settings.access_token_ttl,
             bcrypt_rounds=settings.bcrypt_rounds,
+            refresh_ttl=settings.refresh_token_ttl,
+            rate_limits=rate_limits,
+            registration=settings.registration,
         ),
         chats=ChatService(store),
         metrics=metrics or Metrics(),
     )
     services.health_checks["store"] = HealthCheck(backend=store.name, ping=store.ping)
+    build_accounts(settings, services, accounts_store, rate_limits)
     await build_streaming(settings, services)
     services.research = make_research(settings)
+    if services.generation is not None:
+        services.generation.research = services.research
     await build_search(settings, services)
     return services
+
+
+async def make_rate_limits(settings: Settings) -> RateLimitService:
+    """Abuse limits; counters in Redis when REDIS_URL is set (shared by every process)."""
+    from gust.ports.ratelimit import RateLimiter
+
+    limiter: RateLimiter
+    if settings.redis_url:
+        from gust.adapters.ratelimit.redis import RedisRateLimiter
+
+        limiter = RedisRateLimiter(settings.redis_url)
+    else:
+        from gust.adapters.ratelimit.memory import MemoryRateLimiter
+
+        limiter = MemoryRateLimiter()
+    await limiter.start()
+    login = Limit(settings.rate_limit_login_per_minute, 60.0)
+    return RateLimitService(
+        limiter,
+        {
+            LOGIN_IP: login,
+            LOGIN_ACCOUNT: login,
+            REGISTER_IP: login,
+            REGISTER_ACCOUNT: login,
+            MESSAGES: Limit(settings.rate_limit_messages_per_minute, 60.0),
+        },
+    )
+
+
+def build_accounts(
+    settings: Settings, services: Services, store: AccountsStore, rate_limits: RateLimitService
+) -> None:
+    """Teams, API keys, agents, sign-in providers, abuse limits and the admins' error log."""
+    from gust.adapters.http_json import AiohttpJson
+
+    secret = settings.secret_key()
+    services.rate_limits = rate_limits
+    services.error_log = ErrorLogService(store, keep=settings.error_log_max_entries)
+    services.accounts = AccountServices(
+        teams=TeamService(store, services.auth, invite_ttl=settings.invite_ttl),
+        api_keys=ApiKeyService(store),
+        agents=AgentService(store, SecretBox(secret, "agent-webhook-token")),
+        oauth=OAuthService(services.auth, store, AiohttpJson(), build_providers(settings), secret_key=secret),
+    )
 
 
 def make_search_index(settings: Settings) -> SearchIndex:
@@ -328,6 +403,12 @@ async def start_background(services: Services) -> None:
 
 
 async def close_services(services: Services) -> None:
+    if services.error_log is not None:
+        await services.error_log.drain()
+    if services.accounts is not None:
+        await services.accounts.oauth.http.close()
+    if services.rate_limits is not None:
+        await services.rate_limits.limiter.close()
     if services.indexer is not None:
         await services.indexer.stop()
         await services.indexer.index.close()

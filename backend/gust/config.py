@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import secrets
@@ -87,6 +88,55 @@ class Settings(BaseSettings):
     apple_client_secret: str | None = None
     github_client_id: str | None = None
     github_client_secret: str | None = None
+    # Accounts and security (issue 5).
+    registration: Literal["open", "invite", "closed"] | None = None  # None: open until a user exists
+    invite_ttl: int = Field(7 * 24 * 3600, ge=300)
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()  # IPs/CIDRs whose X-Forwarded-* count
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()  # browser origins allowed besides PUBLIC_URL
+    rate_limit_login_per_minute: int = Field(5, ge=0)  # per IP and per account; 0 disables
+    rate_limit_messages_per_minute: int = Field(20, ge=0)  # per user; 0 disables
+    error_log_max_entries: int = Field(1000, ge=10)
+    microsoft_tenant: str = "common"
+    apple_team_id: str | None = None
+    apple_key_id: str | None = None
+    apple_private_key: str | None = None  # PEM text (or set APPLE_PRIVATE_KEY_FILE)
+    apple_private_key_file: Path | None = None
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_name: str = "Single sign-on"
+    oidc_scopes: str = "openid email profile"
+    # Provider endpoints; change them only for GitHub Enterprise, sovereign clouds or tests.
+    google_issuer: str = "https://accounts.google.com"
+    microsoft_authority: str = "https://login.microsoftonline.com"
+    apple_issuer: str = "https://appleid.apple.com"
+    github_url: str = "https://github.com"
+    github_api_url: str = "https://api.github.com"
+
+    @field_validator("trusted_proxies", "cors_origins", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):  # "10.0.0.0/8, 127.0.0.1" in the environment
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network") from None
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            if origin == "*" or not origin.startswith(("http://", "https://")) or origin.count("/") != 2:
+                raise ValueError(f"{origin!r} is not an origin such as https://chat.example.com")
+        return tuple(origin.lower() for origin in value)
 
     # Limits.
     max_body_bytes: int = Field(1024 * 1024, ge=1024)

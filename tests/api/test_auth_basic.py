@@ -92,7 +92,10 @@ async def test_cookie_authenticates_api_calls_until_logout(cookie_api: Api) -> N
     login = await cookie_api.post("/api/auth/login", {"email": "a@example.com", "password": PASSWORD})
     assert login.status == 200
 
-    # No Authorization header from here on: only the cookie jar.
+    # No Authorization header from here on: only the cookie jar, plus the CSRF token that
+    # unsafe cookie-authenticated requests echo from the JS-readable gust_csrf cookie.
+    [csrf] = [c.value for c in cookie_api.session.cookie_jar if c.key == "gust_csrf"]
+    cookie_api.default_headers["X-CSRF-Token"] = csrf
     me = await cookie_api.get("/api/auth/me")
     assert me.status == 200, me.text
     assert me.json["id"] == login.json["user"]["id"]

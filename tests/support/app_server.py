@@ -33,6 +33,11 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
         "host": "127.0.0.1",
         "local_model": False,
         "shutdown_timeout": 2.0,
+        # Tests register many accounts from one address: open registration, no abuse limits
+        # (tests/api/test_auth_*.py set these back to check them).
+        "registration": "open",
+        "rate_limit_login_per_minute": 0,
+        "rate_limit_messages_per_minute": 0,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -14,6 +14,8 @@ from gust.domain.errors import GustError, NotFound, PayloadTooLarge, RateLimited
 from gust.domain.errors import ValidationError as DomainValidationError
 from gust.domain.ids import new_id
 from gust.domain.models import User
+from gust.handlers import web_security
+from gust.services.auth import API_KEY_PREFIX
 
 if TYPE_CHECKING:
     from gust.app import GustApplication
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("gust.api")
 M = TypeVar("M", bound=pydantic.BaseModel)
 
-ACCESS_COOKIE = "gust_access"
+ACCESS_COOKIE = web_security.ACCESS_COOKIE
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 CONTENT_SECURITY_POLICY = (
@@ -87,8 +89,23 @@ class BaseHandler(tornado.web.RequestHandler):
         self.set_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         self.set_header("Cross-Origin-Opener-Policy", "same-origin")
         self.set_header("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-        if self.request.protocol == "https":
-            self.set_header("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        if self.scheme == "https":
+            self.set_header("Strict-Transport-Security", web_security.HSTS)
+        cors_origin = web_security.cors_origin(self.request, self.gust_settings)
+        if cors_origin:
+            self.set_header("Access-Control-Allow-Origin", cors_origin)
+            self.set_header("Access-Control-Expose-Headers", web_security.CORS_EXPOSE_HEADERS)
+            self.set_header("Vary", "Origin")
+
+    @property
+    def scheme(self) -> str:
+        """`https` or `http` as the client sees it (X-Forwarded-Proto from TRUSTED_PROXIES only)."""
+        return web_security.request_scheme(self.request, self.gust_settings.trusted_proxies)
+
+    @property
+    def client_ip(self) -> str:
+        """The client's address (X-Forwarded-For from TRUSTED_PROXIES only)."""
+        return web_security.client_ip(self.request, self.gust_settings.trusted_proxies)
 
     def _incoming_request_id(self) -> str | None:
         value = self.request.headers.get("X-Request-ID")
@@ -106,11 +123,17 @@ class APIHandler(BaseHandler):
 
     auth_required = True
     max_body_bytes: int | None = None  # None: the configured MAX_BODY_BYTES
+    # How the request authenticated: "bearer" (access token), "api_key", "cookie" or None.
+    auth_method: str | None = None
+    # True only where another defence replaces the CSRF checks (the OAuth callback's state).
+    csrf_exempt = False
 
     async def prepare(self) -> None:
         await super().prepare()
         self._body_chunks: list[bytes] = []
         self._body_size = 0
+        if self.request.method == "OPTIONS":
+            return  # a CORS preflight carries no credentials
         limit = self.body_limit
         length = self.request.headers.get("Content-Length")
         if length and length.isdigit() and int(length) > limit:
@@ -118,6 +141,37 @@ class APIHandler(BaseHandler):
         self.current_user = await self._authenticate()
         if self.auth_required and self.current_user is None:
             raise Unauthorized("authentication required", code="unauthorized")
+        if (
+            self.request.method in web_security.UNSAFE_METHODS
+            and "Authorization" not in self.request.headers
+            and not self.csrf_exempt
+        ):
+            # Bearer requests are exempt: a browser never adds that header on its own.
+            web_security.check_origin(self.request, self.gust_settings)
+            if self.auth_method == "cookie":
+                self.check_csrf_token()
+
+    def check_csrf_token(self) -> None:
+        web_security.check_csrf_token(self.request, self.get_cookie(web_security.CSRF_COOKIE))
+
+    async def check_rate_limit(self, bucket: str, key: str) -> None:
+        """Count a hit (e.g. `await self.check_rate_limit("messages", self.user.id)`); raises
+        RateLimited (429 + Retry-After) over the bucket's limit. See services/ratelimit.py."""
+        rate_limits = self.services.rate_limits
+        if rate_limits is not None:
+            await rate_limits.check(bucket, key)
+
+    async def options(self, *args: Any, **kwargs: Any) -> None:
+        """CORS preflight: allowed for CORS_ORIGINS only (others get no CORS headers)."""
+        if web_security.cors_origin(self.request, self.gust_settings):
+            from gust.handlers.routing import implemented_methods
+
+            methods = ", ".join(m.upper() for m in implemented_methods(type(self)))
+            self.set_header("Access-Control-Allow-Methods", methods)
+            self.set_header("Access-Control-Allow-Headers", web_security.CORS_ALLOW_HEADERS)
+            self.set_header("Access-Control-Max-Age", "600")
+        self.set_status(204)
+        self.finish()
 
     @property
     def body_limit(self) -> int:
@@ -144,8 +198,13 @@ class APIHandler(BaseHandler):
             if scheme.lower() != "bearer" or not value.strip():
                 raise Unauthorized("Authorization header must be 'Bearer <token>'", code="invalid_token")
             token = value.strip()
+            if token.startswith(API_KEY_PREFIX):
+                self.auth_method = "api_key"
+                return await self.auth.authenticate_api_key(token)
+            self.auth_method = "bearer"
         else:
             token = self.get_cookie(ACCESS_COOKIE)
+            self.auth_method = "cookie" if token else None
         if not token:
             return None
         return await self.auth.authenticate(token)
@@ -208,6 +267,8 @@ class APIHandler(BaseHandler):
                 "message": "the server failed to handle this request; quote the request id when reporting it",
             }
         error["request_id"] = self.request_id
+        if self.get_status() >= 500:
+            self._record_error(exc)
         prepared = self._prepared_future  # set by Tornado for stream_request_body handlers
         if prepared is not None and not prepared.done():
             # An error in prepare(): Tornado closes the connection after a response that
@@ -215,6 +276,22 @@ class APIHandler(BaseHandler):
             # its next request into a closed socket.
             self.set_header("Connection", "close")
         self.finish(dumps({"error": error}))
+
+    def _record_error(self, exc: BaseException | None) -> None:
+        """Into the admins' error log: route, request id, user, type; never message text."""
+        services = self.application.services
+        if services is None or services.error_log is None:
+            return
+        user = self.current_user if isinstance(self.current_user, User) else None
+        services.error_log.record_soon(
+            status=self.get_status(),
+            method=self.request.method or "-",
+            route=web_security.route_template(self.request, self.application.api_rules, type(self)),
+            request_id=self.request_id,
+            error_type=type(exc).__name__ if exc is not None else "HTTPError",
+            severity="error" if self.get_status() == 500 else "warning",
+            user=user,
+        )
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, GustError):

@@ -15,6 +15,7 @@ from gust.handlers.schemas import ErrorOut
 _ERRORS = {
     400: "Malformed request (e.g. invalid JSON)",
     401: "Authentication required or invalid",
+    403: "Not allowed (role), or a cross-site request refused (CSRF)",
     404: "Not found (or not yours)",
     413: "Body too large",
     422: "Invalid field",

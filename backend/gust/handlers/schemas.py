@@ -16,6 +16,7 @@ class RegisterIn(Strict):
     email: str = Field(max_length=254)
     password: str = Field(max_length=1024)
     display_name: str | None = Field(None, max_length=100)
+    invite: str | None = Field(None, max_length=200)  # the token of an invite link
 
 
 class LoginIn(Strict):

@@ -9,12 +9,15 @@ from typing import Any
 from gust.observability import Metrics
 from gust.ports.bus import Bus
 from gust.ports.store import Store
+from gust.services.accounts import AccountServices
 from gust.services.auth import AuthService
 from gust.services.chats import ChatService
+from gust.services.errorlog import ErrorLogService
 from gust.services.generation import GenerationService
 from gust.services.hub import GenerationHub
 from gust.services.indexer import Indexer
 from gust.services.models import ModelRegistry
+from gust.services.ratelimit import RateLimitService
 from gust.services.research import ResearchService
 from gust.services.search import SearchService
 
@@ -42,6 +45,11 @@ class Services:
     research: ResearchService | None = None
     search: SearchService | None = None
     indexer: Indexer | None = None
+    # Accounts and security: abuse limits (`await rate_limits.check(bucket, key)`), the
+    # admins' error log, and teams / API keys / agents / sign-in providers.
+    rate_limits: RateLimitService | None = None
+    error_log: ErrorLogService | None = None
+    accounts: AccountServices | None = None
     # Components checked by /health/ready: name -> async ping callable.
     health_checks: dict[str, HealthCheck] = field(default_factory=dict)
     # Extra services added by later features (search, hub, models...) by name.

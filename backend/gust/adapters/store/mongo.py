@@ -14,6 +14,7 @@ from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
+from gust.adapters.store.mongo_accounts import MongoAccountsMixin
 from gust.adapters.store.mongo_search import MongoSearchMixin
 from gust.adapters.store.records import check_changes, from_doc, mark_pending, to_doc
 from gust.domain.errors import Conflict
@@ -30,7 +31,7 @@ def _doc(record: Any) -> Doc:
     return data
 
 
-class MongoStore(MongoSearchMixin):
+class MongoStore(MongoSearchMixin, MongoAccountsMixin):
     """Store on MongoDB (or a wire-compatible server such as FerretDB).
 
     The client is created in start(), on the running event loop: an AsyncMongoClient
@@ -111,6 +112,7 @@ class MongoStore(MongoSearchMixin):
         )
         await self._col("messages").create_index([("status", ASCENDING)], name="status")
         await self._ensure_search_indexes()
+        await self._ensure_accounts_indexes()
 
     async def close(self) -> None:
         if self._index_task is not None:

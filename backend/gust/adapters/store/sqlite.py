@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from gust.adapters.store.records import check_changes, from_doc, mark_pending, to_doc
+from gust.adapters.store.sqlite_accounts import MIGRATIONS as ACCOUNTS_MIGRATIONS
+from gust.adapters.store.sqlite_accounts import SQLiteAccountsMixin
 from gust.adapters.store.sqlite_search import MIGRATIONS as SEARCH_MIGRATIONS
 from gust.adapters.store.sqlite_search import SQLiteSearchMixin, record_chat_tombstone
 from gust.domain.errors import Conflict
@@ -60,7 +62,7 @@ CORE_MIGRATIONS: list[tuple[str, str]] = [
 ]
 
 # Migrations contributed by feature modules (search state, accounts...), appended here.
-FEATURE_MIGRATIONS: list[tuple[str, str]] = [*SEARCH_MIGRATIONS]
+FEATURE_MIGRATIONS: list[tuple[str, str]] = [*SEARCH_MIGRATIONS, *ACCOUNTS_MIGRATIONS]
 
 
 def all_migrations() -> list[tuple[str, str]]:
@@ -71,7 +73,7 @@ def _dumps(record: Any) -> str:
     return json.dumps(to_doc(record), ensure_ascii=False, separators=(",", ":"))
 
 
-class SQLiteStore(SQLiteSearchMixin):
+class SQLiteStore(SQLiteSearchMixin, SQLiteAccountsMixin):
     """Store on one SQLite file. Writes go through one thread (SQLite has one writer);
     reads run on a small pool of threads, each with its own connection (WAL readers
     never wait for the writer)."""
@@ -148,16 +150,21 @@ class SQLiteStore(SQLiteSearchMixin):
         for name, script in all_migrations():
             if name in applied:
                 continue
-            log.info("applying schema migration %s to %s", name, self.path)
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for statement in script.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)", (name, time.time())
-                )
-                conn.execute(f"PRAGMA user_version = {len(applied) + 1}")
+                # Another process (a gunicorn worker booting alongside) may have applied it
+                # while this one waited for the write lock.
+                done = conn.execute("SELECT 1 FROM schema_migrations WHERE name = ?", (name,)).fetchone()
+                if not done:
+                    log.info("applying schema migration %s to %s", name, self.path)
+                    for statement in script.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    conn.execute(
+                        "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)", (name, time.time())
+                    )
+                    count = conn.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0]
+                    conn.execute(f"PRAGMA user_version = {int(count)}")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise

@@ -1,0 +1,1 @@
+"""Sign-in with OAuth 2 and OpenID Connect providers."""
