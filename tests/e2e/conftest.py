@@ -168,13 +168,19 @@ async def new_ui(browser: Browser, app: RunningApp, *, width: int = 1280, height
 
 
 async def sign_in(ui: UI, http: aiohttp.ClientSession, email: str) -> UI:
-    """Register through the API and put the session cookie in the browser (fast path)."""
+    """Register through the API, then log in from the page so the browser holds every
+    cookie the server sets on login (session, CSRF, refresh)."""
     api = Api(ui.url, http, OpenAPIChecker(ui.app.app.openapi))
-    client = await api.register_and_login(email, PASSWORD)
-    assert client.token is not None
-    await ui.context.add_cookies([{"name": "gust_access", "value": client.token, "url": ui.url}])
-    ui.api = client
+    ui.api = await api.register_and_login(email, PASSWORD)
     ui.email = email
+    await ui.goto("/")
+    status = await ui.page.evaluate(
+        """async ([email, password]) => (await fetch('/api/auth/login', {
+             method: 'POST', headers: {'Content-Type': 'application/json'},
+             body: JSON.stringify({email, password})})).status""",
+        [email, PASSWORD],
+    )
+    assert status == 200
     return ui
 
 

@@ -127,6 +127,11 @@ export interface Provider {
   url: string;
 }
 
+export interface SignInMethods {
+  providers: Provider[];
+  registration: 'open' | 'invite' | 'closed';
+}
+
 export interface ApiKey {
   id: string;
   name: string;
@@ -150,16 +155,19 @@ export const api = {
   register: (email: string, password: string, display_name?: string) =>
     request<User>('POST', '/api/auth/register', { email, password, ...(display_name ? { display_name } : {}) }),
   logout: () => request<void>('POST', '/api/auth/logout'),
-  providers: async (): Promise<Provider[]> => {
-    const body = await request<unknown>('GET', '/api/auth/providers');
-    const items = Array.isArray(body) ? body : ((body as { items?: unknown[] } | null)?.items ?? []);
-    return (items as Array<Partial<Provider> & { login_url?: string; authorize_url?: string }>)
-      .filter((p) => typeof p.id === 'string')
-      .map((p) => ({
-        id: p.id as string,
-        name: p.name ?? (p.id as string),
-        url: p.url ?? p.login_url ?? p.authorize_url ?? `/api/auth/oauth/${encodeURIComponent(p.id as string)}/start`,
-      }));
+  signInMethods: async (): Promise<SignInMethods> => {
+    const body = await request<{
+      items?: Array<{ id: string; name?: string; start_url?: string }>;
+      registration?: SignInMethods['registration'];
+    }>('GET', '/api/auth/providers');
+    return {
+      providers: (body.items ?? []).map((p) => ({
+        id: p.id,
+        name: p.name ?? p.id,
+        url: p.start_url ?? `/api/auth/oauth/${encodeURIComponent(p.id)}/start`,
+      })),
+      registration: body.registration ?? 'open',
+    };
   },
 
   listChats: (params: { limit?: number; cursor?: string | null; archived?: boolean }) =>
