@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,11 +101,13 @@ class SiteServer:
     search_results: list[dict[str, Any]] = field(default_factory=list)
     search_queries: list[str] = field(default_factory=list)
     port: int = 0
+    ssl_context: ssl.SSLContext | None = None  # serve https with this certificate
     _runner: web.AppRunner | None = None
     _endless_writers: int = 0
 
     def url(self, path: str = "/", host: str | None = None) -> str:
-        return f"http://{host or self.hosts[0]}:{self.port}{path}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{host or self.hosts[0]}:{self.port}{path}"
 
     def paths(self) -> list[str]:
         return [hit.path for hit in self.hits]
@@ -131,7 +134,7 @@ class SiteServer:
         self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=1)
         await self._runner.setup()
         for host in self.hosts:
-            site = web.TCPSite(self._runner, host, self.port)
+            site = web.TCPSite(self._runner, host, self.port, ssl_context=self.ssl_context)
             await site.start()
             if not self.port:
                 self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
 from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Literal
@@ -117,6 +118,7 @@ class SafeFetcher:
         user_agent: str = DEFAULT_USER_AGENT,
         max_connections: int = 16,
         max_connections_per_host: int = 4,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.policy = policy or AddressPolicy()
         self.resolver: AddressResolver = resolver or SystemResolver()
@@ -125,6 +127,8 @@ class SafeFetcher:
         self.max_redirects = max_redirects
         self.user_agent = user_agent
         self._limits = (max_connections, max_connections_per_host)
+        # None: the system's trusted CAs. Certificates and host names are always verified.
+        self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
         self._session: aiohttp.ClientSession | None = None
 
     def _get_session(self) -> aiohttp.ClientSession:
@@ -133,6 +137,7 @@ class SafeFetcher:
             connector = aiohttp.TCPConnector(
                 resolver=PinnedResolver(),
                 use_dns_cache=False,
+                ssl=self._ssl,
                 limit=self._limits[0],
                 limit_per_host=self._limits[1],
                 enable_cleanup_closed=True,
