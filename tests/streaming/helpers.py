@@ -18,7 +18,9 @@ def auth(api: Api, **extra: str) -> dict[str, str]:
 
 async def stream(api: Api, body: dict[str, Any], *, stop_after: int | None = None) -> list[SSEEvent]:
     """POST /chat/stream and read events until done (or `stop_after` events, then hang up)."""
-    async with api.session.post(api.base_url + "/chat/stream", data=json.dumps(body), headers=auth(api)) as resp:
+    async with api.session.post(
+        api.base_url + "/chat/stream", data=json.dumps(body), headers=auth(api)
+    ) as resp:
         assert resp.status == 200, await resp.text()
         assert resp.headers["Content-Type"].startswith("text/event-stream")
         assert resp.headers["Cache-Control"] == "no-cache"

@@ -45,8 +45,9 @@ async def test_edit_of_the_first_message_creates_a_root_sibling(user: Api, upstr
     second = await stream(user, {"chat_id": chat_id, "message": "follow-up"})
     follow_up_id = second[0].data["user_message_id"]
     # Editing "follow-up" = posting with the parent of follow-up (the first answer).
-    edit = await stream(user, {"chat_id": chat_id, "message": "edited follow-up",
-                               "parent_id": events[0].data["message_id"]})
+    edit = await stream(
+        user, {"chat_id": chat_id, "message": "edited follow-up", "parent_id": events[0].data["message_id"]}
+    )
     chat = (await user.get(f"/api/chats/{chat_id}")).json
     contents = [m["content"] for m in chat["messages"]]
     assert contents[:3] == ["original", contents[1], "edited follow-up"]

@@ -62,7 +62,9 @@ FAULTS = [
 ]
 
 
-@pytest.mark.parametrize(("script", "code", "retryable"), FAULTS, ids=[f[1] + str(i) for i, f in enumerate(FAULTS)])
+@pytest.mark.parametrize(
+    ("script", "code", "retryable"), FAULTS, ids=[f[1] + str(i) for i, f in enumerate(FAULTS)]
+)
 async def test_upstream_fault_ends_with_error_event_and_stored_status(
     start_stream_app: StartApp, upstream: FakeUpstream, script: Script, code: str, retryable: bool
 ) -> None:
@@ -97,7 +99,9 @@ async def test_unreachable_upstream_is_an_error_event(start_stream_app: StartApp
         assert events[1].data["code"] == "upstream_unreachable" and events[1].data["retryable"] is True
 
 
-async def test_overload_answers_503_with_retry_after(start_stream_app: StartApp, upstream: FakeUpstream) -> None:
+async def test_overload_answers_503_with_retry_after(
+    start_stream_app: StartApp, upstream: FakeUpstream
+) -> None:
     app = await start_stream_app(max_active_generations=1)
     upstream.script = Script(tokens=TOKENS, delay=0.02)
     async with aiohttp.ClientSession() as http:

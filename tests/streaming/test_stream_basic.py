@@ -17,9 +17,17 @@ async def test_curl_streams_valid_sse_and_stores_exact_text(
 ) -> None:
     upstream.script = Script(split_utf8=True)  # multi-byte characters cut across TCP writes
     proc = await asyncio.create_subprocess_exec(
-        "curl", "-sN", "-X", "POST", stream_app.url + "/chat/stream",
-        "-H", f"Authorization: Bearer {user.token}", "-H", "Content-Type: application/json",
-        "-d", json.dumps({"message": "Say hello"}),
+        "curl",
+        "-sN",
+        "-X",
+        "POST",
+        stream_app.url + "/chat/stream",
+        "-H",
+        f"Authorization: Bearer {user.token}",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        json.dumps({"message": "Say hello"}),
         stdout=asyncio.subprocess.PIPE,
     )
     out, _ = await proc.communicate()
@@ -49,7 +57,9 @@ async def test_curl_streams_valid_sse_and_stores_exact_text(
 async def test_upstream_receives_history_and_options(user: Api, upstream: FakeUpstream) -> None:
     first = await stream(user, {"message": "first question"})
     chat_id = first[0].data["chat_id"]
-    await stream(user, {"chat_id": chat_id, "message": "second question", "temperature": 0.3, "max_tokens": 50})
+    await stream(
+        user, {"chat_id": chat_id, "message": "second question", "temperature": 0.3, "max_tokens": 50}
+    )
     sent = upstream.requests[-1]
     assert sent["model"] == "fake-model" and sent["stream"] is True
     assert sent["stream_options"] == {"include_usage": True}

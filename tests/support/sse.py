@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
 import json
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,18 +46,41 @@ def parse_sse(text: str) -> tuple[list[SSEEvent], int]:
     return events, pings
 
 
+class _ReaderState:
+    """What was received on a response but not yet returned (kept between reads)."""
+
+    def __init__(self) -> None:
+        self.decoder = codecs.getincrementaldecoder("utf-8")()
+        self.buffer = ""
+        self.pending: list[SSEEvent] = []
+
+
+_STATES: weakref.WeakKeyDictionary[aiohttp.ClientResponse, _ReaderState] = weakref.WeakKeyDictionary()
+
+
 async def read_events(resp: aiohttp.ClientResponse, *, stop_after: int | None = None) -> list[SSEEvent]:
-    """Read SSE events from a live response until `done` (or `stop_after` events)."""
-    buffer = ""
+    """Read SSE events from a live response until `done` (or `stop_after` events).
+
+    Several calls on one response continue where the previous one stopped.
+    """
+    state = _STATES.setdefault(resp, _ReaderState())
     events: list[SSEEvent] = []
-    decoder = __import__("codecs").getincrementaldecoder("utf-8")()
+
+    def take() -> bool:
+        while state.pending:
+            event = state.pending.pop(0)
+            events.append(event)
+            if event.event == "done" or (stop_after is not None and len(events) >= stop_after):
+                return True
+        return False
+
+    if take():
+        return events
     async for chunk in resp.content.iter_any():
-        buffer += decoder.decode(chunk)
-        while "\n\n" in buffer:
-            block, buffer = buffer.split("\n\n", 1)
-            parsed, _ = parse_sse(block + "\n\n")
-            for event in parsed:
-                events.append(event)
-                if event.event == "done" or (stop_after is not None and len(events) >= stop_after):
-                    return events
+        state.buffer += state.decoder.decode(chunk)
+        while "\n\n" in state.buffer:
+            block, state.buffer = state.buffer.split("\n\n", 1)
+            state.pending.extend(parse_sse(block + "\n\n")[0])
+        if take():
+            return events
     return events
