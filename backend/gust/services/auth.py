@@ -131,7 +131,9 @@ class AuthService:
         """Refuse early (before hashing) what create_account would refuse."""
         mode = await self.registration_mode()
         if invite_token is None:
-            if mode == "open":
+            # The first account can always be created: whatever REGISTRATION says, an
+            # instance without an admin would be unusable.
+            if mode == "open" or await self.store.count_users() == 0:
                 return
             if mode == "closed":
                 raise Forbidden("registration is closed", code="registration_closed")
