@@ -92,7 +92,16 @@ class SQLiteStore(SQLiteSearchMixin, SQLiteAccountsMixin):
     # -- plumbing ------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
+        for attempt in range(100):
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                # Switching a new file to WAL answers "locked" at once, without the busy
+                # timeout, while another process (a worker booting alongside) does the same.
+                if "locked" not in str(exc) or attempt == 99:
+                    raise
+                time.sleep(0.05)
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=30000")
@@ -136,9 +145,13 @@ class SQLiteStore(SQLiteSearchMixin, SQLiteAccountsMixin):
         await self._run(self._writer, self._migrate)
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
+        # IMMEDIATE: take the write lock first (an implicit transaction that reads, then
+        # writes, gets "locked" at once when another process writes in between).
+        conn.execute("BEGIN IMMEDIATE")
         conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)"
         )
+        conn.execute("COMMIT")
         applied = {row[0] for row in conn.execute("SELECT name FROM schema_migrations")}
         known = [name for name, _ in all_migrations()]
         unknown = applied - set(known)
