@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 
+import aiohttp
+
+from tests.streaming.conftest import StartApp
 from tests.streaming.helpers import auth, deltas, kinds, stream, user_id, wait_final
 from tests.support.app_server import RunningApp
 from tests.support.client import Api
 from tests.support.fake_upstream import DEFAULT_TOKENS, FakeUpstream, Script
+from tests.support.openapi_check import OpenAPIChecker
 from tests.support.sse import parse_sse
 
 
@@ -148,3 +152,16 @@ async def test_stored_message_after_wait(stream_app: RunningApp, user: Api) -> N
     assert accepted.json["generation_id"] == accepted.json["message_id"]
     final = await wait_final(stream_app, await user_id(user), accepted.json["message_id"])
     assert final.content == "".join(DEFAULT_TOKENS)
+
+
+async def test_silence_is_filled_with_pings(start_stream_app: StartApp, upstream: FakeUpstream) -> None:
+    app = await start_stream_app(sse_ping_interval=0.1)
+    upstream.script = Script(tokens=["late"], first_token_delay=0.6)
+    async with aiohttp.ClientSession() as http:
+        api = await Api(app.url, http, OpenAPIChecker(app.app.openapi)).register_and_login("p@example.com")
+        async with http.post(
+            app.url + "/chat/stream", data=json.dumps({"message": "hi"}), headers=auth(api)
+        ) as resp:
+            events, pings = parse_sse(await resp.text())
+    assert pings >= 2  # the upstream was silent for 0.6 s
+    assert deltas(events) == "late" and events[-1].event == "done"

@@ -61,12 +61,14 @@ class Event:
 
 
 class Subscriber:
-    __slots__ = ("queue", "last_seq", "lagging")
+    __slots__ = ("queue", "last_seq", "lagging", "pinged_at_seq")
 
     def __init__(self, after: int) -> None:
-        self.queue: asyncio.Queue[Event] = asyncio.Queue(SUBSCRIBER_QUEUE)
+        # None in the queue means "send a keep-alive ping" (see GenerationHub._ping_idle).
+        self.queue: asyncio.Queue[Event | None] = asyncio.Queue(SUBSCRIBER_QUEUE)
         self.last_seq = after
         self.lagging = False
+        self.pinged_at_seq = after
 
 
 class Generation:
@@ -131,11 +133,13 @@ class GenerationHub:
         self._forget_handles: dict[str, asyncio.TimerHandle] = {}
         self._stop_listener: asyncio.Task[None] | None = None
         self._refresher: asyncio.Task[None] | None = None
+        self._pinger: asyncio.Task[None] | None = None
         self.on_finished: list[Callable[[Generation], None]] = []
 
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
         self._stop_listener = asyncio.create_task(self.bus.listen_stops(self._on_stop_request))
+        self._pinger = asyncio.create_task(self._ping_idle())
         if self.bus.shared:
             self._refresher = asyncio.create_task(self._refresh_active())
 
@@ -160,7 +164,7 @@ class GenerationHub:
         remaining = [g.finished.wait() for g in self.generations.values()]
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*remaining), 10)
-        for task in (self._stop_listener, self._refresher, *self._background):
+        for task in (self._stop_listener, self._refresher, self._pinger, *self._background):
             if task is not None:
                 task.cancel()
         for handle in self._forget_handles.values():
@@ -230,6 +234,19 @@ class GenerationHub:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    async def _ping_idle(self) -> None:
+        """Every ping interval, nudge subscribers that received nothing since the last tick.
+
+        One task for the whole hub: no per-event timer on the hot path.
+        """
+        while True:
+            await asyncio.sleep(self.ping_interval)
+            for generation in list(self.generations.values()):
+                for sub in generation.subscribers:
+                    if sub.last_seq == sub.pinged_at_seq and sub.queue.empty():
+                        sub.queue.put_nowait(None)
+                    sub.pinged_at_seq = sub.last_seq
+
     async def _refresh_active(self) -> None:
         while True:
             await asyncio.sleep(ACTIVE_REFRESH)
@@ -274,18 +291,17 @@ class GenerationHub:
             return bool(await self.bus.read(generation_id, 0, 0.001))
         return False
 
-    async def subscribe(self, generation_id: str, after: int = 0) -> AsyncIterator[list[Event]]:
+    def subscribe(self, generation_id: str, after: int = 0) -> AsyncIterator[list[Event]]:
         """Batches of events with seq > after, ending with the `done` event.
 
         Yields an empty batch after `ping_interval` of silence (the writer sends a ping).
         """
         generation = self.generations.get(generation_id)
         if generation is not None:
-            async for batch in self._subscribe_local(generation, after):
-                yield batch
-        elif self.bus.shared:
-            async for batch in self._subscribe_bus(generation_id, after):
-                yield batch
+            return self._subscribe_local(generation, after)
+        if self.bus.shared:
+            return self._subscribe_bus(generation_id, after)
+        return _nothing()
 
     async def _subscribe_local(self, generation: Generation, after: int) -> AsyncIterator[list[Event]]:
         sub = Subscriber(after)
@@ -307,15 +323,15 @@ class GenerationHub:
                     sub.lagging = False
                     batch = generation.log[sub.last_seq :]
                 else:
-                    try:
-                        async with asyncio.timeout(self.ping_interval):
-                            first = await sub.queue.get()
-                    except TimeoutError:
-                        yield []
+                    first = await sub.queue.get()
+                    if first is None:
+                        yield []  # a keep-alive ping
                         continue
                     batch = [first]
                     while not sub.queue.empty():  # drain: one write for all waiting events
-                        batch.append(sub.queue.get_nowait())
+                        item = sub.queue.get_nowait()
+                        if item is not None:
+                            batch.append(item)
                 if not batch:
                     continue
                 sub.last_seq = batch[-1].seq
@@ -339,6 +355,11 @@ class GenerationHub:
             yield batch
             if batch[-1].terminal:
                 return
+
+
+async def _nothing() -> AsyncIterator[list[Event]]:
+    return
+    yield  # an empty async generator
 
 
 StopCallback = Callable[[str], Awaitable[None]]
