@@ -37,6 +37,8 @@ class Script:
     split_utf8: bool = False  # write each chunk in two TCP writes, splitting multi-byte characters
     echo: bool = False  # answer with the JSON of the messages received
     extra_choices: bool = False  # add a stray choice with index 1 to every chunk
+    empty_choices: bool = False  # first send a chunk with "choices": [] (Azure's prompt-filter chunk)
+    usage_in_choice: bool = False  # usage inside the last choice (Moonshot), not at the top level
     stamp: bool = False  # add the send time to every chunk as "t" (for benchmarks)
 
 
@@ -167,6 +169,10 @@ class FakeUpstream:
 
         if script.first_token_delay:
             await asyncio.sleep(script.first_token_delay)
+        if script.empty_choices:
+            empty = {"id": "cmpl-fake", "object": "chat.completion.chunk", "model": model, "choices": [],
+                     "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": {}}]}
+            await self._send(request, response, empty, script)
         await self._send(request, response, chunk({"role": "assistant", "content": ""}), script)
         for text in script.reasoning:
             await self._send(request, response, chunk({"reasoning_content": text}), script)
@@ -189,9 +195,12 @@ class FakeUpstream:
             await self._send(request, response, chunk({"content": text}), script)
             if script.delay:
                 await asyncio.sleep(script.delay)
-        await self._send(request, response, chunk({}, script.finish_reason), script)
+        usage = {"prompt_tokens": 11, "completion_tokens": len(tokens), "total_tokens": 11 + len(tokens)}
+        last = chunk({}, script.finish_reason)
+        if script.usage_in_choice:
+            last["choices"][0]["usage"] = usage
+        await self._send(request, response, last, script)
         if script.include_usage and (body.get("stream_options") or {}).get("include_usage"):
-            usage = {"prompt_tokens": 11, "completion_tokens": len(tokens), "total_tokens": 11 + len(tokens)}
             await self._send(
                 request,
                 response,

@@ -197,6 +197,7 @@ class OpenAICompatLLM:
 def _chunks(payload: dict[str, Any]) -> list[Chunk]:
     out: list[Chunk] = []
     choices = payload.get("choices") or ()
+    usage = payload.get("usage")
     for choice in choices:
         if choice.get("index", 0) != 0:
             continue  # n>1 is never requested; ignore stray extra choices
@@ -209,7 +210,7 @@ def _chunks(payload: dict[str, Any]) -> list[Chunk]:
             out.append(Chunk("delta", content))
         if choice.get("finish_reason"):
             out.append(Chunk("finish", finish_reason=choice["finish_reason"]))
-    usage = payload.get("usage")
+            usage = usage or choice.get("usage")  # Moonshot reports usage inside the last choice
     if isinstance(usage, dict) and usage.get("completion_tokens") is not None:
         out.append(
             Chunk(
