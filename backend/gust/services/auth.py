@@ -130,13 +130,13 @@ class AuthService:
     async def _check_invite(self, invite_token: str | None, email: str) -> None:
         """Refuse early (before hashing) what create_account would refuse."""
         mode = await self.registration_mode()
+        if mode == "closed" and await self.store.count_users() > 0:
+            raise Forbidden("registration is closed", code="registration_closed")
         if invite_token is None:
             # The first account can always be created: whatever REGISTRATION says, an
             # instance without an admin would be unusable.
             if mode == "open" or await self.store.count_users() == 0:
                 return
-            if mode == "closed":
-                raise Forbidden("registration is closed", code="registration_closed")
             raise Forbidden("registration needs an invite link", code="invite_required")
         invite = await self.store.get_invite_by_hash(token_hash(invite_token))
         if invite is None or invite.used_at is not None or invite.expires_at <= now():
