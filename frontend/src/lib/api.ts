@@ -143,9 +143,9 @@ export interface ApiKey {
 export interface Agent {
   id: string;
   name: string;
-  description?: string;
-  model?: string | null;
-  system_prompt?: string | null;
+  description: string;
+  model: string | null;
+  system_prompt: string;
 }
 
 export const api = {
@@ -186,15 +186,16 @@ export const api = {
   search: (q: string, signal?: AbortSignal) =>
     request<SearchResult>('GET', `/api/search${query({ q })}`, undefined, signal),
 
-  apiKeys: async (): Promise<ApiKey[]> => {
-    const body = await request<unknown>('GET', '/api/auth/api-keys');
-    return (Array.isArray(body) ? body : ((body as { items?: ApiKey[] }).items ?? [])) as ApiKey[];
-  },
-  createApiKey: (name: string) => request<ApiKey & { key?: string; token?: string }>('POST', '/api/auth/api-keys', { name }),
+  apiKeys: async (): Promise<ApiKey[]> => (await request<{ items: ApiKey[] }>('GET', '/api/auth/api-keys')).items,
+  createApiKey: (name: string) => request<ApiKey & { key: string }>('POST', '/api/auth/api-keys', { name }),
   deleteApiKey: (id: string) => request<void>('DELETE', `/api/auth/api-keys/${encodeURIComponent(id)}`),
 
-  agents: async (): Promise<Agent[]> => {
-    const body = await request<unknown>('GET', '/api/agents');
-    return (Array.isArray(body) ? body : ((body as { items?: Agent[] }).items ?? [])) as Agent[];
-  },
+  agents: async (): Promise<Agent[]> => (await request<{ items: Agent[] }>('GET', '/api/agents')).items,
+  createAgent: (agent: Pick<Agent, 'name' | 'description' | 'model' | 'system_prompt'>) =>
+    request<Agent>('POST', '/api/agents', agent),
+  deleteAgent: (id: string) => request<void>('DELETE', `/api/agents/${encodeURIComponent(id)}`),
+
+  adminUsers: async (): Promise<User[]> => (await request<{ items: User[] }>('GET', '/api/admin/users')).items,
+  updateUser: (id: string, changes: { role?: 'admin' | 'user'; disabled?: boolean }) =>
+    request<User>('PATCH', `/api/admin/users/${encodeURIComponent(id)}`, changes),
 };
