@@ -337,7 +337,11 @@ class _Job:
         async def emit(event: dict[str, Any]) -> None:
             generation.emit(event)
 
-        result = await research.prepare(text, research_flag=self.options.research, emit=emit)
+        # Sources may take at most half of what the model can read after its answer budget.
+        room = max(256, (self.spec.context_window - (self.request.max_tokens or 0)) // 2)
+        result = await research.prepare(
+            text, research_flag=self.options.research, emit=emit, context_tokens=room
+        )
         if result is None:
             return
         self.sources = result.sources

@@ -221,7 +221,7 @@ class ResearchService:
             build_context,
             text,
             sources,
-            budget_tokens=context_tokens or self.options.context_tokens,
+            budget_tokens=min(context_tokens or self.options.context_tokens, self.options.context_tokens),
             failures=failures,
         )
         await emit(_status("ranking", f"{len(built.sources)} sources in context", True))
