@@ -304,6 +304,8 @@ class ModelRegistry:
             spec = _spec(entry, env)
             if spec.provider == "openai" and entry.api_key_env and not spec.api_key:
                 continue  # its key is not configured: not usable
+            if spec.provider == "webhook" and entry.webhook_token_env and not spec.webhook_token:
+                continue  # its token is not configured: every call would be refused
             self.specs[spec.id] = spec
         if default is not None and default not in self.specs:
             raise ModelsFileError(

@@ -43,8 +43,10 @@ class WebhookLLM:
         model: str,
         first_token_timeout: float = 120.0,
         idle_timeout: float = 60.0,
+        status_every: float = STATUS_EVERY,
     ) -> None:
         self.url = url
+        self.status_every = status_every
         self.token = token
         self.model = model
         self._sessions = sessions
@@ -70,15 +72,15 @@ class WebhookLLM:
         try:
             waited = 0.0
             while True:
-                done, _ = await asyncio.wait({pending}, timeout=STATUS_EVERY)
+                done, _ = await asyncio.wait({pending}, timeout=self.status_every)
                 if done:
                     break
-                waited += STATUS_EVERY
+                waited += self.status_every
                 if waited >= self.first_token_timeout:
                     raise UpstreamError(
                         "the agent did not answer in time", code="upstream_timeout", retryable=True
                     )
-                yield Chunk("status", f"waiting for the agent ({int(waited)} s)")
+                yield Chunk("status", f"waiting for the agent ({waited:.0f} s)")
             try:
                 resp = pending.result()
             except aiohttp.ClientConnectorError:
