@@ -1,0 +1,336 @@
+"""The authorization matrix: every route and method of the running app has a policy in
+POLICIES, and the app enforces it.
+
+- public: anonymous callers get the listed statuses, never the 401 of the auth gate;
+- user: anonymous -> 401 (a signed-in user's own resources, no object in the path);
+- owned: anonymous -> 401, user B on user A's object -> 404 (and A's object is untouched),
+  A reading it -> 200;
+- admin: anonymous -> 401, a non-admin -> 403, the admin reading it -> 200;
+- team_read / team_admin: anonymous -> 401, the admin of team Y on team X's agent -> 404,
+  a member of team X -> 200 (read) or 403 (admin-only write).
+
+A route that exists in the app but not in POLICIES fails the test: add it to the table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import aiohttp
+import pytest
+from PIL import Image
+
+from gust.domain.ids import new_id
+from gust.domain.models import Message, Team
+from gust.handlers.routing import implemented_methods
+from tests.support.app_server import RunningApp, make_settings, start_app
+from tests.support.fake_upstream import FakeUpstream
+from tests.support.oidc_provider import CLIENT_ID, CLIENT_SECRET, OIDCProvider
+from tests.support.openapi_check import OpenAPIChecker
+
+Kind = Literal["public", "user", "owned", "admin", "team_read", "team_admin", "team_list"]
+PASSWORD = "correct horse 1"
+SECRET_WORD = "zebracornium"  # in A's chat and message: B's search must not find it
+
+
+@dataclass(frozen=True)
+class Policy:
+    kind: Kind
+    body: Any = None  # a valid body: only authorization may decide the answer
+    raw: bytes | None = None  # a raw body instead (uploads)
+    query: str = ""
+    public_statuses: frozenset[int] = field(default_factory=frozenset)
+    owner_reads: bool = True  # for GET: the owner / admin / member gets 200
+
+
+def public(*statuses: int, body: Any = None, query: str = "") -> Policy:
+    return Policy("public", body=body, query=query, public_statuses=frozenset(statuses))
+
+
+def png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(out, format="PNG")
+    return out.getvalue()
+
+
+AGENT = {"name": "Matrix agent", "system_prompt": "p",
+         "webhook": {"url": "https://h.example.com/x", "token": "t"}}
+SEND = {"message": "hello there"}
+
+POLICIES: dict[tuple[str, str], Policy] = {
+    # -- public ------------------------------------------------------------------------
+    ("GET", "/health"): public(200),
+    ("GET", "/health/ready"): public(200, 503),
+    ("GET", "/metrics"): public(200),
+    ("GET", "/api"): public(200),
+    ("GET", "/api/openapi.json"): public(200),
+    ("GET", "/api/docs"): public(200),
+    ("GET", "/api/docs/init.js"): public(200),
+    ("GET", "/api/docs/assets/{path}"): public(200),
+    ("GET", "/"): public(200),
+    ("GET", "/c/{chat_id}"): public(200),
+    ("GET", "/assets/{path}"): public(200, 404),  # 404 until the UI is built
+    ("POST", "/api/auth/register"): public(201, body={"email": "new@example.com", "password": PASSWORD}),
+    ("POST", "/api/auth/login"): public(200, body={"email": "a@example.com", "password": PASSWORD}),
+    ("POST", "/api/auth/refresh"): public(401),  # no refresh cookie: invalid_refresh_token
+    ("POST", "/api/auth/logout"): public(204),
+    ("GET", "/api/auth/providers"): public(200),
+    ("GET", "/api/auth/oauth/{provider}/start"): public(302),
+    ("GET", "/api/auth/oauth/{provider}/callback"): public(302),  # refused: no state cookie
+    ("POST", "/api/auth/oauth/{provider}/callback"): public(303),
+    # -- any signed-in user, about themselves --------------------------------------------
+    ("GET", "/api/auth/me"): Policy("user"),
+    ("POST", "/api/auth/password"): Policy("user", body={"current_password": PASSWORD,
+                                                         "new_password": "another pass 2"}),
+    ("GET", "/api/auth/api-keys"): Policy("user"),
+    ("POST", "/api/auth/api-keys"): Policy("user", body={"name": "k"}),
+    ("GET", "/api/chats"): Policy("user"),
+    ("POST", "/api/chats"): Policy("user", body={"title": "t"}),
+    ("GET", "/api/models"): Policy("user"),
+    ("GET", "/api/search"): Policy("user", query=f"?q={SECRET_WORD}"),
+    # -- user A's objects ----------------------------------------------------------------
+    ("POST", "/chat/stream"): Policy("owned", body={**SEND, "chat_id": "{chat_id}"}, owner_reads=False),
+    ("POST", "/chat/message"): Policy("owned", body={**SEND, "chat_id": "{chat_id}"}, owner_reads=False),
+    ("GET", "/api/chats/{chat_id}"): Policy("owned"),
+    ("PATCH", "/api/chats/{chat_id}"): Policy("owned", body={"title": "stolen"}),
+    ("DELETE", "/api/chats/{chat_id}"): Policy("owned"),
+    ("GET", "/api/chats/{chat_id}/messages"): Policy("owned"),
+    ("POST", "/api/chats/{chat_id}/messages"): Policy("owned", body=SEND),
+    ("GET", "/api/chats/{chat_id}/events"): Policy("owned"),
+    ("POST", "/api/chats/{chat_id}/stop"): Policy("owned"),
+    ("POST", "/api/chats/{chat_id}/messages/{message_id}/regenerate"): Policy("owned", body={}),
+    ("DELETE", "/api/auth/api-keys/{key_id}"): Policy("owned"),
+    # -- admins of the team ----------------------------------------------------------------
+    ("GET", "/api/admin/users"): Policy("admin"),
+    ("PATCH", "/api/admin/users/{user_id}"): Policy("admin", body={"role": "admin"}),  # B promoting B
+    ("GET", "/api/admin/invites"): Policy("admin"),
+    ("POST", "/api/admin/invites"): Policy("admin", body={"role": "admin"}),
+    ("DELETE", "/api/admin/invites/{invite_id}"): Policy("admin"),
+    ("GET", "/api/admin/errors"): Policy("admin"),
+    # -- team objects (agents) -------------------------------------------------------------
+    ("GET", "/api/agents"): Policy("team_list"),
+    ("POST", "/api/agents"): Policy("team_admin", body=AGENT),
+    ("GET", "/api/agents/{agent_id}"): Policy("team_read"),
+    ("PUT", "/api/agents/{agent_id}"): Policy("team_admin", body=AGENT),
+    ("DELETE", "/api/agents/{agent_id}"): Policy("team_admin"),
+    ("GET", "/api/agents/{agent_id}/avatar"): Policy("team_read"),
+    ("PUT", "/api/agents/{agent_id}/avatar"): Policy("team_admin", raw=png()),
+}
+
+
+def app_routes(app: RunningApp) -> set[tuple[str, str]]:
+    found = set()
+    for rule in app.app.wildcard_router.rules:
+        template = getattr(rule, "template", None)
+        if template and isinstance(rule.target, type):
+            found |= {(m.upper(), template) for m in implemented_methods(rule.target)}
+    return found
+
+
+@dataclass
+class Caller:
+    name: str
+    token: str | None = None
+
+
+@dataclass
+class Answer:
+    status: int
+    code: str | None
+    body: Any
+
+
+class Matrix:
+    def __init__(self, app: RunningApp, session: aiohttp.ClientSession) -> None:
+        self.app = app
+        self.session = session
+        self.checker = OpenAPIChecker(app.app.openapi)
+        self.ids: dict[str, str] = {"path": "swagger-ui.css", "provider": "oidc"}
+
+    def path(self, template: str, policy: Policy) -> str:
+        extra = {"path": "index.js"} if template == "/assets/{path}" else {}
+        return template.format(**{**self.ids, **extra}) + policy.query
+
+    async def call(self, method: str, template: str, policy: Policy, caller: Caller) -> Answer:
+        headers = {"Authorization": f"Bearer {caller.token}"} if caller.token else {}
+        data: bytes | None = policy.raw
+        if policy.body is not None:
+            data = json.dumps(policy.body).replace("{chat_id}", self.ids["chat_id"]).encode()
+            headers["Content-Type"] = "application/json"
+        path = self.path(template, policy)
+        async with self.session.request(method, self.app.url + path, data=data, headers=headers,
+                                        allow_redirects=False) as resp:
+            raw = await resp.read()
+            content_type = resp.headers.get("Content-Type", "")
+            body = json.loads(raw) if "json" in content_type and raw else None
+        self.checker.check(method, path.split("?")[0], resp.status, content_type, body)
+        error = body.get("error") if isinstance(body, dict) else None
+        code = error["code"] if isinstance(error, dict) else None
+        return Answer(resp.status, code, body)
+
+    async def login(self, email: str) -> Caller:
+        async with self.session.post(self.app.url + "/api/auth/login",
+                                     json={"email": email, "password": PASSWORD}) as resp:
+            assert resp.status == 200, await resp.text()
+            return Caller(email, (await resp.json())["access_token"])
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[FakeUpstream]:
+    fake = await FakeUpstream().start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def provider() -> AsyncIterator[OIDCProvider]:
+    running = await OIDCProvider().start()
+    yield running
+    await running.stop()
+
+
+@pytest.fixture
+async def matrix_app(data_dir: Path, tmp_path: Path, upstream: FakeUpstream,
+                     provider: OIDCProvider) -> AsyncIterator[RunningApp]:
+    # A model (so sends reach the ownership check) and a sign-in provider (so its routes exist).
+    running = await start_app(make_settings(
+        data_dir, models_file=upstream.models_file(tmp_path), oidc_issuer=provider.url,
+        oidc_client_id=CLIENT_ID, oidc_client_secret=CLIENT_SECRET,
+    ))
+    yield running
+    await running.stop()
+
+
+async def setup_world(m: Matrix) -> tuple[Caller, Caller, Caller]:
+    """A: admin of team X with a chat, messages, an API key, an invite, an agent with avatar.
+    B: a member of team X. C: the admin of team Y."""
+    for email in ("a@example.com", "b@example.com", "c@example.com"):
+        async with m.session.post(m.app.url + "/api/auth/register",
+                                  json={"email": email, "password": PASSWORD}) as resp:
+            assert resp.status == 201, await resp.text()
+    a, b, c = [await m.login(e) for e in ("a@example.com", "b@example.com", "c@example.com")]
+    store = m.app.services.store
+    c_user = await store.get_user_by_email("c@example.com")
+    b_user = await store.get_user_by_email("b@example.com")
+    assert c_user is not None and b_user is not None
+    await store.create_team(Team(id="team-y", name="Team Y", created_at=1.0))
+    await store.update_user(c_user.id, {"team_id": "team-y", "role": "admin"})
+
+    async def as_a(method: str, path: str, body: Any = None, raw: bytes | None = None) -> Any:
+        async with m.session.request(method, m.app.url + path, json=body, data=raw,
+                                     headers={"Authorization": f"Bearer {a.token}"}) as resp:
+            assert resp.status in (200, 201), await resp.text()
+            return await resp.json()
+
+    chat = await as_a("POST", "/api/chats", {"title": f"{SECRET_WORD} plans"})
+    a_user = await store.get_user_by_email("a@example.com")
+    assert a_user is not None
+    question = Message(id=new_id(), chat_id=chat["id"], user_id=a_user.id, team_id=a_user.team_id,
+                       role="user", content=f"tell me about {SECRET_WORD}", status="complete",
+                       created_at=1.0, updated_at=1.0)
+    answer = Message(id=new_id(), chat_id=chat["id"], user_id=a_user.id, team_id=a_user.team_id,
+                     role="assistant", content="it is secret", status="complete", created_at=2.0,
+                     updated_at=2.0, parent_id=question.id)
+    await store.create_message(question)
+    await store.create_message(answer)
+    key = await as_a("POST", "/api/auth/api-keys", {"name": "a-key"})
+    invite = await as_a("POST", "/api/admin/invites", {})
+    agent = await as_a("POST", "/api/agents", AGENT)
+    await as_a("PUT", f"/api/agents/{agent['id']}/avatar", raw=png())
+    m.ids.update(chat_id=chat["id"], message_id=answer.id, key_id=key["id"], invite_id=invite["id"],
+                 agent_id=agent["id"], user_id=b_user.id)
+    return a, b, c
+
+
+async def test_every_route_is_in_the_matrix(matrix_app: RunningApp) -> None:
+    routes = app_routes(matrix_app)
+    missing = sorted(routes - POLICIES.keys())
+    stale = sorted(POLICIES.keys() - routes)
+    assert not missing, f"routes without an authorization policy (add them to POLICIES): {missing}"
+    assert not stale, f"policies for routes the app no longer has: {stale}"
+
+
+async def test_the_app_enforces_the_matrix(matrix_app: RunningApp, http: aiohttp.ClientSession) -> None:
+    m = Matrix(matrix_app, http)
+    a, b, c = await setup_world(m)
+    anonymous = Caller("anonymous")
+    routes = sorted(app_routes(matrix_app) & POLICIES.keys())
+    failures: list[str] = []
+
+    def expect(ok: bool, what: str, method: str, template: str, got: Answer) -> None:
+        if not ok:
+            failures.append(f"{method} {template}: {what}, got {got.status} {got.code}")
+
+    for method, template in routes:
+        policy = POLICIES[(method, template)]
+        got = await m.call(method, template, policy, anonymous)
+        if policy.kind == "public":
+            expect(got.status in policy.public_statuses and got.code != "unauthorized",
+                   f"anonymous should get {sorted(policy.public_statuses)}", method, template, got)
+        else:
+            expect((got.status, got.code) == (401, "unauthorized"), "anonymous should get 401",
+                   method, template, got)
+
+    for method, template in routes:
+        policy = POLICIES[(method, template)]
+        if policy.kind == "owned":
+            got = await m.call(method, template, policy, b)
+            expect(got.status == 404, "user B on user A's object should get 404", method, template, got)
+        elif policy.kind == "admin":
+            got = await m.call(method, template, policy, b)
+            expect((got.status, got.code) == (403, "admin_required"), "a non-admin should get 403",
+                   method, template, got)
+        elif policy.kind in ("team_read", "team_admin"):
+            if "{agent_id}" in template:
+                got = await m.call(method, template, policy, c)
+                expect(got.status == 404, "team Y's admin on team X's agent should get 404",
+                       method, template, got)
+            got = await m.call(method, template, policy, b)
+            wanted = 200 if policy.kind == "team_read" else 403
+            expect(got.status == wanted, f"a member of team X should get {wanted}", method, template, got)
+        elif policy.kind == "team_list":
+            got = await m.call(method, template, policy, c)
+            expect(got.status == 200 and got.body["items"] == [], "team Y should list no agent of team X",
+                   method, template, got)
+
+    # The owners still have everything B and C tried to change or delete, unchanged.
+    for method, template in routes:
+        policy = POLICIES[(method, template)]
+        if method == "GET" and policy.owner_reads and policy.kind in ("owned", "admin", "team_read"):
+            got = await m.call(method, template, policy, a)
+            expect(got.status == 200, "the owner / admin should read it", method, template, got)
+    chat = await m.call("GET", "/api/chats/{chat_id}", Policy("owned"), a)
+    assert chat.body["title"] == f"{SECRET_WORD} plans"
+    keys = await m.call("GET", "/api/auth/api-keys", Policy("user"), a)
+    assert [k["id"] for k in keys.body["items"]] == [m.ids["key_id"]]
+    invites = await m.call("GET", "/api/admin/invites", Policy("admin"), a)
+    assert [i["id"] for i in invites.body["items"]] == [m.ids["invite_id"]]
+    agent = await m.call("GET", "/api/agents/{agent_id}", Policy("team_read"), a)
+    assert agent.body["name"] == AGENT["name"] and agent.body["webhook"]["has_token"]
+    b_now = await matrix_app.services.store.get_user(m.ids["user_id"])
+    assert b_now is not None and b_now.role == "user"
+    assert not failures, "\n".join(failures)
+
+
+async def test_search_never_returns_another_users_content(
+    matrix_app: RunningApp, http: aiohttp.ClientSession
+) -> None:
+    m = Matrix(matrix_app, http)
+    a, b, _ = await setup_world(m)
+    search = POLICIES[("GET", "/api/search")]
+    for _ in range(100):  # the indexer works in the background: wait until A finds it
+        found = await m.call("GET", "/api/search", search, a)
+        if found.status == 200 and found.body["hits"]:
+            break
+        await asyncio.sleep(0.1)
+    assert found.body["hits"], "the owner's content was never indexed"
+    theirs = await m.call("GET", "/api/search", search, b)
+    assert theirs.status == 200 and theirs.body["hits"] == [], theirs.body
+    scoped = Policy("user", query=f"?q={SECRET_WORD}&chat_id={m.ids['chat_id']}")
+    assert (await m.call("GET", "/api/search", scoped, b)).body["hits"] == []
