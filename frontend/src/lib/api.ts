@@ -3,8 +3,9 @@
  *
  * The session lives in the httpOnly `gust_access` cookie. Unsafe requests echo the
  * JS-readable `gust_csrf` cookie in `X-CSRF-Token` whenever it exists. An access token
- * expires after minutes: on 401 `token_expired` we call /api/auth/refresh once (shared
- * by every request waiting on it) and retry.
+ * expires after minutes: on a 401 (`token_expired`, or `unauthorized` once the browser
+ * dropped the expired cookie) we call /api/auth/refresh once (shared by every request
+ * waiting on it) and retry.
  */
 import { HttpError } from './sse';
 import type { Chat, ChatDetail, ChatPage, Message, ModelList, SearchResult, User } from './types';
@@ -12,6 +13,8 @@ import type { Chat, ChatDetail, ChatPage, Message, ModelList, SearchResult, User
 export { HttpError };
 
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+// A 401 from these means what it says (wrong password, no session): never refresh for them.
+const NO_REFRESH = new Set(['/api/auth/login', '/api/auth/register', '/api/auth/refresh', '/api/auth/logout']);
 
 export function readCookie(name: string): string | null {
   for (const part of document.cookie.split(';')) {
@@ -71,12 +74,15 @@ export const apiFetch: typeof fetch = async (input, init = {}) => {
       headers: { ...(init.headers as Record<string, string> | undefined), ...csrfHeaders(method) },
     });
   let response = await send();
-  if (response.status === 401) {
+  const path = String(input);
+  if (response.status === 401 && !NO_REFRESH.has(path)) {
+    // The access cookie lives exactly as long as its token, so an expired session usually
+    // arrives as "no credentials" rather than `token_expired`: either way, refresh once.
     const code = await errorCode(response);
-    if (code === 'token_expired' && (await refreshSession())) {
+    if ((code === 'token_expired' || code === 'unauthorized') && (await refreshSession())) {
       response = await send();
     }
-    if (response.status === 401 && !String(input).startsWith('/api/auth/')) {
+    if (response.status === 401) {
       for (const listener of unauthorizedListeners) listener();
     }
   }
