@@ -395,14 +395,41 @@ async def start_background(services: Services) -> None:
     if services.hub is not None:
         await services.hub.start()
     if services.generation is not None:
-        await services.generation.recover_interrupted()
+        try:
+            await services.generation.recover_interrupted()
+        except Exception as exc:  # noqa: BLE001 - the store may be down at start-up: retry
+            log.error("recovering unfinished answers failed, retrying in the background: %s", exc)
+            services.extra["recovery_task"] = asyncio.create_task(
+                _recover_later(services.generation), name="recover-interrupted"
+            )
     if services.indexer is not None:
         services.indexer.start()
         if services.indexer.reconcile_on_start:
             services.indexer.spawn(Reconciler(services.indexer).run_at_startup, "search-reconcile")
 
 
+async def _recover_later(generation: GenerationService) -> None:
+    delay = 1.0
+    while True:
+        await asyncio.sleep(delay)
+        try:
+            await generation.recover_interrupted()
+        except Exception as exc:  # noqa: BLE001 - keep trying until the store answers
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():  # a client library ate the cancellation
+                raise asyncio.CancelledError from exc
+            log.warning("recovering unfinished answers failed again: %s", exc)
+            delay = min(delay * 2, 30.0)
+        else:
+            return
+
+
 async def close_services(services: Services) -> None:
+    recovery = services.extra.pop("recovery_task", None)
+    if recovery is not None:
+        recovery.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await recovery
     if services.error_log is not None:
         await services.error_log.drain()
     if services.accounts is not None:

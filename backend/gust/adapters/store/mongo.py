@@ -94,6 +94,7 @@ class MongoStore(MongoSearchMixin, MongoAccountsMixin):
                 with pymongo.timeout(self.timeout_ms / 1000):
                     await self.ensure_indexes()
             except PyMongoError as exc:
+                _reraise_cancellation(exc)
                 log.warning("MongoDB indexes: attempt %d failed: %s", attempt, _first_line(exc))
                 delay = min(delay * 2, self.index_retry_max)
                 continue
@@ -262,6 +263,14 @@ class MongoStore(MongoSearchMixin, MongoAccountsMixin):
     async def list_messages_by_status(self, status: str, *, limit: int) -> list[Message]:
         cursor = self._col("messages").find({"status": status}).sort("created_at", ASCENDING).limit(limit)
         return [from_doc(Message, doc) async for doc in cursor]
+
+
+def _reraise_cancellation(exc: BaseException) -> None:
+    """PyMongo may turn the cancellation of an operation into one of its own errors; a
+    cancelled task must still end, or close() would wait for it forever."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError from exc
 
 
 def _first_line(exc: BaseException) -> str:
