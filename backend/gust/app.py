@@ -250,6 +250,7 @@ def make_search_index(settings: Settings) -> SearchIndex:
             index_uid=settings.meilisearch_index,
             timeout=settings.meilisearch_timeout,
         )
+    services.chats.check_agent = services.accounts.agents.get  # a chat binds its team's agents only
     from gust.adapters.search.sqlite_fts import SQLiteSearchIndex
 
     return SQLiteSearchIndex(settings.search_path, busy_timeout=settings.search_lock_timeout)

@@ -199,3 +199,25 @@ async def test_bad_avatars_are_refused(team: tuple[Api, Api], make: Callable[[],
     resp = await admin.request("PUT", f"/api/agents/{agent['id']}/avatar", data=data)
     assert resp.status == status, resp.text
     assert (await admin.get(f"/api/agents/{agent['id']}")).json["avatar_url"] is None
+
+
+async def test_a_chat_binds_to_an_agent_of_its_team_only(
+    app: RunningApp, team: tuple[Api, Api], api: Api
+) -> None:
+    admin, member = team
+    agent = (await admin.post("/api/agents", AGENT)).json
+    bound = await member.post("/api/chats", {"title": "with agent", "agent_id": agent["id"]})
+    assert bound.status == 201 and bound.json["agent_id"] == agent["id"]
+    unbound = await member.patch(f"/api/chats/{bound.json['id']}", {"agent_id": None})
+    assert unbound.status == 200 and unbound.json["agent_id"] is None
+    rebound = await member.patch(f"/api/chats/{bound.json['id']}", {"agent_id": agent["id"]})
+    assert rebound.json["agent_id"] == agent["id"]
+    assert (await member.post("/api/chats", {"agent_id": "no-such-agent"})).status == 404
+
+    outsider = await api.register_and_login("y@example.com")
+    outsider_id = (await outsider.get("/api/auth/me")).json["id"]
+    await app.services.store.create_team(Team(id="team-y", name="Y", created_at=1.0))
+    await app.services.store.update_user(outsider_id, {"team_id": "team-y"})
+    assert (await outsider.post("/api/chats", {"agent_id": agent["id"]})).status == 404
+    theirs = (await outsider.post("/api/chats", {"title": "mine"})).json
+    assert (await outsider.patch(f"/api/chats/{theirs['id']}", {"agent_id": agent["id"]})).status == 404

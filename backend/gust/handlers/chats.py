@@ -40,7 +40,8 @@ class ChatsHandler(APIHandler):
     async def post(self) -> None:
         body = self.json_body(ChatCreateIn)
         chat = await self.chats.create_chat(
-            self.user, title=body.title, model=body.model, system_prompt=body.system_prompt
+            self.user, title=body.title, model=body.model, system_prompt=body.system_prompt,
+            agent_id=body.agent_id,
         )
         self.write_json(chat.public(), 201)
 

@@ -28,6 +28,7 @@ class ChatCreateIn(Strict):
     title: str | None = Field(None, max_length=200)
     model: str | None = Field(None, max_length=200)
     system_prompt: str | None = Field(None, max_length=20_000)
+    agent_id: str | None = Field(None, max_length=64)  # one of my team's agents
 
 
 class ChatPatchIn(Strict):
@@ -36,6 +37,7 @@ class ChatPatchIn(Strict):
     archived: bool | None = None
     system_prompt: str | None = Field(None, max_length=20_000)
     model: str | None = Field(None, max_length=200)
+    agent_id: str | None = Field(None, max_length=64)  # null unbinds the agent
 
 
 class ChatListQuery(Strict):

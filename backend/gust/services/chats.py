@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,14 @@ class ChatView:
 class ChatService:
     def __init__(self, store: Store) -> None:
         self.store = store
+        # Raises NotFound unless the agent is one of the user's team (set by the app).
+        self.check_agent: Callable[[User, str], Awaitable[object]] | None = None
+
+    async def _check_agent(self, user: User, agent_id: str | None) -> None:
+        if agent_id is not None:
+            if self.check_agent is None:
+                raise NotFound("agent not found")
+            await self.check_agent(user, agent_id)
 
     async def create_chat(
         self,
@@ -52,7 +61,9 @@ class ChatService:
         title: str | None = None,
         model: str | None = None,
         system_prompt: str | None = None,
+        agent_id: str | None = None,
     ) -> Chat:
+        await self._check_agent(user, agent_id)
         created = now()
         chat = Chat(
             id=new_id(),
@@ -61,6 +72,7 @@ class ChatService:
             title=_clean_title(title) if title else DEFAULT_TITLE,
             model=model,
             system_prompt=system_prompt,
+            agent_id=agent_id,
             created_at=created,
             updated_at=created,
         )
@@ -88,6 +100,7 @@ class ChatService:
             raise ValidationError(f"cannot change {sorted(unknown)}", field=sorted(unknown)[0])
         if "title" in changes:
             changes["title"] = _clean_title(changes["title"])
+        await self._check_agent(user, changes.get("agent_id"))
         chat = await self.store.update_chat(user.id, chat_id, {**changes, "updated_at": now()})
         if chat is None:
             raise NotFound("chat not found")
