@@ -117,3 +117,18 @@ async def test_overload_answers_503_with_retry_after(
         await wait_final(app, await user_id(api), first.json["message_id"])
         third = await api.post("/chat/message", {"message": "three"})
         assert third.status == 200  # capacity is back once the first one ended
+
+
+async def test_message_sends_are_rate_limited_per_user(start_stream_app: StartApp) -> None:
+    app = await start_stream_app(rate_limit_messages_per_minute=2)
+    async with aiohttp.ClientSession() as http:
+        api = await Api(app.url, http, OpenAPIChecker(app.app.openapi)).register_and_login("rl@example.com")
+        other = await api.as_user(None).register_and_login("rl2@example.com")
+        assert (await api.post("/chat/message", {"message": "one"})).status == 200
+        assert (await api.post("/chat/message", {"message": "two"})).status == 200
+        refused = await api.post("/chat/stream", {"message": "three"})
+        assert refused.status == 429 and refused.json["error"]["code"] == "rate_limited"
+        assert int(refused.headers["Retry-After"]) >= 1
+        chats = await api.get("/api/chats")
+        assert len(chats.json["items"]) == 2  # the refused message was not stored
+        assert (await other.post("/chat/message", {"message": "mine"})).status == 200  # per user
