@@ -23,6 +23,7 @@ from gust.adapters.llm.factory import LLMFactory
 from gust.adapters.llm.local import local_model_available
 from gust.adapters.llm.sessions import SessionPool
 from gust.config import ConfigError, Settings
+from gust.domain.models import User
 from gust.handlers import admin, agents, api_keys, auth, chats, health, meta, oauth, stream
 from gust.handlers import search as search_handlers
 from gust.handlers.base import NotFoundHandler
@@ -188,11 +189,23 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
     services.health_checks["store"] = HealthCheck(backend=store.name, ping=store.ping)
     build_accounts(settings, services, accounts_store, rate_limits)
     await build_streaming(settings, services)
+    limit_messages(services, rate_limits)
     services.research = make_research(settings)
     if services.generation is not None:
         services.generation.research = services.research
     await build_search(settings, services)
     return services
+
+
+def limit_messages(services: Services, rate_limits: RateLimitService) -> None:
+    """RATE_LIMIT_MESSAGES_PER_MINUTE: checked before any message is stored or answered."""
+    if services.generation is None:
+        return
+
+    async def per_user(user: User) -> None:
+        await rate_limits.check(MESSAGES, user.id)
+
+    services.generation.guards.append(per_user)
 
 
 async def make_rate_limits(settings: Settings) -> RateLimitService:
