@@ -77,6 +77,8 @@ async def test_upstream_fault_ends_with_error_event_and_stored_status(
         assert types[0] == "start" and types[-2:] == ["error", "done"]
         error = events[-2].data
         assert error["code"] == code and error["retryable"] is retryable and error["message"]
+        if script.retry_after is not None:
+            assert error["retry_after"] == float(script.retry_after)
         assert events[-1].data["status"] == "error"
         final = await wait_final(app, await user_id(api), events[0].data["message_id"])
         assert final.status == "error" and final.error is not None and final.error["code"] == code

@@ -281,6 +281,8 @@ class _Job:
         except UpstreamError as exc:
             status = "error"
             error = {"code": exc.code, "message": exc.message, "retryable": exc.retryable}
+            if exc.retry_after is not None:
+                error["retry_after"] = exc.retry_after  # the provider's Retry-After, in seconds
         except Exception:
             log.exception("generation %s failed", generation.id)
             status = "error"
