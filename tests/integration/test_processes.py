@@ -294,3 +294,34 @@ async def test_gunicorn_without_the_config_file_still_serves(tmp_path: Path) -> 
             server.signal(signal.SIGTERM)
             await server.wait_exit(40)
         server.kill()
+
+
+# -- backend/test_api.sh ------------------------------------------------------------------
+def _smoke(url: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", str(ROOT / "backend" / "test_api.sh"), url],
+                          env={**subprocess_env({}), **env}, capture_output=True, text=True, timeout=120)
+
+
+async def test_smoke_script_passes_against_a_live_server(served: tuple[ServerProcess, Path]) -> None:
+    server, _ = served
+    account = {"GUST_EMAIL": "operator@example.com", "GUST_PASSWORD": "operator password 1"}
+    first = await asyncio.to_thread(_smoke, server.url, **account)
+    assert first.returncode == 0, first.stdout + first.stderr
+    for step in ("GET /health: ok", "GET /health/ready: ok", "POST /api/auth/register: created",
+                 "POST /api/auth/login", "POST /api/chats: created chat", "GET /api/chats: lists chat",
+                 "all checks passed"):
+        assert step in first.stdout, first.stdout
+    # Once an account exists, registration needs an invite: the script says so...
+    anonymous = await asyncio.to_thread(_smoke, server.url)
+    assert anonymous.returncode == 1
+    assert "set GUST_EMAIL and GUST_PASSWORD" in anonymous.stderr
+    # ...and passes with the existing account.
+    again = await asyncio.to_thread(_smoke, server.url, **account)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "all checks passed" in again.stdout
+
+
+def test_smoke_script_fails_clearly_without_a_server() -> None:
+    result = _smoke(f"http://127.0.0.1:{free_port()}")
+    assert result.returncode == 1
+    assert "FAIL  GET /health answered 000 (is the server running at" in result.stderr
