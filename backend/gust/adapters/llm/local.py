@@ -89,6 +89,10 @@ class LocalLLM:
     async def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
         if self._client is None:
             base = await self._server.base_url()
-            self._client = OpenAICompatLLM(base, None, self._sessions, **self._options)
+            # llama.cpp's server announces keep-alive but closes the connection after a
+            # streamed answer: a reused connection would fail the next request.
+            self._client = OpenAICompatLLM(
+                base, None, self._sessions, headers={"Connection": "close"}, **self._options
+            )
         async for chunk in self._client.stream(request):
             yield chunk
