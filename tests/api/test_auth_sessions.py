@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 import jwt
 import pytest
+from yarl import URL
 
 from gust.config import Settings
 from tests.support.app_server import RunningApp, make_settings, start_app
@@ -275,3 +276,27 @@ async def test_default_bcrypt_cost_is_12(data_dir: Path, http: aiohttp.ClientSes
         assert login.status == 200
     finally:
         await app.stop()
+
+
+async def test_a_stale_session_cookie_does_not_block_login_or_refresh(
+    browsers: tuple[Browser, Browser], api: Api
+) -> None:
+    """After a password change elsewhere, this browser's access cookie is revoked: protected
+    calls answer 401, but logging in again works."""
+    mine, other = browsers
+    await register(api, "a@example.com")
+    await mine.login("a@example.com")
+    await other.login("a@example.com")
+    changed = await other.post("/api/auth/password", {"current_password": PASSWORD,
+                                                      "new_password": "a brand new pass"})
+    assert changed.status == 200
+    assert mine.cookie("gust_access") is not None
+    assert (await mine.api.get("/api/auth/me")).status == 401
+    await mine.login("a@example.com", "a brand new pass")  # with the stale cookie still sent
+    assert (await mine.api.get("/api/auth/me")).status == 200
+
+    # A broken access cookie does not stop a refresh either.
+    mine.session.cookie_jar.update_cookies({"gust_access": "garbage"}, response_url=URL(mine.app.url))
+    assert mine.cookie("gust_access") == "garbage"
+    assert (await mine.post("/api/auth/refresh")).status == 200
+    assert (await mine.api.get("/api/auth/me")).status == 200

@@ -205,6 +205,13 @@ class APIHandler(BaseHandler):
         else:
             token = self.get_cookie(ACCESS_COOKIE)
             self.auth_method = "cookie" if token else None
+            if token and not self.auth_required:
+                # A stale session cookie must not lock a browser out of login or refresh.
+                try:
+                    return await self.auth.authenticate(token)
+                except Unauthorized:
+                    self.auth_method = None
+                    return None
         if not token:
             return None
         return await self.auth.authenticate(token)
