@@ -124,7 +124,9 @@ def build_openapi(rules: list[Rule]) -> dict[str, Any]:
             "title": "Gust API",
             "version": __version__,
             "description": "Self-hosted AI chat server. Authenticate with `Authorization: Bearer "
-            "<access_token>` (from /api/auth/login) or the session cookie.",
+            "<access_token>` (from /api/auth/login), `Authorization: Bearer gust_...` (an API key "
+            "from /api/auth/api-keys), or the session cookie; cookie-authenticated POST, PUT, PATCH "
+            "and DELETE requests must echo the `gust_csrf` cookie in an `X-CSRF-Token` header.",
         },
         "paths": paths,
         "components": {

@@ -203,6 +203,8 @@ class AuthService:
         user = await self.store.get_user_by_email(email)
         ok = await self.hasher.verify(password, user.password_hash if user else None)
         if user is None or not ok or user.disabled:
+            # The account id only: never the address typed (it may be someone's password).
+            log.info("login failed for %s", user.id if user else "an unknown account")
             raise Unauthorized(LOGIN_FAILED, code="login_failed")
         return await self.start_session(user)
 
