@@ -63,7 +63,9 @@ async def test_model_picker_sets_the_chat_model(signed_in: UI, upstream: FakeUps
     await ui.goto(f"/c/{chat.id}")
     picker = ui.page.get_by_label("Model", exact=True)
     await expect(picker).to_be_visible()
-    await picker.select_option("fake-model")
+    patched = f"/api/chats/{chat.id}"
+    async with ui.page.expect_response(lambda r: r.request.method == "PATCH" and patched in r.url):
+        await picker.select_option("fake-model")
     assert ui.api is not None
     chat_json = (await ui.api.get(f"/api/chats/{chat.id}")).json
     assert chat_json["model"] == "fake-model"
