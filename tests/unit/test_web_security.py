@@ -11,7 +11,7 @@ from gust.handlers.web_security import client_ip, origin_of, request_scheme
 def request(remote_ip: str, **headers: str) -> HTTPServerRequest:
     req = HTTPServerRequest(
         start_line=RequestStartLine("GET", "/", "HTTP/1.1"),
-        headers=HTTPHeaders({k.replace("_", "-"): v for k, v in headers.items()}),
+        headers=HTTPHeaders({"Host": "gust.test", **{k.replace("_", "-"): v for k, v in headers.items()}}),
     )
     req.remote_ip = remote_ip
     return req
