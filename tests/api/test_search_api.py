@@ -13,6 +13,7 @@ import pytest
 from gust.config import Settings
 from gust.domain.ids import new_id
 from gust.domain.models import Message
+from gust.ports.search_store import Tombstone
 from gust.services.indexer import Indexer
 from tests.support.app_server import RunningApp, make_settings, start_app
 from tests.support.client import Api
@@ -173,3 +174,20 @@ async def test_readiness_and_metrics_show_the_backlog(search_app: RunningApp, cl
     ready = (await client.get("/health/ready")).json
     assert ready["components"]["search"] == {**ready["components"]["search"], "status": "ok", "pending": 0}
     assert "gust_search_pending 0.0" in (await client.get("/metrics")).text
+
+
+async def test_a_message_tombstone_removes_that_message_only(
+    search_app: RunningApp, client: Api, upstream: FakeUpstream
+) -> None:
+    alice = await client.register_and_login("alice@example.com")
+    chat_id = await send(alice, upstream, "comet question", "comet answer")
+    await indexer(search_app).run_once()
+    me = (await alice.get("/api/auth/me")).json["id"]
+    store = indexer(search_app).store
+    question = [m for m in await store.list_messages(me, chat_id) if m.role == "user"][0]
+    await store.add_search_tombstone(
+        Tombstone(id=new_id(), kind="message", target_id=question.id, user_id=me, created_at=1.0)
+    )
+    assert (await indexer(search_app).run_once()).tombstones == 1
+    assert [h["role"] for h in (await search(alice, "comet"))["hits"]] == [None, "assistant"]
+    assert await store.list_search_tombstones(limit=5) == []

@@ -22,7 +22,7 @@ from tests.support.env import require_env
 @pytest.fixture(params=["sqlite-fts5", "meilisearch"])
 async def index(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SearchIndex]:
     if request.param == "sqlite-fts5":
-        fts = SQLiteSearchIndex(tmp_path / "search.db")
+        fts = SQLiteSearchIndex(tmp_path / "search.db", users_per_shard=2)  # users span shards
         await fts.start()
         yield fts
         await fts.close()

@@ -144,7 +144,7 @@ async def test_reindex_repairs_drift_both_ways(
     data_dir = search_app.settings.data_dir
     with sqlite3.connect(search_app.settings.search_path) as index_db:
         for doc_id in (f"m_{first_answer.id}", f"c_{second}"):
-            index_db.execute("DELETE FROM search_fts WHERE rowid = "
+            index_db.execute("DELETE FROM search_fts_0 WHERE rowid = "  # the first users' shard
                              "(SELECT rowid FROM search_docs WHERE doc_id = ?)", (doc_id,))
             index_db.execute("DELETE FROM search_docs WHERE doc_id = ?", (doc_id,))
     # ...and store rows change or disappear without being marked pending.
@@ -196,3 +196,32 @@ async def test_two_indexers_share_the_work_without_loss(search_app: RunningApp, 
     me = (await alice.get("/api/auth/me")).json["id"]
     assert await indexer.index.count(me) == 20
     assert (await search(alice, "parallel", limit=50))["total_estimate"] == 20
+
+
+async def test_start_up_reconcile_repairs_drift_in_the_background(
+    upstream: FakeUpstream, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    settings = make_settings(tmp_path / "restart", models_file=upstream.models_file(tmp_path))
+    first = await start_app(settings)
+    try:
+        anonymous = Api(first.url, http, OpenAPIChecker(first.app.openapi))
+        alice = await anonymous.register_and_login("a@example.com")
+        chat_id = await send(alice, upstream, "question about geysers", "geysers erupt")
+        await drain(parts(first)[0])
+    finally:
+        await first.stop()
+    with sqlite3.connect(settings.sqlite_path) as store_db:  # drift while Gust is down
+        store_db.execute("UPDATE messages SET data = json_set(data, '$.content', ?) WHERE chat_id = ? "
+                         "AND json_extract(data, '$.role') = 'assistant'", ("geysers and fumaroles", chat_id))
+
+    restarted = await start_app(settings)  # same DATA_DIR
+    try:
+        api = Api(restarted.url, http, OpenAPIChecker(restarted.app.openapi), alice.token)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60
+        while not (await search(api, "fumaroles"))["hits"]:  # the background pass repairs it
+            assert loop.time() < deadline, "the start-up reconcile did not repair the drift"
+            await asyncio.sleep(0.05)
+        assert (await search(api, "fumaroles"))["hits"][0]["chat_id"] == chat_id
+    finally:
+        await restarted.stop()

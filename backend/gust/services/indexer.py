@@ -81,6 +81,7 @@ class Indexer:
         self.reconcile_on_start = False
         self.owner = lock_owner("indexer")
         self._cycle = asyncio.Lock()
+        self._local_turns = asyncio.Lock()
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopping = asyncio.Event()
 
@@ -120,7 +121,8 @@ class Indexer:
     async def run_once(self, *, wait: bool = True) -> CycleResult:
         """Ship pending records and tombstones (up to max_batches_per_cycle batches).
 
-        With wait=False the cycle is skipped when another process holds the index lock.
+        With wait=False the cycle gives up after a short wait when another process holds
+        the index lock (that process is indexing).
         Raises (after recording the failure) when the index or the store fails.
         """
         async with self._cycle:
@@ -130,7 +132,7 @@ class Indexer:
                 for _ in range(self.max_batches_per_cycle):
                     if not await self._has_work():
                         break
-                    result = await self.with_index_lock(self.owner, self._batch, wait=wait)
+                    result = await self.with_index_lock(self.owner, self._batch, wait=True if wait else 2.0)
                     if result is None:
                         total.skipped = True
                         break
@@ -196,20 +198,26 @@ class Indexer:
         await self.store.clear_search_tombstones([t.id for t in tombstones])
 
     async def with_index_lock(
-        self, owner: str, fn: Callable[[], Awaitable[T]], *, wait: bool
+        self, owner: str, fn: Callable[[], Awaitable[T]], *, wait: bool | float
     ) -> T | None:
-        deadline = time.monotonic() + self.lock_ttl * 2
-        while not await self.store.acquire_lock(INDEX_LOCK, owner, self.lock_ttl):
-            if not wait:
-                return None
-            if time.monotonic() > deadline:
-                raise SearchIndexError("the search index lock stayed busy; is another process stuck?")
-            await asyncio.sleep(0.05)
-        try:
-            return await fn()
-        finally:
-            with contextlib.suppress(Exception):
-                await self.store.release_lock(INDEX_LOCK, owner)
+        """Run `fn` holding the index lock. wait=True: wait up to twice the lock's TTL, then
+        raise; a number: wait that many seconds, then return None (someone else is busy)."""
+        # In this process, turns are taken in order (asyncio.Lock is FIFO): a long reconcile
+        # releases the lock between batches and the indexer gets its turn at once.
+        async with self._local_turns:
+            limit = self.lock_ttl * 2 if wait is True else float(wait)
+            deadline = time.monotonic() + limit
+            while not await self.store.acquire_lock(INDEX_LOCK, owner, self.lock_ttl):
+                if time.monotonic() >= deadline:
+                    if wait is True:
+                        raise SearchIndexError("the search index lock stayed busy; is another process stuck?")
+                    return None
+                await asyncio.sleep(0.05)
+            try:
+                return await fn()
+            finally:
+                with contextlib.suppress(Exception):
+                    await self.store.release_lock(INDEX_LOCK, owner)
 
     # -- health --------------------------------------------------------------------
     async def _report_pending(self) -> int | None:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 MAX_TERMS = 16
 MIN_PREFIX = 2  # "a*" would read half the index
 MIN_TYPO = 5  # as Meilisearch: one typo allowed from five letters on
+MAX_TYPO = 24  # longer "words" (hashes, URLs) are not misspellings worth ~2,000 lookups
+MAX_TYPO_TERMS = 4
 # Letters and digits, as FTS5's unicode61 tokenizer sees words (underscore separates).
 _WORD = re.compile(r"[^\W_]+")
 _ALPHABET = frozenset(string.ascii_lowercase + string.digits)
@@ -28,7 +30,7 @@ class FtsQuery:
 
     @property
     def typo_terms(self) -> tuple[str, ...]:
-        return tuple(t for t in self.terms if len(t) >= MIN_TYPO)
+        return tuple(t for t in self.terms if MIN_TYPO <= len(t) <= MAX_TYPO)[:MAX_TYPO_TERMS]
 
     @property
     def expression(self) -> str:

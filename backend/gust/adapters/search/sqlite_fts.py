@@ -1,8 +1,11 @@
 """Search on SQLite FTS5: the embedded default, in its own file (DATA_DIR/search.db).
 
-Each user's documents get rowids in a range of their own (user ordinal << 32 | sequence), so
-a query reads only the caller's slice of every doclist: a common word costs what it costs
-in one user's chats, not in everyone's.
+What a query costs must not grow with the number of users. Two layouts see to it:
+- users are spread over FTS5 tables ("shards") of USERS_PER_SHARD users each. bm25 reads a
+  phrase's whole doclist for its IDF, and a prefix query merges the doclists of every term
+  it matches: in one shard both cost what that shard holds, never what the index holds;
+- inside a shard each user's documents get rowids in a range of their own
+  (user ordinal << 32 | sequence): matching reads only the caller's slice of each doclist.
 """
 
 from __future__ import annotations
@@ -35,18 +38,20 @@ T = TypeVar("T")
 
 SEQ_BITS = 32
 SEQ_MASK = (1 << SEQ_BITS) - 1
+USERS_PER_SHARD = 16  # at ~2,000 documents a user, ~32,000 documents a shard
 TITLE_WEIGHT = 10.0
 CONTENT_WEIGHT = 1.0
 SNIPPET_TOKENS = 24
 _CHUNK = 500
 
 SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS search_users (
+    "CREATE TABLE search_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE search_users (
         user_id TEXT PRIMARY KEY,
         ordinal INTEGER NOT NULL UNIQUE,
         next_seq INTEGER NOT NULL
     )""",
-    """CREATE TABLE IF NOT EXISTS search_docs (
+    """CREATE TABLE search_docs (
         rowid INTEGER PRIMARY KEY,
         doc_id TEXT NOT NULL UNIQUE,
         kind TEXT NOT NULL,
@@ -58,15 +63,19 @@ SCHEMA = [
         created_at REAL NOT NULL,
         fingerprint TEXT NOT NULL
     )""",
-    "CREATE INDEX IF NOT EXISTS search_docs_chat ON search_docs (chat_id)",
-    """CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5(
-        title, content, tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3'
-    )""",
-    "CREATE VIRTUAL TABLE IF NOT EXISTS search_vocab USING fts5vocab(search_fts, 'row')",
-    "INSERT INTO search_fts (search_fts, rank) "  # noqa: S608 - constants
-    f"VALUES ('rank', 'bm25({TITLE_WEIGHT}, {CONTENT_WEIGHT})')",
+    "CREATE INDEX search_docs_chat ON search_docs (chat_id)",
 ]
-SCHEMA_VERSION = 1
+# Version 1 kept one FTS table for everyone. The index is derived data: an older layout is
+# dropped, and the start-up reconcile finds every document missing and sends it again.
+SCHEMA_VERSION = 2
+
+
+def _fts(shard: int) -> str:
+    return f"search_fts_{int(shard)}"
+
+
+def _vocab(shard: int) -> str:
+    return f"search_vocab_{int(shard)}"
 
 
 def _chunks(items: Sequence[Any]) -> list[Sequence[Any]]:
@@ -82,8 +91,16 @@ class SQLiteSearchIndex:
 
     name = "sqlite-fts5"
 
-    def __init__(self, path: str | Path, *, busy_timeout: float = 5.0, readers: int = 2) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        busy_timeout: float = 5.0,
+        readers: int = 2,
+        users_per_shard: int = USERS_PER_SHARD,
+    ) -> None:
         self.path = str(path)
+        self.users_per_shard = users_per_shard  # a new file records it; an existing one's wins
         self.busy_timeout = busy_timeout
         self._readers = readers
         self._writer: ThreadPoolExecutor | None = None
@@ -138,17 +155,31 @@ class SQLiteSearchIndex:
         if self._writer is None:  # start() is retried after a failure: keep the pools
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="gust-search-w")
             self._reader = ThreadPoolExecutor(self._readers, thread_name_prefix="gust-search-r")
-        await self._write(self._migrate)
+        self.users_per_shard = await self._write(self._migrate)
 
-    @staticmethod
-    def _migrate(conn: sqlite3.Connection) -> None:
+    def _migrate(self, conn: sqlite3.Connection) -> int:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise RuntimeError("the search index was written by a newer Gust; upgrade or delete it")
         if version < SCHEMA_VERSION:
+            if version:
+                log.warning("search index %s has an older layout: rebuilding it", self.path)
+                for (name,) in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'search%' "
+                    "AND sql LIKE 'CREATE VIRTUAL TABLE%'"
+                ).fetchall():
+                    conn.execute(f'DROP TABLE IF EXISTS "{name}"')
+                for name in ("search_docs", "search_users", "search_meta"):
+                    conn.execute(f"DROP TABLE IF EXISTS {name}")
             for statement in SCHEMA:
                 conn.execute(statement)
+            conn.execute(
+                "INSERT INTO search_meta (key, value) VALUES ('users_per_shard', ?)",
+                (str(self.users_per_shard),),
+            )
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        row = conn.execute("SELECT value FROM search_meta WHERE key = 'users_per_shard'").fetchone()
+        return int(row[0])
 
     async def close(self) -> None:
         for pool in (self._writer, self._reader):
@@ -166,13 +197,13 @@ class SQLiteSearchIndex:
     # -- writes --------------------------------------------------------------------
     async def upsert(self, documents: Sequence[IndexDocument]) -> None:
         if documents:
-            await self._write(lambda conn: _upsert(conn, documents))
+            await self._write(lambda conn: _upsert(conn, documents, self.users_per_shard))
 
     async def delete(self, doc_ids: Sequence[str]) -> None:
         def op(conn: sqlite3.Connection) -> None:
             for chunk in _chunks(list(doc_ids)):
                 sql = f"SELECT rowid FROM search_docs WHERE doc_id IN ({_marks(len(chunk))})"  # noqa: S608
-                _delete_rowids(conn, [r[0] for r in conn.execute(sql, chunk)])
+                _delete_rowids(conn, [r[0] for r in conn.execute(sql, chunk)], self.users_per_shard)
 
         if doc_ids:
             await self._write(op)
@@ -184,7 +215,8 @@ class SQLiteSearchIndex:
                     "SELECT rowid FROM search_docs "  # noqa: S608 - placeholders only
                     f"WHERE user_id = ? AND chat_id IN ({_marks(len(chunk))})"
                 )
-                _delete_rowids(conn, [r[0] for r in conn.execute(sql, [user_id, *chunk])])
+                rowids = [r[0] for r in conn.execute(sql, [user_id, *chunk])]
+                _delete_rowids(conn, rowids, self.users_per_shard)
 
         if chat_ids:
             await self._write(op)
@@ -218,11 +250,11 @@ class SQLiteSearchIndex:
         def op(conn: sqlite3.Connection) -> int:
             if user_id is None:
                 return int(conn.execute("SELECT count(*) FROM search_docs").fetchone()[0])
-            bounds = _user_bounds(conn, user_id)
+            bounds = _user_bounds(conn, user_id, self.users_per_shard)
             if bounds is None:
                 return 0
             sql = "SELECT count(*) FROM search_docs WHERE rowid BETWEEN ? AND ?"
-            return int(conn.execute(sql, bounds).fetchone()[0])
+            return int(conn.execute(sql, bounds[:2]).fetchone()[0])
 
         return await self._read(op)
 
@@ -240,33 +272,53 @@ class SQLiteSearchIndex:
         parsed = build_fts_query(query)
         if parsed is None:
             return SearchPage(hits=[], total_estimate=0)
-        return await self._read(lambda conn: _search(conn, user_id, parsed, limit, offset, chat_id, role))
+        run = partial(_search, users_per_shard=self.users_per_shard, user_id=user_id, parsed=parsed,
+                      limit=limit, offset=offset, chat_id=chat_id, role=role)
+        return await self._read(run)
 
 
 # -- worker-thread functions -----------------------------------------------------------
-def _user_bounds(conn: sqlite3.Connection, user_id: str) -> tuple[int, int] | None:
+def _user_bounds(conn: sqlite3.Connection, user_id: str, users_per_shard: int) -> tuple[int, int, int] | None:
+    """The user's rowid range and shard, or None for a user without documents."""
     row = conn.execute("SELECT ordinal FROM search_users WHERE user_id = ?", (user_id,)).fetchone()
     if row is None:
         return None
-    base = int(row[0]) << SEQ_BITS
-    return base, base | SEQ_MASK
+    ordinal = int(row[0])
+    base = ordinal << SEQ_BITS
+    return base, base | SEQ_MASK, ordinal // users_per_shard
 
 
-def _allocate(conn: sqlite3.Connection, user_id: str, count: int) -> int:
-    """Reserve `count` rowids in the user's range; return the first."""
+def _ensure_shard(conn: sqlite3.Connection, shard: int) -> None:
+    fts = _fts(shard)
+    exists = conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (fts,)).fetchone()
+    if exists:
+        return
+    conn.execute(
+        f"CREATE VIRTUAL TABLE {fts} USING fts5(title, content, "
+        "tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3 4')"
+    )
+    conn.execute(f"CREATE VIRTUAL TABLE {_vocab(shard)} USING fts5vocab({fts}, 'row')")
+    conn.execute(
+        f"INSERT INTO {fts} ({fts}, rank) VALUES ('rank', 'bm25({TITLE_WEIGHT}, {CONTENT_WEIGHT})')"  # noqa: S608
+    )
+
+
+def _allocate(conn: sqlite3.Connection, user_id: str, count: int, users_per_shard: int) -> tuple[int, int]:
+    """Reserve `count` rowids in the user's range; return the first and the user's shard."""
     row = conn.execute("SELECT ordinal, next_seq FROM search_users WHERE user_id = ?", (user_id,)).fetchone()
     if row is None:
         ordinal = conn.execute("SELECT coalesce(max(ordinal), 0) + 1 FROM search_users").fetchone()[0]
         conn.execute(
             "INSERT INTO search_users (user_id, ordinal, next_seq) VALUES (?, ?, ?)", (user_id, ordinal, 1)
         )
+        _ensure_shard(conn, int(ordinal) // users_per_shard)
         seq = 1
     else:
         ordinal, seq = row
     if seq + count > SEQ_MASK:
         raise SearchIndexError(f"user {user_id} has used up its range of search rowids")
     conn.execute("UPDATE search_users SET next_seq = ? WHERE user_id = ?", (seq + count, user_id))
-    return (int(ordinal) << SEQ_BITS) | seq
+    return (int(ordinal) << SEQ_BITS) | seq, int(ordinal) // users_per_shard
 
 
 def _page(conn: sqlite3.Connection, *, after: str, limit: int) -> list[tuple[Any, ...]]:
@@ -277,30 +329,31 @@ def _page(conn: sqlite3.Connection, *, after: str, limit: int) -> list[tuple[Any
     ).fetchall()
 
 
-def _upsert(conn: sqlite3.Connection, documents: Sequence[IndexDocument]) -> None:
+def _upsert(conn: sqlite3.Connection, documents: Sequence[IndexDocument], users_per_shard: int) -> None:
     latest = {doc.id: doc for doc in documents}  # the last version of an id in a batch wins
-    existing: dict[str, tuple[int, str]] = {}
+    existing: dict[str, int] = {}
     ids = list(latest)
     for chunk in _chunks(ids):
-        sql = f"SELECT doc_id, rowid, fingerprint FROM search_docs WHERE doc_id IN ({_marks(len(chunk))})"  # noqa: S608
-        existing.update((r[0], (r[1], r[2])) for r in conn.execute(sql, chunk))
+        sql = f"SELECT doc_id, rowid FROM search_docs WHERE doc_id IN ({_marks(len(chunk))})"  # noqa: S608
+        existing.update((r[0], r[1]) for r in conn.execute(sql, chunk))
     new_by_user: dict[str, list[IndexDocument]] = {}
     for doc in latest.values():
-        found = existing.get(doc.id)
-        if found is None:
+        rowid = existing.get(doc.id)
+        if rowid is None:
             new_by_user.setdefault(doc.user_id, []).append(doc)
-        elif found[1] != doc.fingerprint:
-            rowid = found[0]
-            conn.execute("DELETE FROM search_fts WHERE rowid = ?", (rowid,))
-            conn.execute("DELETE FROM search_docs WHERE rowid = ?", (rowid,))
-            _insert(conn, rowid, doc)
+            continue
+        # Rewritten even when the fingerprint matches: `reindex --full` repairs FTS rows too.
+        shard = (rowid >> SEQ_BITS) // users_per_shard
+        conn.execute(f"DELETE FROM {_fts(shard)} WHERE rowid = ?", (rowid,))  # noqa: S608
+        conn.execute("DELETE FROM search_docs WHERE rowid = ?", (rowid,))
+        _insert(conn, rowid, shard, doc)
     for user_id, docs in new_by_user.items():
-        first = _allocate(conn, user_id, len(docs))
+        first, shard = _allocate(conn, user_id, len(docs), users_per_shard)
         for i, doc in enumerate(docs):
-            _insert(conn, first + i, doc)
+            _insert(conn, first + i, shard, doc)
 
 
-def _insert(conn: sqlite3.Connection, rowid: int, doc: IndexDocument) -> None:
+def _insert(conn: sqlite3.Connection, rowid: int, shard: int, doc: IndexDocument) -> None:
     conn.execute(
         "INSERT INTO search_docs (rowid, doc_id, kind, user_id, team_id, chat_id, message_id, role, "
         "created_at, fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -308,19 +361,26 @@ def _insert(conn: sqlite3.Connection, rowid: int, doc: IndexDocument) -> None:
          doc.created_at, doc.fingerprint),
     )
     conn.execute(
-        "INSERT INTO search_fts (rowid, title, content) VALUES (?, ?, ?)", (rowid, doc.title, doc.content)
+        f"INSERT INTO {_fts(shard)} (rowid, title, content) VALUES (?, ?, ?)",  # noqa: S608
+        (rowid, doc.title, doc.content),
     )
 
 
-def _delete_rowids(conn: sqlite3.Connection, rowids: list[int]) -> None:
-    for chunk in _chunks(rowids):
-        marks = _marks(len(chunk))
-        conn.execute(f"DELETE FROM search_fts WHERE rowid IN ({marks})", chunk)  # noqa: S608
-        conn.execute(f"DELETE FROM search_docs WHERE rowid IN ({marks})", chunk)  # noqa: S608
+def _delete_rowids(conn: sqlite3.Connection, rowids: list[int], users_per_shard: int) -> None:
+    by_shard: dict[int, list[int]] = {}
+    for rowid in rowids:
+        by_shard.setdefault((rowid >> SEQ_BITS) // users_per_shard, []).append(rowid)
+    for shard, shard_rowids in by_shard.items():
+        for chunk in _chunks(shard_rowids):
+            marks = _marks(len(chunk))
+            conn.execute(f"DELETE FROM {_fts(shard)} WHERE rowid IN ({marks})", chunk)  # noqa: S608
+            conn.execute(f"DELETE FROM search_docs WHERE rowid IN ({marks})", chunk)  # noqa: S608
 
 
 def _search(
     conn: sqlite3.Connection,
+    *,
+    users_per_shard: int,
     user_id: str,
     parsed: FtsQuery,
     limit: int,
@@ -328,30 +388,31 @@ def _search(
     chat_id: str | None,
     role: str | None,
 ) -> SearchPage:
-    bounds = _user_bounds(conn, user_id)
-    if bounds is None:
+    found = _user_bounds(conn, user_id, users_per_shard)
+    if found is None:
         return SearchPage(hits=[], total_estimate=0)
+    lo, hi, shard = found
+    fts = _fts(shard)
     match = parsed.expression
-    rows = _ranked(conn, match, bounds, limit, offset, chat_id, role)
+    rows = _ranked(conn, fts, match, (lo, hi), limit, offset, chat_id, role)
     if not rows and offset == 0 and parsed.typo_terms:
         # Nothing matched as typed: allow one typo in each long word, keeping only the
-        # spellings the index actually holds (the vocabulary is one B-tree lookup each).
+        # spellings this shard's vocabulary holds (one B-tree lookup each).
         fixes: dict[str, list[str]] = {}
         for term in parsed.typo_terms:
             variants = sorted(typo_variants(term))
-            found = conn.execute(
-                f"SELECT term FROM search_vocab WHERE term IN ({_marks(len(variants))})",  # noqa: S608
+            known = conn.execute(
+                f"SELECT term FROM {_vocab(shard)} WHERE term IN ({_marks(len(variants))})",  # noqa: S608
                 variants,
             ).fetchall()
-            fixes[term] = [r[0] for r in found]
+            fixes[term] = [r[0] for r in known]
         if any(fixes.values()):
             match = parsed.with_alternatives(fixes)
-            rows = _ranked(conn, match, bounds, limit, offset, chat_id, role)
+            rows = _ranked(conn, fts, match, (lo, hi), limit, offset, chat_id, role)
     hits = []
     for rowid, doc_id, kind, hit_chat, message_id, hit_role, created_at, _total in rows:
         snippet = conn.execute(
-            "SELECT snippet(search_fts, -1, ?, ?, '…', ?) FROM search_fts "
-            "WHERE search_fts MATCH ? AND rowid = ?",
+            f"SELECT snippet({fts}, -1, ?, ?, '…', ?) FROM {fts} WHERE {fts} MATCH ? AND rowid = ?",  # noqa: S608
             (MARK_START, MARK_END, SNIPPET_TOKENS, match, rowid),
         ).fetchone()
         hits.append(
@@ -364,6 +425,7 @@ def _search(
 
 def _ranked(
     conn: sqlite3.Connection,
+    fts: str,
     match: str,
     bounds: tuple[int, int],
     limit: int,
@@ -371,24 +433,28 @@ def _ranked(
     chat_id: str | None,
     role: str | None,
 ) -> list[tuple[Any, ...]]:
+    # The FTS table in a CTE: matched and ranked first, joined to the metadata after.
     sql = (
-        "SELECT f.rowid, d.doc_id, d.kind, d.chat_id, d.message_id, d.role, d.created_at, "
-        "count(*) OVER () FROM search_fts f JOIN search_docs d ON d.rowid = f.rowid "
-        "WHERE search_fts MATCH ? AND f.rowid BETWEEN ? AND ?"
+        f"WITH m AS (SELECT rowid, rank FROM {fts} WHERE {fts} MATCH ? AND rowid BETWEEN ? AND ?) "  # noqa: S608
+        "SELECT m.rowid, d.doc_id, d.kind, d.chat_id, d.message_id, d.role, d.created_at, count(*) OVER () "
+        "FROM m JOIN search_docs d ON d.rowid = m.rowid"
     )
     params: list[Any] = [match, *bounds]
+    conditions = []
     if chat_id is not None:
-        sql += " AND d.chat_id = ?"
+        conditions.append("d.chat_id = ?")
         params.append(chat_id)
     if role is not None:
-        sql += " AND d.role = ?"
+        conditions.append("d.role = ?")
         params.append(role)
-    sql += " ORDER BY f.rank, f.rowid DESC LIMIT ? OFFSET ?"
+    if conditions:
+        sql += " WHERE " + " AND ".join(conditions)
+    sql += " ORDER BY m.rank, m.rowid DESC LIMIT ? OFFSET ?"
     params += [limit, offset]
     try:
         return conn.execute(sql, params).fetchall()
     except sqlite3.OperationalError as exc:
-        if "fts5" in str(exc):  # a query FTS5 cannot parse matches nothing
-            log.debug("fts5 refused a query: %s", exc)
+        if "fts5" in str(exc):  # a query FTS5 cannot parse matches nothing (the text is not logged)
+            log.debug("fts5 refused a query")
             return []
         raise
