@@ -31,13 +31,14 @@ class ModelEntry(pydantic.BaseModel):
     id: str = pydantic.Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:/@-]+$")
     provider: Provider = "openai"
     upstream_model: str | None = None
-    base_url: str | None = None
+    base_url: str | None = pydantic.Field(None, validate_default=True)
     api_key_env: str | None = None
     api_key: str | None = None  # discouraged: prefer api_key_env
     display_name: str | None = None
     features: list[Literal["streaming", "reasoning", "vision", "long-context"]] = ["streaming"]
     context_window: int = pydantic.Field(8192, ge=256, le=10_000_000)
-    max_output_tokens: int = pydantic.Field(4096, ge=1, le=1_000_000)
+    # None: half the context window, at most 4096.
+    max_output_tokens: int | None = pydantic.Field(None, ge=1, le=1_000_000, validate_default=True)
     default_temperature: float | None = pydantic.Field(None, ge=0, le=2)
     default_max_tokens: int | None = pydantic.Field(None, ge=1)
     price_input_per_million: float = pydantic.Field(0.0, ge=0)
@@ -47,13 +48,36 @@ class ModelEntry(pydantic.BaseModel):
     extra_body: dict[str, Any] = {}
     webhook_token_env: str | None = None
 
-    @pydantic.model_validator(mode="after")
-    def _complete(self) -> ModelEntry:
-        if self.provider in ("openai", "webhook") and not self.base_url:
-            raise ValueError(f"base_url is required for provider {self.provider!r}")
-        if self.base_url and not self.base_url.startswith(("http://", "https://")):
+    # Field validators (not one model validator) so that an error names its field.
+    @pydantic.field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str | None, info: pydantic.ValidationInfo) -> str | None:
+        provider = info.data.get("provider")
+        if provider in ("openai", "webhook") and not value:
+            raise ValueError(f"base_url is required for provider {provider!r}")
+        if value and not value.startswith(("http://", "https://")):
             raise ValueError("base_url must start with http:// or https://")
-        return self
+        return value
+
+    @pydantic.field_validator("max_output_tokens")
+    @classmethod
+    def _max_output(cls, value: int | None, info: pydantic.ValidationInfo) -> int:
+        window = info.data.get("context_window")
+        if window is None:
+            return value or 4096  # context_window itself is invalid and reported
+        if value is None:
+            return min(4096, int(window) // 2)
+        if value >= window:
+            raise ValueError(f"must be less than context_window ({window}): the prompt needs room")
+        return value
+
+    @pydantic.field_validator("default_max_tokens")
+    @classmethod
+    def _default_max(cls, value: int | None, info: pydantic.ValidationInfo) -> int | None:
+        limit = info.data.get("max_output_tokens")
+        if value is not None and limit is not None and value > limit:
+            raise ValueError(f"must be at most max_output_tokens ({limit})")
+        return value
 
 
 @dataclass(slots=True)
@@ -108,7 +132,7 @@ def _spec(entry: ModelEntry, env: Mapping[str, str]) -> ModelSpec:
         api_key=key,
         features=list(entry.features),
         context_window=entry.context_window,
-        max_output_tokens=entry.max_output_tokens,
+        max_output_tokens=entry.max_output_tokens or min(4096, entry.context_window // 2),
         default_temperature=entry.default_temperature,
         default_max_tokens=entry.default_max_tokens,
         price_input_per_million=entry.price_input_per_million,
@@ -277,7 +301,8 @@ def load_models_file(path: Path) -> list[ModelEntry]:
         except pydantic.ValidationError as exc:
             err = exc.errors()[0]
             where = ".".join(str(p) for p in err["loc"]) or "entry"
-            raise ModelsFileError(f"{path}: {label}: field {where!r}: {err['msg']}") from None
+            message = str(err["msg"]).removeprefix("Value error, ")
+            raise ModelsFileError(f"{path}: {label}: field {where!r}: {message}") from None
         if entry.id in seen:
             raise ModelsFileError(f"{path}: {label}: field 'id': duplicate model id {entry.id!r}")
         seen.add(entry.id)
