@@ -46,7 +46,7 @@ def cli(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"gust: {exc}", file=sys.stderr)
         return 2
-    setup_logging(settings.log_level, settings.log_format)
+    setup_logging("DEBUG" if settings.debug else settings.log_level, settings.log_format)
     if command == "serve":
         from gust.app import main
 

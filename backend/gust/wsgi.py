@@ -20,6 +20,6 @@ except ConfigError as exc:
     print(f"gust: {exc}", file=sys.stderr)
     # 4 is gunicorn's "App failed to load": the master stops instead of respawning workers.
     raise SystemExit(4) from None
-setup_logging(_settings.log_level, _settings.log_format)
+setup_logging("DEBUG" if _settings.debug else _settings.log_level, _settings.log_format)
 
 application = make_app(_settings, None)

@@ -143,6 +143,36 @@ async def test_sigint_exits_0(served: tuple[ServerProcess, Path]) -> None:
     assert await server.wait_exit(30) == 0, server.log()
 
 
+async def test_json_logs_with_request_ids_and_debug_level(tmp_path: Path) -> None:
+    server = gust_serve({"DATA_DIR": str(tmp_path / "data"), "LOG_FORMAT": "json", "DEBUG": "true"},
+                        tmp_path)
+    try:
+        await server.wait_ready()
+        async with aiohttp.ClientSession() as session:
+            async with session.get(server.url + "/health", headers={"X-Request-ID": "probe-1"}):
+                pass
+            body = {"email": "ann@example.com", "password": "a secret password 1"}
+            async with session.post(server.url + "/api/auth/register", json=body) as resp:
+                assert resp.status == 201
+            async with session.post(server.url + "/api/auth/login",
+                                    json={**body, "password": "wrong password 1"}) as resp:
+                assert resp.status == 401
+        server.signal(signal.SIGTERM)
+        assert await server.wait_exit(30) == 0
+        entries = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+        assert entries and all({"time", "level", "logger", "message"} <= set(e) for e in entries)
+        probe = [e for e in entries if e.get("request_id") == "probe-1"]
+        # /health is logged at DEBUG level: visible because DEBUG=true.
+        assert probe and probe[0]["level"] == "debug" and probe[0]["status"] == 200
+        assert probe[0]["route"] == "HealthHandler" and probe[0]["method"] == "GET"
+        failed = [e for e in entries if e.get("status") == 401]
+        assert failed and failed[0]["level"] == "warning"
+        assert "a secret password 1" not in server.log()  # request bodies are never logged
+        assert "wrong password 1" not in server.log()
+    finally:
+        server.kill()
+
+
 async def test_unreachable_mongodb_is_reported_by_readiness(tmp_path: Path) -> None:
     dead = free_port()  # nothing listens there
     env = {"DATA_DIR": str(tmp_path / "data"),
