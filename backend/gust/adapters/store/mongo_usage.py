@@ -1,0 +1,71 @@
+"""Usage sums in the MongoDB store, added up in Python over a projected cursor.
+
+Not a $group pipeline: FerretDB 1.x (the wire-compatible server the tests run on) answers
+$sum over dotted paths such as "$usage.prompt_tokens" with 0 and lacks $cond. The cursor
+reads four small fields per answer in the requested range, with bounded memory.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pymongo import ASCENDING
+
+from gust.ports.usage_store import UsageRow
+
+if TYPE_CHECKING:
+    from pymongo.asynchronous.collection import AsyncCollection
+
+Doc = dict[str, Any]
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
+class MongoUsageMixin:
+    """Mixed into MongoStore (uses its `_col`)."""
+
+    if TYPE_CHECKING:
+
+        def _col(self, name: str) -> AsyncCollection[Doc]: ...
+
+    async def _ensure_usage_indexes(self) -> None:
+        messages = self._col("messages")
+        await messages.create_index([("user_id", ASCENDING), ("created_at", ASCENDING)], name="user_created")
+        await messages.create_index([("team_id", ASCENDING), ("created_at", ASCENDING)], name="team_created")
+
+    async def usage_rows(
+        self,
+        *,
+        team_id: str,
+        user_id: str | None,
+        since: float | None,
+        until: float | None,
+    ) -> list[UsageRow]:
+        query: Doc = {"team_id": team_id, "usage": {"$ne": None}}
+        if user_id is not None:
+            query["user_id"] = user_id
+        created: Doc = {}
+        if since is not None:
+            created["$gte"] = since
+        if until is not None:
+            created["$lt"] = until
+        if created:
+            query["created_at"] = created
+        projection = {"_id": 0, "user_id": 1, "model": 1, "usage": 1}
+        rows: dict[tuple[str, str | None], UsageRow] = {}
+        async for doc in self._col("messages").find(query, projection, batch_size=1000):
+            usage = doc.get("usage")
+            if not isinstance(usage, dict):
+                continue
+            key = (doc["user_id"], doc.get("model"))
+            row = rows.get(key)
+            if row is None:
+                row = rows[key] = UsageRow(user_id=key[0], model=key[1])
+            row.messages += 1
+            row.prompt_tokens += int(_number(usage.get("prompt_tokens")))
+            row.completion_tokens += int(_number(usage.get("completion_tokens")))
+            row.cost += _number(usage.get("cost"))
+            row.estimated_messages += usage.get("estimated") is True
+        return [rows[key] for key in sorted(rows, key=lambda k: (k[0], k[1] or ""))]
