@@ -6,11 +6,19 @@ set -euo pipefail
 cd "$(dirname "$0")"
 export PATH="$HOME/.local/bin:$PATH"
 
+existing() { local p; for p in "$@"; do if [ -e "$p" ]; then printf '%s\n' "$p"; fi; done; }
+
 stamp() {
-  # Inputs of the set-up; a change in any of them makes set-up run again.
-  cat uv.lock pyproject.toml frontend/package-lock.json frontend/package.json 2>/dev/null | cksum
-  find frontend/src frontend/public frontend/index.html frontend/vite.config.ts -type f \
-    -printf '%p %T@\n' 2>/dev/null | LC_ALL=C sort | cksum
+  # Inputs of the set-up; a change in any of them makes set-up run again. Only the paths
+  # that exist: a fresh clone has no frontend/public, an early one no frontend at all.
+  local files sources
+  mapfile -t files < <(existing uv.lock pyproject.toml frontend/package-lock.json frontend/package.json)
+  cat "${files[@]}" | cksum
+  mapfile -t sources < <(existing frontend/src frontend/public frontend/index.html frontend/vite.config.ts \
+    frontend/svelte.config.js frontend/tsconfig.json frontend/tsconfig.app.json frontend/tsconfig.node.json)
+  if [ ${#sources[@]} -gt 0 ]; then
+    find "${sources[@]}" -type f -printf '%p %T@\n' | LC_ALL=C sort | cksum
+  fi
 }
 
 if [ "${1:-}" = "--print-stamp" ]; then stamp; exit 0; fi

@@ -9,13 +9,22 @@ skipped=()
 
 # 1. uv (manages Python and the virtual environment).
 if ! command -v uv >/dev/null 2>&1; then
-  if [ -x "$HOME/.local/bin/uv" ]; then
-    export PATH="$HOME/.local/bin:$PATH"
-  else
-    say "installing uv from PyPI"
-    python3 -m pip install --quiet --user uv 2>/dev/null \
-      || python3 -m pip install --quiet --user --break-system-packages uv
-    export PATH="$HOME/.local/bin:$PATH"
+  # pip --user puts scripts in the user base's bin (~/.local/bin on Linux).
+  user_bin="$(python3 -m site --user-base 2>/dev/null || echo "$HOME/.local")/bin"
+  export PATH="$user_bin:$HOME/.local/bin:$HOME/.cargo/bin:$PATH"
+fi
+if ! command -v uv >/dev/null 2>&1; then
+  say "installing uv from PyPI (pip install --user uv)"
+  # --break-system-packages: Debian's and Homebrew's Pythons refuse --user installs
+  # otherwise (PEP 668); uv is one self-contained binary and touches nothing else.
+  python3 -m pip install --quiet --user uv 2>/dev/null \
+    || python3 -m pip install --quiet --user --break-system-packages uv 2>/dev/null \
+    || { command -v curl >/dev/null 2>&1 && say "pip failed: trying uv's installer (astral.sh)" \
+         && curl -LsSf https://astral.sh/uv/install.sh | sh; } \
+    || true
+  if ! command -v uv >/dev/null 2>&1; then
+    say "could not install uv: install it (https://docs.astral.sh/uv/) or python3-pip, then run ./run.sh again"
+    exit 1
   fi
 fi
 
