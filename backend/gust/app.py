@@ -26,6 +26,7 @@ from gust.config import ConfigError, Settings
 from gust.domain.models import User
 from gust.handlers import admin, agents, api_keys, auth, chats, health, meta, oauth, stream
 from gust.handlers import search as search_handlers
+from gust.handlers import usage as usage_handlers
 from gust.handlers.base import NotFoundHandler
 from gust.handlers.frontend import frontend_handlers
 from gust.handlers.openapi_doc import build_openapi
@@ -35,6 +36,7 @@ from gust.ports.bus import Bus
 from gust.ports.search import SearchIndex, SearchIndexError
 from gust.ports.search_store import SearchStore
 from gust.ports.store import Store
+from gust.ports.usage_store import UsageStore
 from gust.services.accounts import AccountServices
 from gust.services.agents import AgentService
 from gust.services.api_keys import ApiKeyService
@@ -69,6 +71,7 @@ from gust.services.research import ResearchService
 from gust.services.search import SearchService
 from gust.services.secretbox import SecretBox
 from gust.services.teams import TeamService
+from gust.services.usage import UsageService
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +90,7 @@ def api_handlers() -> list[Rule]:
         *chats.default_handlers,
         *stream.default_handlers,
         *search_handlers.default_handlers,
+        *usage_handlers.default_handlers,
     ]
 
 
@@ -190,6 +194,8 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
     build_accounts(settings, services, accounts_store, rate_limits)
     await build_streaming(settings, services)
     limit_messages(services, rate_limits)
+    if services.generation is not None and services.accounts is not None:
+        services.generation.agents = services.accounts.agents
     services.research = make_research(settings)
     if services.generation is not None:
         services.generation.research = services.research
@@ -379,6 +385,8 @@ async def build_streaming(settings: Settings, services: Services) -> None:
         metrics=services.metrics,
     )
     services.extra["llm_factory"] = factory
+    # Both store adapters mix in the usage sums (adapters/store/*_usage.py).
+    services.usage = UsageService(cast(UsageStore, services.store))
     services.health_checks["bus"] = HealthCheck(backend=bus.name, ping=bus.ping)
 
 

@@ -20,6 +20,7 @@ from gust.services.models import ModelRegistry
 from gust.services.ratelimit import RateLimitService
 from gust.services.research import ResearchService
 from gust.services.search import SearchService
+from gust.services.usage import UsageService
 
 
 @dataclass(slots=True)
@@ -44,6 +45,7 @@ class Services:
     models: ModelRegistry | None = None
     research: ResearchService | None = None
     search: SearchService | None = None
+    usage: UsageService | None = None
     indexer: Indexer | None = None
     # Accounts and security: abuse limits (`await rate_limits.check(bucket, key)`), the
     # admins' error log, and teams / API keys / agents / sign-in providers.
