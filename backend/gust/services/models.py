@@ -323,7 +323,7 @@ class ModelRegistry:
     ) -> None:
         env = os.environ if env is None else env
         self._factory = factory
-        self._llms: dict[str, LLM] = {}
+        self._llms: dict[tuple[str, str | None, str | None, str | None], LLM] = {}
         self.specs: dict[str, ModelSpec] = {}
         for entry in entries:
             spec = _spec(entry, env)
@@ -353,10 +353,37 @@ class ModelRegistry:
             )
         return spec
 
+    def resolve_or_default(self, model_id: str | None) -> ModelSpec:
+        """A stored choice (a chat's model): the default when it is no longer usable."""
+        if model_id is not None and model_id in self.specs:
+            return self.specs[model_id]
+        return self.resolve(None)
+
+    def webhook_spec(self, spec_id: str, name: str, url: str, token: str | None, model: str) -> ModelSpec:
+        """A one-off spec for an agent's webhook (n8n-style), outside the public list."""
+        return ModelSpec(
+            id=spec_id,
+            provider="webhook",
+            upstream_model=model,
+            display_name=name,
+            base_url=url,
+            api_key=None,
+            features=["streaming"],
+            context_window=32768,
+            max_output_tokens=8192,
+            default_temperature=None,
+            default_max_tokens=None,
+            price_input_per_million=0.0,
+            price_output_per_million=0.0,
+            webhook_token=token,
+        )
+
     def llm(self, spec: ModelSpec) -> LLM:
-        llm = self._llms.get(spec.id)
+        # Keyed by endpoint and credentials too: an agent's webhook URL or token can change.
+        key = (spec.id, spec.base_url, spec.api_key, spec.webhook_token)
+        llm = self._llms.get(key)
         if llm is None:
-            llm = self._llms[spec.id] = self._factory(spec)
+            llm = self._llms[key] = self._factory(spec)
         return llm
 
     def public(self) -> dict[str, Any]:
