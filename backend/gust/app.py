@@ -194,6 +194,8 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
     build_accounts(settings, services, accounts_store, rate_limits)
     await build_streaming(settings, services)
     limit_messages(services, rate_limits)
+    if services.generation is not None and services.accounts is not None:
+        services.generation.agents = services.accounts.agents
     services.research = make_research(settings)
     if services.generation is not None:
         services.generation.research = services.research

@@ -16,6 +16,7 @@ from gust.domain.ids import new_id, now
 from gust.domain.models import Chat, Message, User
 from gust.ports.llm import ChatRequest
 from gust.ports.store import Store
+from gust.services.agents import AgentService
 from gust.services.chats import DEFAULT_TITLE, ChatService
 from gust.services.context import build_messages
 from gust.services.hub import Generation, GenerationHub
@@ -36,6 +37,12 @@ class SendOptions:
     temperature: float | None = None
     max_tokens: int | None = None
     research: bool = False
+
+
+@dataclass(slots=True)
+class Binding:
+    spec: ModelSpec
+    system_prompt: str | None
 
 
 @dataclass(slots=True)
@@ -72,6 +79,9 @@ class GenerationService:
         self.after_complete: list[Callable[[User, Chat, Message], Awaitable[None]]] = []
         # Optional research step: (question, research_flag, emit) -> (context, sources) | None.
         self.research: Any = None
+        # Team agents (set when accounts are configured): a chat bound to one uses its
+        # model, system prompt and webhook.
+        self.agents: AgentService | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- entry points ------------------------------------------------------------------
@@ -84,16 +94,19 @@ class GenerationService:
             raise ValidationError(
                 f"message is longer than {self.max_message_chars} characters", field="message"
             )
-        spec = self._check_model(options)
+        requested = self._check_model(options)
         self._check_capacity()
         for guard in self.guards:
             await guard(user)
         if chat_id is None:
-            chat = await self.chats.create_chat(user, title=_provisional_title(text), model=spec.id)
+            chat = await self.chats.create_chat(
+                user, title=_provisional_title(text), model=(requested or self.models.resolve(None)).id
+            )
             messages: list[Message] = []
         else:
             chat = await self.chats.get_chat(user, chat_id)
             messages = await self.store.list_messages(user.id, chat.id)
+        binding = await self._binding(user, chat, options)
         parent_id = options.parent_id
         if parent_id is not None:
             if not any(m.id == parent_id for m in messages):
@@ -115,15 +128,16 @@ class GenerationService:
         )
         await self.store.create_message(user_message)
         history = [*_path(messages, parent_id), user_message]
-        return await self._start(user, chat, spec, options, history, user_message)
+        return await self._start(user, chat, binding, options, history, user_message)
 
     async def regenerate(self, user: User, chat_id: str, message_id: str, options: SendOptions) -> Started:
         """A new sibling answer for an assistant message (or a new answer to a user message)."""
-        spec = self._check_model(options)
+        self._check_model(options)
         self._check_capacity()
         for guard in self.guards:
             await guard(user)
         chat = await self.chats.get_chat(user, chat_id)
+        binding = await self._binding(user, chat, options)
         messages = await self.store.list_messages(user.id, chat.id)
         target = next((m for m in messages if m.id == message_id), None)
         if target is None:
@@ -132,20 +146,46 @@ class GenerationService:
         if question_id is None:
             raise ValidationError("this message has no question to answer again", field="message_id")
         history = _path(messages, question_id)
-        return await self._start(user, chat, spec, options, history, None)
+        return await self._start(user, chat, binding, options, history, None)
 
     async def stop(self, user: User, chat_id: str) -> str | None:
         await self.chats.get_chat(user, chat_id)
         return await self.hub.stop(chat_id)
 
     # -- internals ---------------------------------------------------------------------
-    def _check_model(self, options: SendOptions) -> ModelSpec:
+    def _check_model(self, options: SendOptions) -> ModelSpec | None:
+        """An explicitly requested model must exist (422 before anything is stored)."""
+        if options.model is None:
+            return None
         spec = self.models.resolve(options.model)
-        if options.max_tokens is not None and options.max_tokens > spec.max_output_tokens:
-            raise ValidationError(
-                f"max_tokens must be at most {spec.max_output_tokens} for {spec.id}", field="max_tokens"
-            )
+        _check_max_tokens(spec, options)
         return spec
+
+    async def _binding(self, user: User, chat: Chat, options: SendOptions) -> Binding:
+        """Which model answers and with which system prompt.
+
+        Model: the request's, else the chat's agent's (its webhook if it has one), else the
+        chat's own, else the default; a chat's stale model falls back to the default.
+        System prompt: the chat's, else its agent's, else DEFAULT_SYSTEM_PROMPT.
+        """
+        agent = webhook = None
+        if chat.agent_id and self.agents is not None:
+            try:
+                agent = await self.agents.get(user, chat.agent_id)
+                webhook = await self.agents.webhook(user, agent.id)
+            except NotFound:
+                log.warning("chat %s is bound to agent %s, which is gone", chat.id, chat.agent_id)
+        prompt = chat.system_prompt or (agent.system_prompt if agent else None) or self.default_system_prompt
+        if options.model is not None:
+            spec = self.models.resolve(options.model)
+        elif agent is not None and webhook is not None:
+            spec = self.models.webhook_spec(
+                f"agent:{agent.id}", agent.name, webhook.url, webhook.token, agent.model or "agent"
+            )
+        else:
+            spec = self.models.resolve_or_default(agent.model if agent and agent.model else chat.model)
+        _check_max_tokens(spec, options)
+        return Binding(spec, prompt)
 
     def _check_capacity(self) -> None:
         if self.hub.active_count >= self.hub.max_active:
@@ -155,11 +195,12 @@ class GenerationService:
         self,
         user: User,
         chat: Chat,
-        spec: ModelSpec,
+        binding: Binding,
         options: SendOptions,
         history: list[Message],
         user_message: Message | None,
     ) -> Started:
+        spec = binding.spec
         created = now()
         question = history[-1]
         assistant = Message(
@@ -181,7 +222,7 @@ class GenerationService:
         request = ChatRequest(
             model=spec.upstream_model,
             messages=build_messages(
-                chat.system_prompt or self.default_system_prompt,
+                binding.system_prompt,
                 history,
                 context_window=spec.context_window,
                 max_tokens=max_tokens,
@@ -411,6 +452,13 @@ def _path(messages: list[Message], leaf_id: str | None) -> list[Message]:
         current = by_id.get(current.parent_id) if current.parent_id else None
     path.reverse()
     return path
+
+
+def _check_max_tokens(spec: ModelSpec, options: SendOptions) -> None:
+    if options.max_tokens is not None and options.max_tokens > spec.max_output_tokens:
+        raise ValidationError(
+            f"max_tokens must be at most {spec.max_output_tokens} for {spec.id}", field="max_tokens"
+        )
 
 
 def _provisional_title(text: str) -> str:
