@@ -97,3 +97,29 @@ async def _has_title(ui: UI, title: str) -> bool:
 
 async def _lacks_title(ui: UI, title: str) -> bool:
     return title not in await titles(ui)
+
+
+async def test_chat_menu_works_from_the_keyboard(signed_in: UI) -> None:
+    ui = signed_in
+    user = await user_by_email(ui.app.services, ui.email or "")
+    await create_chat(ui.app.services, user, "Keyboard chat")
+    await ui.goto("/")
+    nav = ui.page.get_by_role("navigation", name="Chats")
+    menu_button = nav.get_by_role("button", name="Actions for “Keyboard chat”")
+    await menu_button.focus()
+    await ui.page.keyboard.press("Enter")
+    await expect(nav.get_by_role("button", name="Rename")).to_be_focused()
+    await ui.page.keyboard.press("ArrowDown")
+    await expect(nav.get_by_role("button", name="Pin", exact=True)).to_be_focused()
+    await ui.page.keyboard.press("Escape")
+    await expect(menu_button).to_be_focused()
+    await expect(nav.get_by_role("button", name="Rename")).to_have_count(0)
+    await ui.page.keyboard.press("Enter")
+    await ui.page.keyboard.press("ArrowDown")
+    await ui.page.keyboard.press("Enter")
+    await expect(nav.get_by_role("heading", name="Pinned")).to_be_visible()
+    # A click elsewhere closes an open menu.
+    await nav.get_by_role("button", name="Actions for “Keyboard chat”").click()
+    await expect(nav.get_by_role("button", name="Rename")).to_be_visible()
+    await ui.page.get_by_role("heading", name="How can I help?").click()
+    await expect(nav.get_by_role("button", name="Rename")).to_have_count(0)
