@@ -324,3 +324,20 @@ async def test_narrow_screen_streaming(
         await phone.screenshot("phone-chat")
     finally:
         await phone.context.close()
+
+
+async def test_reasoning_streams_into_a_collapsible_section(signed_in: UI, upstream: FakeUpstream) -> None:
+    ui = signed_in
+    upstream.script = Script(
+        reasoning=["Let me ", "think ", "about it."], tokens=["The ", "answer."], delay=0.05
+    )
+    await ui.goto("/")
+    await send(ui.page, "Think first")
+    answer = last_answer(ui.page)
+    await expect(answer).to_have_attribute("data-status", "complete")
+    await expect(answer.locator(".markdown")).to_have_text("The answer.")
+    reasoning = answer.locator("details.reasoning")
+    await expect(reasoning.locator("summary")).to_have_text("Reasoning")
+    await expect(reasoning.locator(".reasoning-text")).to_be_hidden()
+    await reasoning.locator("summary").click()
+    await expect(reasoning.locator(".reasoning-text")).to_have_text("Let me think about it.")

@@ -138,6 +138,8 @@ export const en = {
     email: 'Email',
     name: 'Name',
     role: 'Role',
+    roleUser: 'Member',
+    roleAdmin: 'Administrator',
     status: 'Status',
     active: 'Active',
     disabled: 'Disabled',
