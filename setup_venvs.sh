@@ -7,13 +7,17 @@ cd "$(dirname "$0")"
 say() { printf 'setup: %s\n' "$*"; }
 skipped=()
 
-# 1. uv (manages Python and the virtual environment).
-if ! command -v uv >/dev/null 2>&1; then
-  # pip --user puts scripts in the user base's bin (~/.local/bin on Linux).
-  user_bin="$(python3 -m site --user-base 2>/dev/null || echo "$HOME/.local")/bin"
-  export PATH="$user_bin:$HOME/.local/bin:$HOME/.cargo/bin:$PATH"
-fi
-if ! command -v uv >/dev/null 2>&1; then
+# 1. uv (manages Python and the virtual environment): on PATH, in pip's user bin
+#    (~/.local/bin on Linux), or as a package of python3 (`python3 -m uv`).
+user_bin="$(python3 -m site --user-base 2>/dev/null || echo "$HOME/.local")/bin"
+export PATH="$PATH:$user_bin:$HOME/.local/bin:$HOME/.cargo/bin"
+find_uv() {
+  if command -v uv >/dev/null 2>&1; then uv=(uv)
+  elif python3 -m uv --version >/dev/null 2>&1; then uv=(python3 -m uv)
+  else return 1
+  fi
+}
+if ! find_uv; then
   say "installing uv from PyPI (pip install --user uv)"
   # --break-system-packages: Debian's and Homebrew's Pythons refuse --user installs
   # otherwise (PEP 668); uv is one self-contained binary and touches nothing else.
@@ -22,7 +26,7 @@ if ! command -v uv >/dev/null 2>&1; then
     || { command -v curl >/dev/null 2>&1 && say "pip failed: trying uv's installer (astral.sh)" \
          && curl -LsSf https://astral.sh/uv/install.sh | sh; } \
     || true
-  if ! command -v uv >/dev/null 2>&1; then
+  if ! find_uv; then
     say "could not install uv: install it (https://docs.astral.sh/uv/) or python3-pip, then run ./run.sh again"
     exit 1
   fi
@@ -30,7 +34,7 @@ fi
 
 # 2. Python dependencies, exactly as locked.
 say "syncing the Python environment (uv sync --frozen)"
-uv sync --frozen --quiet
+"${uv[@]}" sync --frozen --quiet
 
 # 3. Frontend build (optional: the API works without it).
 if [ -f frontend/package.json ]; then
