@@ -270,6 +270,10 @@ class Conversation {
     const count = (this.follows.get(answer.id) ?? 0) + 1;
     this.follows.set(answer.id, count);
     if (count > 3) return;
+    // Without Last-Event-ID the server replays the generation from its start, and `start`
+    // resets the text: forget which events were applied, or a stored checkpoint plus the
+    // events after our last one would leave a gap.
+    this.applied.clear();
     this.beginLive(answer.id, answer.content, answer.reasoning ?? '');
     void this.runStream(this.eventsRequest(chatId), null);
   }
