@@ -38,7 +38,14 @@ CHROMIUM_ARGS = [
 ]
 PASSWORD = "correct horse 1"
 
-pytestmark = pytest.mark.e2e
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test in this folder is a browser test (`-m "not e2e"` leaves them out)."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.e2e)
 
 
 def _require_built_ui() -> None:
