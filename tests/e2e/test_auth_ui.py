@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from playwright.async_api import expect
+from pathlib import Path
 
-from tests.e2e.conftest import PASSWORD, UI
+from playwright.async_api import Browser, expect
+
+from tests.e2e.conftest import PASSWORD, UI, new_ui
+from tests.support.app_server import make_settings, start_app
 
 
 async def test_register_then_sign_out_and_sign_in_again(ui: UI) -> None:
@@ -56,3 +59,19 @@ async def test_sign_in_screen_fits_a_narrow_phone(ui: UI) -> None:
     overflow = await ui.page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0
     await ui.screenshot("sign-in-360")
+
+
+async def test_configured_oauth_providers_get_buttons(browser: Browser, tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    settings = make_settings(tmp_path / "data", github_client_id="gh-id", github_client_secret="gh-secret")
+    running = await start_app(settings)
+    page_ui = await new_ui(browser, running)
+    try:
+        await page_ui.goto("/")
+        button = page_ui.page.get_by_role("link", name="Continue with GitHub")
+        await expect(button).to_be_visible()
+        assert await button.get_attribute("href") == "/api/auth/oauth/github/start"
+        assert await page_ui.axe("sign-in-oauth") == []
+    finally:
+        await page_ui.context.close()
+        await running.stop()
