@@ -71,6 +71,7 @@ from gust.services.research import ResearchService
 from gust.services.search import SearchService
 from gust.services.secretbox import SecretBox
 from gust.services.teams import TeamService
+from gust.services.titles import TitleService
 from gust.services.usage import UsageService
 
 log = logging.getLogger(__name__)
@@ -363,6 +364,7 @@ async def build_streaming(settings: Settings, services: Services) -> None:
     try:
         entries = model_entries(settings, env)
         registry = ModelRegistry(entries, factory, default=settings.default_model, env=env)
+        titles = TitleService(services.store, registry, factory.completer, title_model=settings.title_model)
     except ModelsFileError as exc:
         raise ConfigError(str(exc)) from None
     bus = make_bus(settings)
@@ -385,6 +387,8 @@ async def build_streaming(settings: Settings, services: Services) -> None:
         metrics=services.metrics,
     )
     services.extra["llm_factory"] = factory
+    services.generation.after_complete.append(titles.after_answer)  # titles new chats
+    services.extra["titles"] = titles
     # Both store adapters mix in the usage sums (adapters/store/*_usage.py).
     services.usage = UsageService(cast(UsageStore, services.store))
     services.health_checks["bus"] = HealthCheck(backend=bus.name, ping=bus.ping)
@@ -465,6 +469,9 @@ async def close_services(services: Services) -> None:
         await services.research.close()
     if services.bus is not None:
         await services.bus.close()
+    titles = services.extra.get("titles")
+    if titles is not None:
+        await titles.close()
     factory = services.extra.get("llm_factory")
     if factory is not None:
         await factory.close()

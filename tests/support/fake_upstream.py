@@ -47,7 +47,8 @@ class FakeUpstream:
         self.api_key = api_key
         self.script = Script()
         self.scripts: dict[str, Script] = {}  # by requested model id
-        self.requests: list[dict[str, Any]] = []
+        self.requests: list[dict[str, Any]] = []  # streaming requests (the chat answers)
+        self.plain_requests: list[dict[str, Any]] = []  # non-streaming ones (e.g. titles)
         self.disconnects = 0
         self.completed = 0
         self.on_request: Callable[[dict[str, Any]], None] | None = None
@@ -91,7 +92,7 @@ class FakeUpstream:
         if self.api_key is not None and request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return web.json_response({"error": {"message": "Invalid API key", "type": "auth"}}, status=401)
         body = await request.json()
-        self.requests.append(body)
+        (self.requests if body.get("stream") else self.plain_requests).append(body)
         if self.on_request is not None:
             self.on_request(body)
         script = self.scripts.get(body.get("model"), self.script)

@@ -100,7 +100,7 @@ class GenerationService:
             await guard(user)
         if chat_id is None:
             chat = await self.chats.create_chat(
-                user, title=_provisional_title(text), model=(requested or self.models.resolve(None)).id
+                user, title=provisional_title(text), model=(requested or self.models.resolve(None)).id
             )
             messages: list[Message] = []
         else:
@@ -461,6 +461,10 @@ def _check_max_tokens(spec: ModelSpec, options: SendOptions) -> None:
         )
 
 
-def _provisional_title(text: str) -> str:
+def provisional_title(text: str) -> str:
+    """A new chat's title until one is generated (services/titles.py): its first message's start.
+
+    Kept, not "New chat", so the sidebar names the chat at once and still does when the
+    title cannot be generated (webhook models, a failing provider)."""
     title = " ".join(text.split())[:60]
     return title or DEFAULT_TITLE

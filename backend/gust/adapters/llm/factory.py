@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from gust.adapters.llm.local import LocalLLM, LocalModelServer
 from gust.adapters.llm.openai_compat import OpenAICompatLLM
+from gust.adapters.llm.openai_sdk import OpenAICompleter
 from gust.adapters.llm.sessions import SessionPool
+from gust.ports.completion import Completer
 from gust.ports.llm import LLM
 from gust.services.models import ModelSpec
 
@@ -15,13 +17,34 @@ class LLMFactory:
         self.first_token_timeout = first_token_timeout
         self.idle_timeout = idle_timeout
         self.local_server: LocalModelServer | None = None
+        self._completers: dict[tuple[str, str | None], OpenAICompleter] = {}
+
+    def _local_server(self, spec: ModelSpec) -> LocalModelServer:
+        if self.local_server is None:
+            self.local_server = LocalModelServer(context=spec.context_window)
+        return self.local_server
+
+    def completer(self, spec: ModelSpec) -> Completer | None:
+        """A non-streaming client (the openai package) for the model; None for webhooks."""
+        if spec.provider == "webhook":
+            return None
+        if spec.provider == "local":
+            key: tuple[str, str | None] = ("local", None)
+            if key not in self._completers:
+                # llama.cpp's server closes connections after each answer (see local.py).
+                self._completers[key] = OpenAICompleter(
+                    self._local_server(spec).base_url, None, headers={"Connection": "close"}
+                )
+            return self._completers[key]
+        key = (_url(spec), spec.api_key)
+        if key not in self._completers:
+            self._completers[key] = OpenAICompleter(key[0], spec.api_key, headers=spec.headers)
+        return self._completers[key]
 
     def __call__(self, spec: ModelSpec) -> LLM:
         if spec.provider == "local":
-            if self.local_server is None:
-                self.local_server = LocalModelServer(context=spec.context_window)
             return LocalLLM(
-                self.local_server,
+                self._local_server(spec),
                 self.sessions,
                 first_token_timeout=self.first_token_timeout,
                 idle_timeout=self.idle_timeout,
@@ -48,6 +71,9 @@ class LLMFactory:
         )
 
     async def close(self) -> None:
+        for completer in self._completers.values():
+            await completer.close()
+        self._completers.clear()
         await self.sessions.close()
         if self.local_server is not None:
             self.local_server.close()

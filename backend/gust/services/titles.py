@@ -1,0 +1,157 @@
+"""Chat titles, generated in the background after a chat's first complete exchange.
+
+A new chat is titled at once with the start of its first message (the provisional title,
+generation.provisional_title). After the first answer completes, this service asks a model
+for a short title — TITLE_MODEL if set, else the model that answered — through a
+non-streaming call, and stores it only while the chat still has its provisional title: a
+title the user typed meanwhile wins. Webhook models (agents) are never asked; their chats
+keep the provisional title. Failures are logged and leave the title as it is. Later
+exchanges never retitle a chat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable
+
+from gust.domain.errors import UpstreamError
+from gust.domain.models import Chat, Message, User
+from gust.ports.completion import Completer
+from gust.ports.llm import ChatRequest
+from gust.ports.store import Store
+from gust.services.chats import DEFAULT_TITLE, MAX_TITLE
+from gust.services.generation import provisional_title
+from gust.services.models import ModelRegistry, ModelsFileError, ModelSpec
+
+log = logging.getLogger(__name__)
+
+MAX_WORDS_HINT = 6
+MAX_CHARS = 80
+EXCERPT_CHARS = 1500  # of the question and of the answer: enough to name the topic
+INSTRUCTION = (
+    "You write titles for chat conversations. Reply with one title of at most "
+    f"{MAX_WORDS_HINT} words that names the topic, in the language of the conversation. "
+    "No quotes, no final punctuation, nothing else."
+)
+
+_THINK = re.compile(r"<think>.*?(</think>|$)", re.DOTALL | re.IGNORECASE)
+_PREFIX = re.compile(r"^(title|titre|titel|título|标题)\s*[:：]\s*", re.IGNORECASE)
+_EDGES = "\"'`“”‘’«»*#_ \t"
+
+
+def clean_title(raw: str) -> str:
+    """The title in a model's reply: first real line, no quotes, label or final punctuation."""
+    text = _THINK.sub("", raw)
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip(_EDGES)), "")
+    line = _PREFIX.sub("", line.strip(_EDGES)).strip(_EDGES)
+    line = line.rstrip(".。!！?？:;,").strip(_EDGES)
+    line = " ".join(line.split())
+    if len(line) > MAX_CHARS:
+        cut = line[:MAX_CHARS]
+        line = cut.rsplit(" ", 1)[0] if " " in cut else cut
+    return line[:MAX_TITLE]
+
+
+def is_provisional(title: str, messages: list[Message]) -> bool:
+    """Whether a chat's title is still the one given at creation (or the default)."""
+    if title == DEFAULT_TITLE:
+        return True
+    return any(
+        m.role == "user" and m.parent_id is None and provisional_title(m.content) == title for m in messages
+    )
+
+
+class TitleService:
+    """The `after_complete` hook that titles new chats."""
+
+    def __init__(
+        self,
+        store: Store,
+        models: ModelRegistry,
+        completer_for: Callable[[ModelSpec], Completer | None],
+        *,
+        title_model: str | None = None,
+        timeout: float = 60.0,
+    ) -> None:
+        if title_model is not None:
+            spec = models.specs.get(title_model)
+            if spec is None or spec.provider == "webhook":
+                raise ModelsFileError(
+                    f"TITLE_MODEL {title_model!r} is not a usable OpenAI-compatible or local model "
+                    f"({', '.join(i for i, s in models.specs.items() if s.provider != 'webhook') or 'none'})"
+                )
+        self.store = store
+        self.models = models
+        self.completer_for = completer_for
+        self.title_model = title_model
+        self.timeout = timeout
+        self._running: set[asyncio.Task[object]] = set()
+
+    async def after_answer(self, user: User, chat: Chat, answer: Message) -> None:
+        """Title the chat if this answer completes its first exchange and nobody titled it yet."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._running.add(task)
+        try:
+            await self._title(user, chat.id, answer)
+        finally:
+            if task is not None:
+                self._running.discard(task)
+
+    async def _title(self, user: User, chat_id: str, answer: Message) -> None:
+        messages = await self.store.list_messages(user.id, chat_id)
+        question = next((m for m in messages if m.id == answer.parent_id), None)
+        if question is None or question.parent_id is not None:
+            return  # not the first exchange
+        chat = await self.store.get_chat(user.id, chat_id)
+        if chat is None or not is_provisional(chat.title, messages):
+            return
+        spec = self.models.specs.get(self.title_model or answer.model or "")
+        completer = self.completer_for(spec) if spec is not None else None
+        if spec is None or completer is None:
+            # A webhook agent, or a model no longer configured: never send the conversation
+            # to another provider than the one the user chose.
+            log.debug("chat %s keeps its provisional title (no model to title it)", chat_id)
+            return
+        reasoning = "reasoning" in spec.features  # thinking tokens count against max_tokens
+        request = ChatRequest(
+            model=spec.upstream_model,
+            messages=[
+                {"role": "system", "content": INSTRUCTION},
+                {
+                    "role": "user",
+                    "content": f"User: {question.content[:EXCERPT_CHARS]}\n\n"
+                    f"Assistant: {answer.content[:EXCERPT_CHARS]}\n\nTitle of this conversation:",
+                },
+            ],
+            temperature=None if reasoning else 0.3,
+            max_tokens=min(2048 if reasoning else 32, spec.max_output_tokens),
+            extra=dict(spec.extra_body),
+        )
+        try:
+            async with asyncio.timeout(self.timeout):
+                raw = await completer.complete(request)
+        except (UpstreamError, TimeoutError) as exc:
+            code = exc.code if isinstance(exc, UpstreamError) else "timeout"
+            log.warning("title for chat %s with model %s failed: %s", chat_id, spec.id, code)
+            return
+        title = clean_title(raw)
+        if not title:
+            log.warning("title for chat %s with model %s failed: empty answer", chat_id, spec.id)
+            return
+        # Read again: the user may have renamed the chat while the model was answering.
+        chat = await self.store.get_chat(user.id, chat_id)
+        if chat is None or not is_provisional(chat.title, messages):
+            return
+        await self.store.update_chat(user.id, chat_id, {"title": title})
+        log.info("chat %s titled by model %s", chat_id, spec.id)
+
+    async def close(self) -> None:
+        """Cancel titles still being generated (shutdown): the chats keep their titles."""
+        running = list(self._running)
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
