@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import aiohttp
-from playwright.async_api import expect
+from pathlib import Path
 
-from tests.e2e.conftest import PASSWORD, UI
+import aiohttp
+from playwright.async_api import Browser, expect
+
+from tests.e2e.conftest import PASSWORD, UI, new_ui, sign_in
+from tests.support.app_server import make_settings, start_app
 from tests.support.client import Api
 from tests.support.openapi_check import OpenAPIChecker
 
@@ -83,8 +86,6 @@ async def test_admin_manages_users_and_agents(signed_in: UI, http: aiohttp.Clien
 
 
 async def test_members_do_not_see_administration(signed_in: UI, http: aiohttp.ClientSession) -> None:
-    from tests.e2e.conftest import new_ui, sign_in
-
     ui = signed_in
     assert ui.page.context.browser is not None
     member = await new_ui(ui.page.context.browser, ui.app)
@@ -95,3 +96,36 @@ async def test_members_do_not_see_administration(signed_in: UI, http: aiohttp.Cl
         await expect(member.page.get_by_role("button", name="Administration")).to_have_count(0)
     finally:
         await member.context.close()
+
+
+async def test_invite_link_opens_registration_on_an_invite_only_server(
+    browser: Browser, tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    (tmp_path / "data").mkdir()
+    running = await start_app(make_settings(tmp_path / "data", registration="invite"))
+    admin = await new_ui(browser, running)
+    guest = await new_ui(browser, running)
+    try:
+        await sign_in(admin, http, "boss@example.com")  # the first account needs no invite
+        await admin.goto("/")
+        await admin.page.get_by_role("button", name="Administration").click()
+        dialog = admin.page.get_by_role("dialog", name="Administration")
+        await dialog.get_by_label("Email (optional)").fill("newbie@example.com")
+        await dialog.get_by_role("button", name="Create invite link").click()
+        link = (await dialog.locator(".invite-url code").text_content() or "").strip()
+        assert "/?invite=" in link
+
+        await guest.goto("/")
+        await expect(guest.page.get_by_role("heading", name="Sign in to Gust")).to_be_visible()
+        await expect(guest.page.get_by_role("button", name="New here? Create an account")).to_have_count(0)
+        await guest.page.goto(link)
+        await expect(guest.page.get_by_role("heading", name="Create your Gust account")).to_be_visible()
+        await guest.page.get_by_label("Email").fill("newbie@example.com")
+        await guest.page.get_by_label("Password").fill(PASSWORD)
+        await guest.page.get_by_role("button", name="Create account").click()
+        await expect(guest.page.get_by_role("navigation", name="Chats")).to_be_visible()
+        assert "invite" not in guest.page.url
+    finally:
+        await admin.context.close()
+        await guest.context.close()
+        await running.stop()

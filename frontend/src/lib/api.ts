@@ -158,8 +158,13 @@ export const api = {
   me: () => request<User>('GET', '/api/auth/me'),
   login: (email: string, password: string) =>
     request<{ user: User }>('POST', '/api/auth/login', { email, password }),
-  register: (email: string, password: string, display_name?: string) =>
-    request<User>('POST', '/api/auth/register', { email, password, ...(display_name ? { display_name } : {}) }),
+  register: (email: string, password: string, display_name?: string, invite?: string | null) =>
+    request<User>('POST', '/api/auth/register', {
+      email,
+      password,
+      ...(display_name ? { display_name } : {}),
+      ...(invite ? { invite } : {}),
+    }),
   logout: () => request<void>('POST', '/api/auth/logout'),
   signInMethods: async (): Promise<SignInMethods> => {
     const body = await request<{
@@ -202,6 +207,8 @@ export const api = {
   deleteAgent: (id: string) => request<void>('DELETE', `/api/agents/${encodeURIComponent(id)}`),
 
   adminUsers: async (): Promise<User[]> => (await request<{ items: User[] }>('GET', '/api/admin/users')).items,
+  createInvite: (role: 'admin' | 'user', email?: string) =>
+    request<{ url: string; token: string }>('POST', '/api/admin/invites', { role, ...(email ? { email } : {}) }),
   updateUser: (id: string, changes: { role?: 'admin' | 'user'; disabled?: boolean }) =>
     request<User>('PATCH', `/api/admin/users/${encodeURIComponent(id)}`, changes),
 };

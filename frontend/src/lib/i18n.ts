@@ -152,6 +152,11 @@ export const en = {
     createAgent: 'Create agent',
     delete: 'Delete',
     none: 'Nothing here yet.',
+    invite: 'Invite someone',
+    inviteEmail: 'Email (optional)',
+    inviteRole: 'Role',
+    createInvite: 'Create invite link',
+    inviteNotice: 'Send this link; it works once:',
   },
   time: {
     justNow: 'just now',
