@@ -72,7 +72,10 @@ def two_models(directory: Path, upstream: FakeUpstream) -> Path:
         ("<think>The user wants a trip.</think>\n\n# Paris trip planning!", "Paris trip planning"),
         ("标题：巴黎春季旅行。", "巴黎春季旅行"),
         ("\n\n  'Three days   in Paris'  \n", "Three days in Paris"),
-        ("word " * 40, ("word " * 16).strip()),
+        ("word " * 12, ("word " * 12).strip()),
+        ("word " * 13, ""),  # not a title: a model that went on answering
+        ("The history of Rome is steeped in mythology, history, and legend. Rome was", ""),
+        ("长" * 81, ""),
         ("", ""),
         ("<think>unfinished thoughts", ""),
     ],

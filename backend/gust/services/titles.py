@@ -5,7 +5,8 @@ generation.provisional_title). After the first answer completes, this service as
 for a short title — TITLE_MODEL if set, else the model that answered — through a
 non-streaming call, and stores it only while the chat still has its provisional title: a
 title the user typed meanwhile wins. Webhook models (agents) are never asked; their chats
-keep the provisional title. Failures are logged and leave the title as it is. Later
+keep the provisional title. Failures, and replies that are not a short title (the tiny
+local model mostly goes on answering), are logged and leave the title as it is. Later
 exchanges never retitle a chat.
 """
 
@@ -28,6 +29,7 @@ from gust.services.models import ModelRegistry, ModelsFileError, ModelSpec
 log = logging.getLogger(__name__)
 
 MAX_WORDS_HINT = 6
+MAX_WORDS = 12  # a longer reply is not a title (tiny models continue the answer instead)
 MAX_CHARS = 80
 EXCERPT_CHARS = 1500  # of the question and of the answer: enough to name the topic
 INSTRUCTION = (
@@ -42,16 +44,19 @@ _EDGES = "\"'`“”‘’«»*#_ \t"
 
 
 def clean_title(raw: str) -> str:
-    """The title in a model's reply: first real line, no quotes, label or final punctuation."""
+    """The title in a model's reply: first real line, no quotes, label or final punctuation.
+
+    Empty when the reply is not a short title (more than MAX_WORDS words or MAX_CHARS
+    characters): a sentence cut short would be a worse title than the provisional one.
+    """
     text = _THINK.sub("", raw)
     line = next((ln.strip() for ln in text.splitlines() if ln.strip(_EDGES)), "")
     line = _PREFIX.sub("", line.strip(_EDGES)).strip(_EDGES)
     line = line.rstrip(".。!！?？:;,").strip(_EDGES)
     line = " ".join(line.split())
-    if len(line) > MAX_CHARS:
-        cut = line[:MAX_CHARS]
-        line = cut.rsplit(" ", 1)[0] if " " in cut else cut
-    return line[:MAX_TITLE]
+    if len(line.split()) > MAX_WORDS or len(line) > min(MAX_CHARS, MAX_TITLE):
+        return ""
+    return line
 
 
 def is_provisional(title: str, messages: list[Message]) -> bool:
@@ -139,7 +144,8 @@ class TitleService:
             return
         title = clean_title(raw)
         if not title:
-            log.warning("title for chat %s with model %s failed: empty answer", chat_id, spec.id)
+            log.warning("title for chat %s with model %s failed: the reply is not a short title",
+                        chat_id, spec.id)
             return
         # Read again: the user may have renamed the chat while the model was answering.
         chat = await self.store.get_chat(user.id, chat_id)
