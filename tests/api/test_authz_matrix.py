@@ -113,6 +113,7 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("POST", "/api/admin/invites"): Policy("admin", body={"role": "admin"}),
     ("DELETE", "/api/admin/invites/{invite_id}"): Policy("admin"),
     ("GET", "/api/admin/errors"): Policy("admin"),
+    ("GET", "/api/usage"): Policy("admin", query="?all=true"),  # without all=true: my own usage
     # -- team objects (agents) -------------------------------------------------------------
     ("GET", "/api/agents"): Policy("team_list"),
     ("POST", "/api/agents"): Policy("team_admin", body=AGENT),
