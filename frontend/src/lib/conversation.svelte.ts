@@ -490,18 +490,27 @@ class Conversation {
     }
   }
 
-  /** Titles are generated after the answer: look again a little later (bounded). */
+  /** Titles are generated after the first answer: look again a few times (bounded). */
   private refreshTitleSoon(): void {
     const chatId = this.chatId;
+    let known = this.chat?.title ?? (chatId ? chatList.get(chatId)?.title : undefined) ?? null;
     void chatList.refreshTop();
     tellOtherTabs({ type: 'chats-changed' });
-    for (const delay of [1500, 4000]) {
+    if (!chatId || this.messages.length > 2) return; // only the first exchange is titled
+    let settled = false;
+    for (const delay of [1000, 3000, 8000, 20000]) {
       setTimeout(() => {
+        if (settled) return;
         void chatList.refreshTop().then(() => {
-          const chat = chatId ? chatList.get(chatId) : undefined;
-          if (chat && this.chatId === chatId && this.chat && chat.title !== this.chat.title) {
-            this.chat = { ...this.chat, title: chat.title };
+          const chat = chatList.get(chatId);
+          if (!chat) return;
+          if (known === null) {
+            known = chat.title;
+            return;
           }
+          if (chat.title === known) return;
+          settled = true;
+          if (this.chatId === chatId && this.chat) this.chat = { ...this.chat, title: chat.title };
         });
       }, delay);
     }
