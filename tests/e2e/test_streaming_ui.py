@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import aiohttp
@@ -353,3 +354,25 @@ async def test_reasoning_streams_into_a_collapsible_section(signed_in: UI, upstr
     await expect(reasoning.locator(".reasoning-text")).to_be_hidden()
     await reasoning.locator("summary").click()
     await expect(reasoning.locator(".reasoning-text")).to_have_text("Let me think about it.")
+
+
+async def test_a_refused_send_is_shown_inline_and_retry_sends_it_again(
+    signed_in: UI, upstream: FakeUpstream
+) -> None:
+    ui = signed_in
+    upstream.script = Script(tokens=["Made ", "it."])
+    refusal = {"error": {"code": "overloaded", "message": "too many answers right now"}}
+    await ui.page.route(
+        "**/chat/stream",
+        lambda route: route.fulfill(status=503, content_type="application/json", body=json.dumps(refusal)),
+    )
+    await ui.goto("/")
+    await send(ui.page, "Please answer")
+    alert = last_answer(ui.page).get_by_role("alert")
+    await expect(alert).to_contain_text("too many answers right now")
+    await expect(last_answer(ui.page).get_by_role("button", name="Regenerate")).to_have_count(0)
+    await ui.page.unroute("**/chat/stream")
+    await alert.get_by_role("button", name="Retry").click()
+    await expect(last_answer(ui.page).locator(".markdown")).to_have_text("Made it.")
+    await expect(ui.page.locator("article.user")).to_have_count(1)
+    assert "/c/" in ui.page.url

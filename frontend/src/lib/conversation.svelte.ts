@@ -67,6 +67,7 @@ class Conversation {
   // How often we re-followed an answer the store still calls `streaming`: a stale record
   // (its generation gone) must not make us reconnect forever.
   private follows = new Map<string, number>();
+  private lastSend: { text: string; options: { parentId?: string | null; model?: string | null } } | null = null;
 
   constructor() {
     onTabMessage((message) => {
@@ -155,6 +156,7 @@ class Conversation {
   async send(text: string, options: { parentId?: string | null; model?: string | null } = {}): Promise<void> {
     const message = text.trim();
     if (!message || this.generating) return;
+    this.lastSend = { text, options };
     const branching = options.parentId !== undefined;
     const parentId = branching ? options.parentId : (this.messages.at(-1)?.id ?? null);
     const base = branching ? this.messages.slice(0, this.messages.findIndex((m) => m.id === parentId) + 1) : this.messages;
@@ -177,6 +179,15 @@ class Conversation {
     const model = options.model ?? this.model;
     if (model) body.model = model;
     await this.runStream({ url: '/chat/stream', method: 'POST', body }, body);
+  }
+
+  /** Retry a failed answer: answer again, or send again if the message never reached the server. */
+  async retry(message: Message): Promise<void> {
+    if (!message.id.startsWith('local-')) return this.regenerate(message);
+    const last = this.lastSend;
+    if (!last || this.generating) return;
+    this.messages = this.messages.filter((m) => !m.id.startsWith('local-'));
+    await this.send(last.text, last.options);
   }
 
   async edit(message: Message, text: string): Promise<void> {
