@@ -387,7 +387,8 @@ async def build_streaming(settings: Settings, services: Services) -> None:
         metrics=services.metrics,
     )
     services.extra["llm_factory"] = factory
-    services.generation.after_complete.append(titles.after_answer)  # titles new chats
+    if settings.generate_titles:
+        services.generation.after_complete.append(titles.after_answer)  # titles new chats
     services.extra["titles"] = titles
     # Both store adapters mix in the usage sums (adapters/store/*_usage.py).
     services.usage = UsageService(cast(UsageStore, services.store))

@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     local_model: bool = True
     default_system_prompt: str | None = None
     title_model: str | None = None
+    generate_titles: bool = True  # False: chats keep the start of their first message
     openai_api_key: str | None = None
     openai_base_url: str | None = None
     moonshot_api_key: str | None = None

@@ -94,9 +94,9 @@ def test_provisional_titles() -> None:
 
 # -- through the app -------------------------------------------------------------------------------
 async def test_first_exchange_gets_a_generated_title_with_the_chats_model(
-    stream_app: RunningApp, upstream: FakeUpstream, http: aiohttp.ClientSession
+    start_stream_app: StartApp, upstream: FakeUpstream, http: aiohttp.ClientSession
 ) -> None:
-    user = await login(stream_app, http)
+    user = await login(await start_stream_app(generate_titles=True), http)
     events = await stream(user, {"message": QUESTION})
     chat_id = events[0].data["chat_id"]
     provisional = QUESTION[:60]
@@ -121,7 +121,9 @@ async def test_first_exchange_gets_a_generated_title_with_the_chats_model(
 async def test_title_model_is_used_and_a_title_typed_by_the_user_wins(
     start_stream_app: StartApp, upstream: FakeUpstream, tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
-    app = await start_stream_app(models_file=two_models(tmp_path / "two", upstream), title_model="titler")
+    app = await start_stream_app(
+        models_file=two_models(tmp_path / "two", upstream), title_model="titler", generate_titles=True
+    )
     upstream.scripts["titler"] = Script(tokens=['"Spring ', "in Paris", '."'])
     user = await login(app, http)
     named = await user.post("/api/chats", {"title": "My Paris notes"})
@@ -141,7 +143,9 @@ async def test_a_failed_title_leaves_the_provisional_one_and_is_logged(
     http: aiohttp.ClientSession,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    app = await start_stream_app(models_file=two_models(tmp_path / "two", upstream), title_model="titler")
+    app = await start_stream_app(
+        models_file=two_models(tmp_path / "two", upstream), title_model="titler", generate_titles=True
+    )
     upstream.scripts["titler"] = Script(status=500)
     user = await login(app, http)
     caplog.set_level(logging.WARNING, logger="gust.services.titles")
@@ -164,3 +168,14 @@ async def test_unusable_title_model_refuses_to_start(upstream: FakeUpstream, tmp
     settings = make_settings(tmp_path / "data", models_file=models, title_model="gpt-9")
     with pytest.raises(ConfigError, match="TITLE_MODEL 'gpt-9' is not a usable"):
         await start_app(settings)
+
+
+async def test_generate_titles_false_registers_no_title_hook(start_stream_app: StartApp) -> None:
+    app = await start_stream_app(generate_titles=False)
+    titles = app.services.extra["titles"]
+    hooks = app.services.generation.after_complete if app.services.generation else []
+    assert all(getattr(hook, "__self__", None) is not titles for hook in hooks)
+    enabled = await start_stream_app(generate_titles=True)
+    assert enabled.services.generation is not None
+    assert any(getattr(h, "__self__", None) is enabled.services.extra["titles"]
+               for h in enabled.services.generation.after_complete)

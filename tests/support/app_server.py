@@ -32,6 +32,8 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
         "port": 0,
         "host": "127.0.0.1",
         "local_model": False,
+        # Generated titles change chats in the background; tests/models/test_titles.py opts in.
+        "generate_titles": False,
         "shutdown_timeout": 2.0,
         # Tests register many accounts from one address: open registration, no abuse limits
         # (tests/api/test_auth_*.py set these back to check them).
