@@ -74,18 +74,23 @@ async def upstream() -> AsyncIterator[FakeUpstream]:
     await fake.stop()
 
 
+async def start_ui_app(upstream: FakeUpstream, directory: Path, **overrides: Any) -> RunningApp:
+    """The real app on an ephemeral port, answering with the fake upstream's model."""
+    data = directory / "data"
+    data.mkdir(exist_ok=True)
+    values: dict[str, Any] = {
+        "models_file": upstream.models_file(directory),
+        "checkpoint_interval": 0.05,
+        "upstream_first_token_timeout": 10.0,
+        "upstream_idle_timeout": 10.0,
+        **overrides,
+    }
+    return await start_app(make_settings(data, **values))
+
+
 @pytest.fixture
 async def ui_app(upstream: FakeUpstream, tmp_path: Path) -> AsyncIterator[RunningApp]:
-    """The real app on an ephemeral port, answering with the fake upstream's model."""
-    settings = make_settings(
-        tmp_path / "data",
-        models_file=upstream.models_file(tmp_path),
-        checkpoint_interval=0.05,
-        upstream_first_token_timeout=10.0,
-        upstream_idle_timeout=10.0,
-    )
-    (tmp_path / "data").mkdir()
-    running = await start_app(settings)
+    running = await start_ui_app(upstream, tmp_path)
     yield running
     await running.stop()
 
