@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 from playwright.async_api import Browser, Page, expect
 
-from tests.e2e.conftest import PASSWORD, UI, new_ui, sign_in
+from tests.e2e.conftest import PASSWORD, UI, new_ui, sign_in, start_ui_app
 from tests.support.fake_upstream import FakeUpstream, Script
 
 # Samples, once per animation frame, the last assistant message's status and text length,
@@ -78,8 +79,18 @@ def chat_id_of(page: Page) -> str:
 
 
 async def test_register_new_chat_streams_token_by_token_and_lands_in_sidebar(
-    ui: UI, upstream: FakeUpstream
+    browser: Browser, upstream: FakeUpstream, tmp_path: Path
 ) -> None:
+    app = await start_ui_app(upstream, tmp_path, generate_titles=True)
+    ui = await new_ui(browser, app)
+    try:
+        await _register_and_stream(ui, upstream)
+    finally:
+        await ui.context.close()
+        await app.stop()
+
+
+async def _register_and_stream(ui: UI, upstream: FakeUpstream) -> None:
     tokens = words(30)
     upstream.script = Script(tokens=tokens, delay=0.04)
 
@@ -107,7 +118,7 @@ async def test_register_new_chat_streams_token_by_token_and_lands_in_sidebar(
     await expect(last_answer(ui.page)).to_have_attribute("data-status", "complete")
     nav = ui.page.get_by_role("navigation", name="Chats")
     link = nav.get_by_role("link", name="Willows and wind")  # generated after the answer
-    await expect(link).to_be_visible()
+    await expect(link).to_be_visible(timeout=15_000)
     await expect(link).to_have_attribute("aria-current", "page")
     chat_id = chat_id_of(ui.page)
     await expect(ui.page.get_by_role("heading", level=1)).to_have_text("Willows and wind")

@@ -98,6 +98,7 @@ export const en = {
     tokens: (prompt: number, completion: number) => `${prompt} + ${completion} tokens`,
     jumpToLatest: 'Jump to the latest message',
     generating: 'Generating an answer',
+    answered: 'Answer complete.',
   },
   code: {
     copy: 'Copy',
