@@ -215,6 +215,21 @@ async def test_regenerate_and_edit_create_branches_and_arrows_switch(
     await ui.screenshot("branches")
     assert await ui.axe("chat-with-branches") == []
 
+    # Edit the chat's first question: a new root, the whole conversation branches.
+    first = page.locator("article.user").first
+    await first.get_by_role("button", name="Edit").click()
+    await first.get_by_label("Edit your message").fill("Question one, rethought")
+    upstream.script = Script(tokens=["Fresh ", "start"])
+    await first.get_by_role("button", name="Save and send").click()
+    await expect(last_answer(page).locator(".markdown")).to_have_text("Fresh start")
+    await expect(last_answer(page)).to_have_attribute("data-status", "complete")
+    await expect(page.locator("article.user")).to_have_count(1)
+    root = page.locator("article.user").first
+    await expect(root.get_by_role("group", name="2 / 2")).to_be_visible()
+    await root.get_by_role("button", name="Previous version").click()
+    await expect(page.locator("article.user").first).to_contain_text("Question one")
+    await expect(page.locator("article.user").first).not_to_contain_text("rethought")
+
 
 async def test_second_tab_follows_the_same_live_stream(
     browser: Browser, signed_in: UI, upstream: FakeUpstream

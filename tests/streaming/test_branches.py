@@ -26,13 +26,19 @@ async def test_regenerate_adds_a_sibling_and_edit_creates_a_branch(user: Api, up
     # The history sent upstream for the regeneration excluded the first answer.
     assert [m["content"] for m in upstream.requests[-1]["messages"]] == ["question"]
 
-    # Edit the question: a new user message with the same parent (none: it is the root).
+    # Edit the question, the chat's first message: `"parent_id": null` starts a new root.
     upstream.script = Script(tokens=["edited answer"])
     edited = await stream(user, {"chat_id": chat_id, "message": "better question", "parent_id": None})
-    # parent_id None means "continue the current branch"; an edit names the edited message's parent.
     assert edited[0].data["parent_id"] == edited[0].data["user_message_id"]
     chat = (await user.get(f"/api/chats/{chat_id}")).json
-    assert [m["content"] for m in chat["messages"]][-2:] == ["better question", "edited answer"]
+    assert [m["content"] for m in chat["messages"]] == ["better question", "edited answer"]
+    assert chat["messages"][0]["sibling_ids"] == [question_id, edited[0].data["user_message_id"]]
+    assert [m["content"] for m in upstream.requests[-1]["messages"]] == ["better question"]
+    # Without parent_id the conversation continues the current branch.
+    follow_up = await stream(user, {"chat_id": chat_id, "message": "and then?"})
+    chat = (await user.get(f"/api/chats/{chat_id}")).json
+    assert [m["content"] for m in chat["messages"]][:2] == ["better question", "edited answer"]
+    assert chat["messages"][-2]["id"] == follow_up[0].data["user_message_id"]
 
     # Switching back to the first branch through ?leaf=.
     old = (await user.get(f"/api/chats/{chat_id}?leaf={answer_id}")).json

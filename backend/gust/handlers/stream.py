@@ -41,6 +41,7 @@ def options(body: SendIn | RegenerateIn, message: str = "") -> SendOptions:
         message=getattr(body, "message", message),
         model=body.model,
         parent_id=getattr(body, "parent_id", None),
+        new_root="parent_id" in body.model_fields_set and getattr(body, "parent_id", None) is None,
         temperature=body.temperature,
         max_tokens=body.max_tokens,
         research=getattr(body, "research", False),

@@ -34,6 +34,9 @@ class SendOptions:
     message: str
     model: str | None = None
     parent_id: str | None = None
+    # True when the client sent `"parent_id": null`: a new root (editing a chat's first
+    # message). An absent parent_id continues the current branch.
+    new_root: bool = False
     temperature: float | None = None
     max_tokens: int | None = None
     research: bool = False
@@ -111,7 +114,7 @@ class GenerationService:
         if parent_id is not None:
             if not any(m.id == parent_id for m in messages):
                 raise NotFound("parent message not found in this chat")
-        elif messages:
+        elif messages and not options.new_root:
             parent_id = current_branch(messages)[-1].id
         created = now()
         user_message = Message(

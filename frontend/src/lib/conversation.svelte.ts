@@ -175,7 +175,8 @@ class Conversation {
     this.beginLive(answer.id);
     const body: Record<string, unknown> = { message: text };
     if (chatId) body.chat_id = chatId;
-    if (parentId) body.parent_id = parentId;
+    // An edit of the first message sends `parent_id: null` explicitly: a new root.
+    if (parentId || branching) body.parent_id = parentId ?? null;
     const model = options.model ?? this.model;
     if (model) body.model = model;
     await this.runStream({ url: '/chat/stream', method: 'POST', body }, body);
