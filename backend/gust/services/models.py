@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -13,9 +12,10 @@ import pydantic
 import yaml
 
 from gust.domain.errors import ValidationError
+from gust.domain.model_spec import ModelSpec, Provider
 from gust.ports.llm import LLM
 
-Provider = Literal["openai", "webhook", "local"]
+__all__ = ["ModelEntry", "ModelRegistry", "ModelSpec", "ModelsFileError", "Provider"]
 LOCAL_MODEL_ID = "local"
 
 
@@ -78,47 +78,6 @@ class ModelEntry(pydantic.BaseModel):
         if value is not None and limit is not None and value > limit:
             raise ValueError(f"must be at most max_output_tokens ({limit})")
         return value
-
-
-@dataclass(slots=True)
-class ModelSpec:
-    id: str
-    provider: Provider
-    upstream_model: str
-    display_name: str
-    base_url: str | None
-    api_key: str | None
-    features: list[str]
-    context_window: int
-    max_output_tokens: int
-    default_temperature: float | None
-    default_max_tokens: int | None
-    price_input_per_million: float
-    price_output_per_million: float
-    include_usage: bool = True
-    headers: dict[str, str] = field(default_factory=dict)
-    extra_body: dict[str, Any] = field(default_factory=dict)
-    webhook_token: str | None = None
-
-    def public(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.display_name,
-            "provider": self.provider,
-            "features": list(self.features),
-            "context_window": self.context_window,
-            "max_output_tokens": self.max_output_tokens,
-            "price_input_per_million": self.price_input_per_million,
-            "price_output_per_million": self.price_output_per_million,
-        }
-
-    def cost(self, usage: Mapping[str, int] | None) -> float:
-        if not usage:
-            return 0.0
-        return (
-            usage.get("prompt_tokens", 0) * self.price_input_per_million
-            + usage.get("completion_tokens", 0) * self.price_output_per_million
-        ) / 1_000_000
 
 
 def _spec(entry: ModelEntry, env: Mapping[str, str]) -> ModelSpec:

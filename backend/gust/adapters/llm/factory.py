@@ -6,9 +6,9 @@ from gust.adapters.llm.local import LocalLLM, LocalModelServer
 from gust.adapters.llm.openai_compat import OpenAICompatLLM
 from gust.adapters.llm.openai_sdk import OpenAICompleter
 from gust.adapters.llm.sessions import SessionPool
+from gust.domain.model_spec import ModelSpec
 from gust.ports.completion import Completer
 from gust.ports.llm import LLM
-from gust.services.models import ModelSpec
 
 
 class LLMFactory:
