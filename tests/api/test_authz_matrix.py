@@ -94,6 +94,9 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("POST", "/api/chats"): Policy("user", body={"title": "t"}),
     ("GET", "/api/models"): Policy("user"),
     ("GET", "/api/search"): Policy("user", query=f"?q={SECRET_WORD}"),
+    ("GET", "/v1/models"): Policy("user"),
+    ("POST", "/v1/chat/completions"): Policy("user", body={"model": "fake-model",
+                                                           "messages": [{"role": "user", "content": "hi"}]}),
     # -- user A's objects ----------------------------------------------------------------
     ("POST", "/chat/stream"): Policy("owned", body={**SEND, "chat_id": "{chat_id}"}, owner_reads=False),
     ("POST", "/chat/message"): Policy("owned", body={**SEND, "chat_id": "{chat_id}"}, owner_reads=False),

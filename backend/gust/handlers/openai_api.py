@@ -1,0 +1,176 @@
+"""OpenAI-compatible endpoints: `/v1/chat/completions` and `/v1/models` (see services/openai_api.py).
+
+Authenticated by Gust API keys (`Authorization: Bearer gust_...`); every error is in
+OpenAI's shape (`{"error": {"message", "type", "param", "code"}}`), so OpenAI's own
+clients raise their usual exceptions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, cast
+
+import pydantic
+import tornado.iostream
+import tornado.web
+
+from gust.domain.errors import GustError
+from gust.handlers.base import APIHandler, dumps
+from gust.handlers.routing import Op, route
+from gust.services.openai_api import CompletionIn, OpenAICompatService, OpenAIError, openai_error_for
+
+log = logging.getLogger("gust.api")
+
+_JSON = "application/json"
+_ERRORS: dict[int, type[pydantic.BaseModel] | str | None] = {
+    400: _JSON,
+    401: _JSON,
+    404: _JSON,
+    413: _JSON,
+    429: _JSON,
+    502: _JSON,
+    503: _JSON,
+}
+
+
+class OpenAIHandler(APIHandler):
+    """Errors in OpenAI's format, whatever raised them."""
+
+    @property
+    def openai(self) -> OpenAICompatService:
+        services = self.services
+        service = services.extra.get("openai_api")
+        if service is None:
+            if services.models is None:
+                raise OpenAIError(503, "no models are configured", type="api_error", code="unavailable")
+            service = services.extra["openai_api"] = OpenAICompatService(
+                services.store,
+                services.models,
+                services.chats,
+                max_message_chars=self.gust_settings.max_message_chars,
+                generation=services.generation,
+            )
+        return cast(OpenAICompatService, service)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if exc is None or isinstance(exc, tornado.web.HTTPError):
+            status = status_code
+            error = OpenAIError(status, self._reason, type="invalid_request_error")
+        else:
+            error = openai_error_for(exc)
+            if not isinstance(exc, GustError):
+                log.exception("v1 request %s failed", self.request_id, exc_info=exc)
+        self.set_status(error.status)
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after:
+            self.set_header("Retry-After", str(int(retry_after)))
+        if error.status >= 500:
+            self._record_error(exc)
+        prepared = self._prepared_future
+        if prepared is not None and not prepared.done():
+            self.set_header("Connection", "close")
+        self.finish(dumps(error.body()))
+
+
+class ModelsHandler(OpenAIHandler):
+    api = {"get": Op("Models (OpenAI-compatible)", responses={200: _JSON, **_ERRORS}, tags=("openai",))}
+
+    async def get(self) -> None:
+        self.write_json(self.openai.list_models())
+
+
+class ChatCompletionsHandler(OpenAIHandler):
+    api = {
+        "post": Op(
+            "Chat completion (OpenAI-compatible; `stream: true` answers server-sent events)",
+            body=CompletionIn,
+            responses={200: _JSON, **_ERRORS},
+            tags=("openai",),
+        )
+    }
+
+    async def post(self) -> None:
+        body = self.json_body(CompletionIn)
+        save = self.request.headers.get("X-Gust-Save", "").strip().lower() in ("true", "1", "yes")
+        service = self.openai
+        completion = await service.start(self.user, body, save=save)
+        if not body.stream:
+            async for _ in service.chunks(completion):
+                pass
+            await service.finish(completion)
+            if completion.chat_id:
+                self.set_header("X-Gust-Chat-Id", completion.chat_id)
+            self.write_json(service.response(completion))
+            return
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        chunks = service.chunks(completion)
+        # The first chunk comes before any byte is sent: an upstream refusal is a plain error.
+        first = await anext(chunks, None)
+        self.set_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("X-Accel-Buffering", "no")
+        if save:
+            self.set_header("X-Gust-Save", "true")
+        status = "complete"
+        try:
+            await self._send(
+                service.chunk(completion, {"role": "assistant", "content": ""}, with_usage=include_usage)
+            )
+            pending = [first] if first is not None else []
+            while True:
+                chunk = pending.pop() if pending else await anext(chunks, None)
+                if chunk is None:
+                    break
+                if chunk.kind == "delta" and chunk.text:
+                    await self._send(
+                        service.chunk(completion, {"content": chunk.text}, with_usage=include_usage)
+                    )
+                elif chunk.kind == "reasoning" and chunk.text:
+                    delta = {"reasoning_content": chunk.text}
+                    await self._send(service.chunk(completion, delta, with_usage=include_usage))
+        except tornado.iostream.StreamClosedError:
+            status = "stopped"
+            await chunks.aclose()
+        except Exception as exc:
+            status = "error"
+            error = openai_error_for(exc)
+            with _closed_ok():
+                await self._send(error.body())
+        await service.finish(completion, status=status)
+        if status == "stopped":
+            return
+        with _closed_ok():
+            if status == "complete":
+                finish = service.chunk(
+                    completion, {}, completion.finish_reason or "stop", with_usage=include_usage
+                )
+                await self._send(finish)
+                if include_usage:
+                    await self._send(service.usage_chunk(completion))
+            self.write(b"data: [DONE]\n\n")
+            await self.flush()
+        self.finish()
+
+    async def _send(self, payload: dict[str, Any]) -> None:
+        self.write(
+            b"data: " + json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
+        )
+        await self.flush()
+
+
+class _closed_ok:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, typ: Any, value: Any, tb: Any) -> bool:
+        return isinstance(value, tornado.iostream.StreamClosedError)
+
+
+default_handlers = [
+    route("/v1/models", ModelsHandler),
+    route("/v1/chat/completions", ChatCompletionsHandler),
+]

@@ -1,0 +1,161 @@
+"""The OpenAI-compatible API, driven by the official `openai` client against the real app."""
+
+from __future__ import annotations
+
+import json
+
+import aiohttp
+import openai
+import pytest
+
+from tests.support.app_server import RunningApp
+from tests.support.client import Api
+from tests.support.fake_upstream import DEFAULT_TOKENS, FakeUpstream, Script
+
+ANSWER = "".join(DEFAULT_TOKENS)
+
+
+async def api_key(user: Api) -> str:
+    created = await user.post("/api/auth/api-keys", {"name": "script"})
+    assert created.status == 201, created.text
+    key: str = created.json["key"]
+    return key
+
+
+def client(app: RunningApp, key: str) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=app.url + "/v1", api_key=key, max_retries=0)
+
+
+async def usage_totals(user: Api) -> dict[str, int]:
+    report = await user.get("/api/usage")
+    assert report.status == 200, report.text
+    totals: dict[str, int] = report.json["totals"]
+    return totals
+
+
+async def test_openai_client_streams_and_usage_is_recorded(
+    stream_app: RunningApp, user: Api, upstream: FakeUpstream
+) -> None:
+    oai = client(stream_app, await api_key(user))
+    models = await oai.models.list()
+    assert [m.id for m in models.data] == ["fake-model"]
+
+    stream = await oai.chat.completions.create(
+        model="fake-model",
+        messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    text, finish, usage = [], None, None
+    async for chunk in stream:
+        assert chunk.object == "chat.completion.chunk" and chunk.model == "fake-model"
+        if chunk.choices:
+            text.append(chunk.choices[0].delta.content or "")
+            finish = chunk.choices[0].finish_reason or finish
+        if chunk.usage is not None:
+            usage = chunk.usage
+    assert "".join(text) == ANSWER
+    assert finish == "stop"
+    assert usage is not None and usage.prompt_tokens == 11 and usage.completion_tokens == len(DEFAULT_TOKENS)
+    sent = upstream.requests[-1]
+    assert sent["messages"] == [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]
+
+    totals = await usage_totals(user)
+    assert totals["messages"] == 1
+    assert totals["prompt_tokens"] == 11 and totals["completion_tokens"] == len(DEFAULT_TOKENS)
+    # Not saved: no chat appears.
+    assert (await user.get("/api/chats")).json["items"] == []
+
+
+async def test_openai_client_without_streaming(stream_app: RunningApp, user: Api) -> None:
+    oai = client(stream_app, await api_key(user))
+    done = await oai.chat.completions.create(
+        model="fake-model",
+        messages=[
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "hello "}, {"type": "text", "text": "there"}],
+            }
+        ],
+    )
+    assert done.object == "chat.completion"
+    assert done.choices[0].message.content == ANSWER
+    assert done.choices[0].message.role == "assistant"
+    assert done.choices[0].finish_reason == "stop"
+    assert (
+        done.usage is not None
+        and done.usage.total_tokens == done.usage.prompt_tokens + done.usage.completion_tokens
+    )
+    totals = await usage_totals(user)
+    assert totals["messages"] == 1 and totals["completion_tokens"] == done.usage.completion_tokens
+
+
+async def test_bad_key_gets_openais_401(stream_app: RunningApp, http: aiohttp.ClientSession) -> None:
+    oai = client(stream_app, "gust_not-a-real-key")
+    with pytest.raises(openai.AuthenticationError) as caught:
+        await oai.chat.completions.create(model="fake-model", messages=[{"role": "user", "content": "hi"}])
+    assert caught.value.status_code == 401
+    assert caught.value.code == "invalid_api_key"
+    async with http.get(stream_app.url + "/v1/models") as resp:
+        body = await resp.json()
+        assert resp.status == 401
+        assert set(body["error"]) == {"message", "type", "param", "code"}
+
+
+async def test_unknown_model_and_invalid_messages(stream_app: RunningApp, user: Api) -> None:
+    oai = client(stream_app, await api_key(user))
+    with pytest.raises(openai.NotFoundError) as missing:
+        await oai.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "hi"}])
+    assert missing.value.code == "model_not_found"
+    with pytest.raises(openai.BadRequestError) as bad_role:
+        await oai.chat.completions.create(model="fake-model", messages=[{"role": "wizard", "content": "hi"}])  # type: ignore[misc,list-item]
+    assert bad_role.value.status_code == 400
+    with pytest.raises(openai.BadRequestError):
+        await oai.chat.completions.create(model="fake-model", messages=[])
+    assert (await usage_totals(user))["messages"] == 0
+
+
+async def test_upstream_failure_mid_stream_is_an_error_chunk(
+    stream_app: RunningApp, user: Api, upstream: FakeUpstream
+) -> None:
+    upstream.script = Script(close_after=3)
+    oai = client(stream_app, await api_key(user))
+    stream = await oai.chat.completions.create(
+        model="fake-model", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    received = []
+    with pytest.raises(openai.APIError):
+        async for chunk in stream:
+            if chunk.choices:
+                received.append(chunk.choices[0].delta.content or "")
+    assert "".join(received) == "".join(DEFAULT_TOKENS[:3])
+
+
+async def test_upstream_refusal_before_streaming_is_an_openai_error(
+    stream_app: RunningApp, user: Api, upstream: FakeUpstream
+) -> None:
+    upstream.script = Script(status=400)
+    key = await api_key(user)
+    async with aiohttp.ClientSession() as http:
+        body = {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+        headers = {"Authorization": f"Bearer {key}"}
+        async with http.post(stream_app.url + "/v1/chat/completions", json=body, headers=headers) as resp:
+            assert resp.status >= 400
+            error = json.loads(await resp.text())["error"]
+            assert set(error) == {"message", "type", "param", "code"}
+
+
+async def test_save_header_stores_the_exchange_as_a_chat(stream_app: RunningApp, user: Api) -> None:
+    oai = client(stream_app, await api_key(user))
+    done = await oai.chat.completions.create(
+        model="fake-model",
+        messages=[{"role": "user", "content": "remember this"}],
+        extra_headers={"X-Gust-Save": "true"},
+    )
+    assert done.choices[0].message.content == ANSWER
+    chats = (await user.get("/api/chats")).json["items"]
+    assert len(chats) == 1 and chats[0]["title"] == "remember this"
+    messages = (await user.get(f"/api/chats/{chats[0]['id']}/messages")).json["items"]
+    assert [(m["role"], m["content"]) for m in messages] == [("user", "remember this"), ("assistant", ANSWER)]
+    assert messages[1]["usage"]["completion_tokens"] == done.usage.completion_tokens  # type: ignore[union-attr]
+    assert (await usage_totals(user))["messages"] == 1
