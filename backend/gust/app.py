@@ -25,6 +25,7 @@ from gust.adapters.llm.sessions import SessionPool
 from gust.config import ConfigError, Settings
 from gust.domain.models import User
 from gust.handlers import admin, agents, api_keys, auth, chats, health, meta, oauth, stream
+from gust.handlers import exports as export_handlers
 from gust.handlers import openai_api as openai_handlers
 from gust.handlers import search as search_handlers
 from gust.handlers import usage as usage_handlers
@@ -90,6 +91,7 @@ def api_handlers() -> list[Rule]:
         *admin.default_handlers,
         *agents.default_handlers,
         *chats.default_handlers,
+        *export_handlers.default_handlers,
         *stream.default_handlers,
         *search_handlers.default_handlers,
         *usage_handlers.default_handlers,

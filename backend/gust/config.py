@@ -141,6 +141,7 @@ class Settings(BaseSettings):
 
     # Limits.
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    import_max_bytes: int = Field(50 * 1024 * 1024, ge=1024)  # POST /api/import only
     max_message_chars: int = Field(100_000, ge=1)
     max_active_generations: int = Field(256, ge=1)
     shutdown_timeout: float = Field(10.0, ge=0)

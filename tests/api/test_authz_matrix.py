@@ -62,6 +62,9 @@ def png() -> bytes:
 AGENT = {"name": "Matrix agent", "system_prompt": "p",
          "webhook": {"url": "https://h.example.com/x", "token": "t"}}
 SEND = {"message": "hello there"}
+T0 = "2025-01-01T00:00:00Z"
+IMPORT_DOC = {"format": "gust.chat", "version": 1, "chat": {"title": "Imported", "created_at": T0},
+              "messages": [{"id": "m1", "role": "user", "content": "hi", "created_at": T0}]}
 
 POLICIES: dict[tuple[str, str], Policy] = {
     # -- public ------------------------------------------------------------------------
@@ -97,6 +100,8 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("GET", "/v1/models"): Policy("user"),
     ("POST", "/v1/chat/completions"): Policy("user", body={"model": "fake-model",
                                                            "messages": [{"role": "user", "content": "hi"}]}),
+    ("GET", "/api/export"): Policy("user"),
+    ("POST", "/api/import"): Policy("user", body=IMPORT_DOC),
     # -- user A's objects ----------------------------------------------------------------
     ("POST", "/chat/stream"): Policy("owned", body={**SEND, "chat_id": "{chat_id}"}, owner_reads=False),
     ("POST", "/chat/message"): Policy("owned", body={**SEND, "chat_id": "{chat_id}"}, owner_reads=False),
@@ -104,6 +109,7 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("PATCH", "/api/chats/{chat_id}"): Policy("owned", body={"title": "stolen"}),
     ("DELETE", "/api/chats/{chat_id}"): Policy("owned"),
     ("GET", "/api/chats/{chat_id}/messages"): Policy("owned"),
+    ("GET", "/api/chats/{chat_id}/export"): Policy("owned"),
     ("POST", "/api/chats/{chat_id}/messages"): Policy("owned", body=SEND),
     ("GET", "/api/chats/{chat_id}/events"): Policy("owned"),
     ("POST", "/api/chats/{chat_id}/stop"): Policy("owned"),

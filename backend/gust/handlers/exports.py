@@ -1,0 +1,122 @@
+"""Export a chat or all chats; import Gust exports and ChatGPT's conversations.json."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Literal
+
+import tornado.httputil
+from pydantic import BaseModel, Field
+from tornado.iostream import StreamClosedError
+from tornado.web import Finish
+
+from gust.domain.errors import BadRequest
+from gust.handlers.base import APIHandler
+from gust.handlers.routing import Op, route
+from gust.handlers.schemas import Strict
+from gust.services.exports import ExportService, chat_document, chat_markdown
+from gust.services.imports import ImportService
+
+
+class ExportQuery(Strict):
+    format: Literal["json", "md"] = "json"
+
+
+class ImportedChatOut(BaseModel):
+    title: str
+    chat_id: str
+    messages: int
+
+
+class SkippedChatOut(BaseModel):
+    title: str
+    reason: str
+
+
+class ImportReportOut(BaseModel):
+    """What was imported, and what was skipped and why."""
+
+    imported: list[ImportedChatOut] = Field(default_factory=list)
+    skipped: list[SkippedChatOut] = Field(default_factory=list)
+
+
+def _filename(title: str, ext: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", title).strip("-.")[:60] or "chat"
+    return f"{stem}.{ext}"
+
+
+class ChatExportHandler(APIHandler):
+    api = {
+        "get": Op("A chat as Markdown (format=md) or as JSON with every branch (format=json)",
+                  query=ExportQuery, responses={200: "application/json"}, tags=("export",)),
+    }
+
+    async def get(self, chat_id: str) -> None:
+        query = self.query_model(ExportQuery)
+        chat, messages = await ExportService(self.chats).chat_export(self.user, chat_id)
+        ext = "json" if query.format == "json" else "md"
+        self.set_header("Content-Disposition", f'attachment; filename="{_filename(chat.title, ext)}"')
+        self.set_header("Cache-Control", "no-store")
+        if query.format == "md":
+            self.set_header("Content-Type", "text/markdown; charset=utf-8")
+            self.finish(chat_markdown(chat, messages))
+        else:
+            self.set_header("Content-Type", "application/json; charset=utf-8")
+            self.finish(json.dumps(chat_document(chat, messages), ensure_ascii=False, indent=1))
+
+
+class ExportAllHandler(APIHandler):
+    api = {
+        "get": Op("All my chats as a ZIP, streamed (chats/<id>.json and .md, manifest.json)",
+                  responses={200: "application/zip"}, tags=("export",)),
+    }
+
+    async def get(self) -> None:
+        self.set_header("Content-Type", "application/zip")
+        self.set_header("Content-Disposition", 'attachment; filename="gust-export.zip"')
+        self.set_header("Cache-Control", "no-store")
+        try:
+            async for chunk in ExportService(self.chats).zip_chunks(self.user):
+                if chunk:
+                    self.write(chunk)
+                    await self.flush()
+        except StreamClosedError:
+            raise Finish() from None
+        self.finish()
+
+
+class ImportHandler(APIHandler):
+    api = {
+        "post": Op("Import a Gust export (chat JSON or the ZIP) or ChatGPT's conversations.json, "
+                   "as the raw body or a multipart field `file`",
+                   responses={200: ImportReportOut, 413: None}, tags=("export",)),
+    }
+
+    @property
+    def body_limit(self) -> int:
+        return self.gust_settings.import_max_bytes
+
+    def _file(self) -> bytes:
+        body = self.body
+        content_type = self.request.headers.get("Content-Type", "")
+        if not content_type.startswith("multipart/form-data"):
+            return body
+        args: dict[str, list[bytes]] = {}
+        files: dict[str, list[tornado.httputil.HTTPFile]] = {}
+        tornado.httputil.parse_body_arguments(content_type, body, args, files)
+        if not files.get("file"):
+            raise BadRequest("the multipart body has no field named file", code="invalid_import_file")
+        return files["file"][0].body
+
+    async def post(self) -> None:
+        service = ImportService(self.services.store, max_bytes=self.body_limit)
+        report = await service.import_file(self.user, self._file())
+        self.write_json({"imported": report.imported, "skipped": report.skipped})
+
+
+default_handlers = [
+    route("/api/chats/{chat_id}/export", ChatExportHandler),
+    route("/api/export", ExportAllHandler),
+    route("/api/import", ImportHandler),
+]
