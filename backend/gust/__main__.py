@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from pathlib import Path
 
 from gust import __version__
 from gust.config import ConfigError, load_settings
@@ -29,6 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
     reindex.add_argument("--full", action="store_true", help="re-send every document, even current ones")
     reindex.add_argument("--wait", type=float, default=60.0, metavar="SECONDS",
                          help="wait this long for a reconcile running elsewhere (default: 60)")
+    backup = sub.add_parser("backup", help="copy the embedded store, search index and key into DIR")
+    backup.add_argument("dir", type=Path, metavar="DIR")
+    backup.add_argument("--force", action="store_true", help="write into a non-empty DIR")
+    restore = sub.add_parser("restore", help="restore a backup from DIR into an empty DATA_DIR")
+    restore.add_argument("dir", type=Path, metavar="DIR")
+    restore.add_argument("--force", action="store_true", help="overwrite a non-empty DATA_DIR")
     return parser
 
 
@@ -56,6 +63,11 @@ def cli(argv: list[str] | None = None) -> int:
             print(f"gust: {exc}", file=sys.stderr)
             return 2
         return 0
+    if command in ("backup", "restore"):
+        from gust import backup
+
+        run = backup.backup if command == "backup" else backup.restore
+        return run(settings, args.dir, force=args.force)
     if command == "reindex":
         from gust.app import reindex
 
