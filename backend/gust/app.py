@@ -28,6 +28,7 @@ from gust.handlers import admin, agents, api_keys, auth, chats, health, meta, oa
 from gust.handlers import exports as export_handlers
 from gust.handlers import openai_api as openai_handlers
 from gust.handlers import search as search_handlers
+from gust.handlers import shares as share_handlers
 from gust.handlers import usage as usage_handlers
 from gust.handlers.base import NotFoundHandler
 from gust.handlers.frontend import frontend_handlers
@@ -96,6 +97,7 @@ def api_handlers() -> list[Rule]:
         *search_handlers.default_handlers,
         *usage_handlers.default_handlers,
         *openai_handlers.default_handlers,
+        *share_handlers.default_handlers,
     ]
 
 

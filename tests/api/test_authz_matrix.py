@@ -78,6 +78,8 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("GET", "/api/docs/assets/{path}"): public(200),
     ("GET", "/"): public(200),
     ("GET", "/c/{chat_id}"): public(200),
+    ("GET", "/s/{share_id}"): public(200),
+    ("GET", "/api/shares/{share_id}"): public(404),  # unknown ids and revoked links alike
     ("GET", "/assets/{path}"): public(200, 404),  # 404 until the UI is built
     ("POST", "/api/auth/register"): public(201, body={"email": "new@example.com", "password": PASSWORD}),
     ("POST", "/api/auth/login"): public(200, body={"email": "a@example.com", "password": PASSWORD}),
@@ -109,6 +111,9 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("PATCH", "/api/chats/{chat_id}"): Policy("owned", body={"title": "stolen"}),
     ("DELETE", "/api/chats/{chat_id}"): Policy("owned"),
     ("GET", "/api/chats/{chat_id}/messages"): Policy("owned"),
+    ("GET", "/api/chats/{chat_id}/share"): Policy("owned", owner_reads=False),  # 404 until shared
+    ("POST", "/api/chats/{chat_id}/share"): Policy("owned"),
+    ("DELETE", "/api/chats/{chat_id}/share"): Policy("owned"),
     ("GET", "/api/chats/{chat_id}/export"): Policy("owned"),
     ("POST", "/api/chats/{chat_id}/messages"): Policy("owned", body=SEND),
     ("GET", "/api/chats/{chat_id}/events"): Policy("owned"),
@@ -161,7 +166,8 @@ class Matrix:
         self.app = app
         self.session = session
         self.checker = OpenAPIChecker(app.app.openapi)
-        self.ids: dict[str, str] = {"path": "swagger-ui.css", "provider": "oidc"}
+        self.ids: dict[str, str] = {"path": "swagger-ui.css", "provider": "oidc",
+                                    "share_id": "no-such-share-0123456789abcdef"}
 
     def path(self, template: str, policy: Policy) -> str:
         extra = {"path": "index.js"} if template == "/assets/{path}" else {}

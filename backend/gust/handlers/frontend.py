@@ -56,5 +56,6 @@ def frontend_handlers(dist: Path) -> list[Any]:
     return [
         route("/", IndexHandler, dist=str(dist)),
         route("/c/{chat_id}", IndexHandler, dist=str(dist)),
+        route("/s/{share_id}", IndexHandler, dist=str(dist)),  # a shared snapshot, no login
         route("/assets/{path}", AssetHandler, path=str(dist / "assets")),
     ]

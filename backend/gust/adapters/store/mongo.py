@@ -16,6 +16,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from gust.adapters.store.mongo_accounts import MongoAccountsMixin
 from gust.adapters.store.mongo_search import MongoSearchMixin
+from gust.adapters.store.mongo_shares import MongoSharesMixin
 from gust.adapters.store.mongo_usage import MongoUsageMixin
 from gust.adapters.store.records import check_changes, from_doc, mark_pending, to_doc
 from gust.domain.errors import Conflict
@@ -32,7 +33,7 @@ def _doc(record: Any) -> Doc:
     return data
 
 
-class MongoStore(MongoSearchMixin, MongoAccountsMixin, MongoUsageMixin):
+class MongoStore(MongoSearchMixin, MongoAccountsMixin, MongoUsageMixin, MongoSharesMixin):
     """Store on MongoDB (or a wire-compatible server such as FerretDB).
 
     The client is created in start(), on the running event loop: an AsyncMongoClient
@@ -116,6 +117,7 @@ class MongoStore(MongoSearchMixin, MongoAccountsMixin, MongoUsageMixin):
         await self._ensure_search_indexes()
         await self._ensure_accounts_indexes()
         await self._ensure_usage_indexes()
+        await self._ensure_shares_indexes()
 
     async def close(self) -> None:
         if self._index_task is not None:

@@ -18,6 +18,8 @@ from gust.adapters.store.sqlite_accounts import MIGRATIONS as ACCOUNTS_MIGRATION
 from gust.adapters.store.sqlite_accounts import SQLiteAccountsMixin
 from gust.adapters.store.sqlite_search import MIGRATIONS as SEARCH_MIGRATIONS
 from gust.adapters.store.sqlite_search import SQLiteSearchMixin, record_chat_tombstone
+from gust.adapters.store.sqlite_shares import MIGRATIONS as SHARES_MIGRATIONS
+from gust.adapters.store.sqlite_shares import SQLiteSharesMixin
 from gust.adapters.store.sqlite_usage import MIGRATIONS as USAGE_MIGRATIONS
 from gust.adapters.store.sqlite_usage import SQLiteUsageMixin
 from gust.domain.errors import Conflict
@@ -65,6 +67,7 @@ CORE_MIGRATIONS: list[tuple[str, str]] = [
 
 # Migrations contributed by feature modules (search state, accounts...), appended here.
 FEATURE_MIGRATIONS: list[tuple[str, str]] = [*SEARCH_MIGRATIONS, *ACCOUNTS_MIGRATIONS, *USAGE_MIGRATIONS]
+FEATURE_MIGRATIONS += SHARES_MIGRATIONS
 
 
 def all_migrations() -> list[tuple[str, str]]:
@@ -75,7 +78,7 @@ def _dumps(record: Any) -> str:
     return json.dumps(to_doc(record), ensure_ascii=False, separators=(",", ":"))
 
 
-class SQLiteStore(SQLiteSearchMixin, SQLiteAccountsMixin, SQLiteUsageMixin):
+class SQLiteStore(SQLiteSearchMixin, SQLiteAccountsMixin, SQLiteUsageMixin, SQLiteSharesMixin):
     """Store on one SQLite file. Writes go through one thread (SQLite has one writer);
     reads run on a small pool of threads, each with its own connection (WAL readers
     never wait for the writer)."""
