@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import io
 import json
+import secrets
 import zipfile
 from typing import Any
 
 import aiohttp
 
-from gust.domain.models import User
+from gust.domain.ids import new_id, now
+from gust.domain.models import Chat, Message, User
+from gust.services.exports import ExportService
 from tests.data.world import search_hits, seed_chats, snapshot
 from tests.support.app_server import RunningApp
 from tests.support.client import Api
@@ -213,3 +216,31 @@ async def test_no_one_exports_another_users_chat(app: RunningApp, api: Api) -> N
     status, _, archive = await raw(bob, "GET", "/api/export")
     with zipfile.ZipFile(io.BytesIO(archive)) as zf:
         assert status == 200 and zf.namelist() == ["manifest.json"]
+
+
+async def test_the_zip_streams_one_chat_at_a_time(app: RunningApp, api: Api) -> None:
+    """More chats than one page of the store; each chunk holds about one chat, never all."""
+    alice = await api.register_and_login("alice@example.com")
+    user = await me(app, alice)
+    store = app.services.store
+    for n in range(60):
+        at = now() - 1000 + n
+        chat = Chat(id=new_id(), user_id=user.id, team_id=user.team_id, title=f"Chat {n}", model=None,
+                    created_at=at, updated_at=at)
+        await store.create_chat(chat)
+        await store.create_message(Message(
+            id=new_id(), chat_id=chat.id, user_id=user.id, team_id=user.team_id, role="user",
+            content=secrets.token_hex(4000), status="complete", created_at=at, updated_at=at))
+    chunks = [c async for c in ExportService(app.services.chats).zip_chunks(user)]
+    assert len(chunks) == 61  # one per chat, then the manifest and the central directory
+    # A chat's 8000 characters compress to about 4.5 kB, stored twice (JSON and Markdown).
+    assert max(len(c) for c in chunks) < 16_000 < sum(len(c) for c in chunks) // 20
+    with zipfile.ZipFile(io.BytesIO(b"".join(chunks))) as zf:
+        assert zf.testzip() is None
+        assert len([n for n in zf.namelist() if n.endswith(".json")]) == 61
+
+    headers = {"Authorization": f"Bearer {alice.token}"}
+    async with api.session.get(api.base_url + "/api/export", headers=headers) as resp:
+        assert resp.status == 200 and "Content-Length" not in resp.headers
+        assert resp.headers.get("Transfer-Encoding") == "chunked"
+        assert await resp.read() != b""
