@@ -162,6 +162,23 @@ export const en = {
   time: {
     justNow: 'just now',
   },
+  share: {
+    button: 'Share',
+    title: 'Share this chat',
+    explain:
+      'Anyone with the link can read this chat as it is now, without signing in. Messages you add later are not shown unless you update the link.',
+    create: 'Create link',
+    linkLabel: 'Link',
+    copy: 'Copy link',
+    copied: 'Copied',
+    update: 'Update to the current chat',
+    revoke: 'Stop sharing',
+    revoked: 'The link no longer works.',
+    snapshotNote: (when: string) => `A read-only copy of a Gust chat, shared ${when}.`,
+    missingTitle: 'This link does not work',
+    missing: 'The chat was not shared, or its owner stopped sharing it.',
+    openGust: 'Open Gust',
+  },
 };
 
 export type Strings = typeof en;
