@@ -9,8 +9,12 @@ Accepted files (detected by shape):
 
 Every conversation is validated and built in memory first, then written; a failed write
 deletes what was written for it, so each conversation is imported whole or not at all.
-Imported chats and messages get new ids and belong to the caller; times come from the
-file. They are stored with index_state "pending", so the search indexer picks them up.
+Imported chats and messages get new ids and belong to the caller; times, statuses and
+usage come from the file (so /api/usage counts imported answers in their original period,
+and importing a file twice counts them twice). A chat's agent_id and share links are not
+imported: agents belong to a team and may not exist here. ChatGPT's `current_node` is not
+kept: as for every Gust chat, the current branch is the one with the latest message.
+They are stored with index_state "pending", so the search indexer picks them up.
 """
 
 from __future__ import annotations
