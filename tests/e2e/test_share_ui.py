@@ -36,6 +36,8 @@ async def test_anonymous_browser_sees_the_snapshot_until_revoked(signed_in: UI, 
         await expect(page.locator("article.user .user-text")).to_have_text("Where to?")
         await expect(page.get_by_role("button", name="Regenerate")).to_have_count(0)
         await expect(page.get_by_label("Password")).to_have_count(0)  # no sign-in form
+        await anonymous.screenshot("share-view")
+        await owner.screenshot("share-dialog")
 
         await dialog.get_by_role("button", name="Stop sharing").click()
         await expect(dialog.get_by_role("button", name="Create link")).to_be_visible()

@@ -8,6 +8,7 @@ import aiohttp
 import openai
 import pytest
 
+from gust.services.reconcile import Reconciler
 from tests.support.app_server import RunningApp
 from tests.support.client import Api
 from tests.support.fake_upstream import DEFAULT_TOKENS, FakeUpstream, Script
@@ -63,8 +64,13 @@ async def test_openai_client_streams_and_usage_is_recorded(
     totals = await usage_totals(user)
     assert totals["messages"] == 1
     assert totals["prompt_tokens"] == 11 and totals["completion_tokens"] == len(DEFAULT_TOKENS)
-    # Not saved: no chat appears.
+    # Not saved: no chat appears, and search never indexes the content-free usage record.
     assert (await user.get("/api/chats")).json["items"] == []
+    indexer = stream_app.services.indexer
+    assert indexer is not None
+    report = await Reconciler(indexer, full=True).run()
+    assert report is not None and report.messages == 1 and report.sent == 0
+    assert await indexer.index.count() == 0
 
 
 async def test_openai_client_without_streaming(stream_app: RunningApp, user: Api) -> None:

@@ -8,7 +8,8 @@ priced like chat answers by services/usage.final_usage) is recorded so GET /api/
 counts it. With `X-Gust-Save: true` the exchange is stored as a chat (the client's
 messages, then the answer carrying the usage), visible through /api/chats. Without it only
 a content-free usage record is stored: an assistant message with empty content in no
-chat (`chat_id` API_USAGE_CHAT), which no chat lists and search never indexes.
+chat (`chat_id` API_USAGE_CHAT), which no chat lists and search never indexes
+(services/search.indexable skips it; it is stored already marked indexed).
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ from gust.ports.store import Store
 from gust.services.chats import ChatService
 from gust.services.generation import GenerationService, provisional_title
 from gust.services.models import ModelRegistry, ModelSpec
+from gust.services.search import USAGE_RECORD_CHAT
 from gust.services.usage import final_usage
 
-API_USAGE_CHAT = "openai-api"
+API_USAGE_CHAT = USAGE_RECORD_CHAT
 MAX_MESSAGES = 1000
 
 

@@ -70,9 +70,13 @@ def message_document(message: Message) -> IndexDocument:
     )
 
 
+# The chat id of content-free usage records (services/openai_api.py): never searchable.
+USAGE_RECORD_CHAT = "openai-api"
+
+
 def indexable(message: Message) -> bool:
     """Streaming messages wait: they are indexed once final (interrupted ones as checkpointed)."""
-    return message.status in FINAL_STATUSES
+    return message.status in FINAL_STATUSES and message.chat_id != USAGE_RECORD_CHAT
 
 
 @dataclass(frozen=True, slots=True)
