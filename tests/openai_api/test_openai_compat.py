@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import aiohttp
 import openai
@@ -165,3 +166,19 @@ async def test_save_header_stores_the_exchange_as_a_chat(stream_app: RunningApp,
     assert [(m["role"], m["content"]) for m in messages] == [("user", "remember this"), ("assistant", ANSWER)]
     assert messages[1]["usage"]["completion_tokens"] == done.usage.completion_tokens  # type: ignore[union-attr]
     assert (await usage_totals(user))["messages"] == 1
+
+
+async def test_over_the_message_rate_limit_is_openais_429(
+    start_stream_app: Any, http: aiohttp.ClientSession
+) -> None:
+    app: RunningApp = await start_stream_app(rate_limit_messages_per_minute=2)
+    user = await Api(app.url, http).register_and_login("limited@example.com")
+    oai = client(app, await api_key(user))
+    for _ in range(2):
+        await oai.chat.completions.create(model="fake-model", messages=[{"role": "user", "content": "hi"}])
+    with pytest.raises(openai.RateLimitError) as caught:
+        await oai.chat.completions.create(model="fake-model", messages=[{"role": "user", "content": "hi"}])
+    assert caught.value.status_code == 429
+    assert caught.value.response.headers.get("Retry-After")
+    assert set(caught.value.body) == {"message", "type", "param", "code"}  # type: ignore[arg-type]
+    assert (await usage_totals(user))["messages"] == 2
