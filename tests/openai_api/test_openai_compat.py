@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -182,3 +183,31 @@ async def test_over_the_message_rate_limit_is_openais_429(
     assert caught.value.response.headers.get("Retry-After")
     assert set(caught.value.body) == {"message", "type", "param", "code"}  # type: ignore[arg-type]
     assert (await usage_totals(user))["messages"] == 2
+
+
+async def test_a_client_that_hangs_up_stops_the_upstream_and_usage_is_estimated(
+    stream_app: RunningApp, user: Api, upstream: FakeUpstream
+) -> None:
+    upstream.script = Script(tokens=[f"t{i} " for i in range(400)], delay=0.02)
+    key = await api_key(user)
+    body = {"model": "fake-model", "messages": [{"role": "user", "content": "long"}], "stream": True}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            stream_app.url + "/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"}
+        ) as resp:
+            assert resp.status == 200
+            seen = 0
+            async for line in resp.content:
+                if line.startswith(b"data: ") and b'"content":"t' in line:
+                    seen += 1
+                if seen == 3:
+                    break
+    # The upstream sees the hang-up long before its 400 tokens (8 s) are sent.
+    deadline = asyncio.get_running_loop().time() + 5
+    while upstream.disconnects == 0 and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.02)
+    assert upstream.disconnects == 1 and upstream.completed == 0
+    while (await usage_totals(user))["messages"] == 0 and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.02)
+    report = (await user.get("/api/usage")).json["totals"]
+    assert report["messages"] == 1 and report["estimated_messages"] == 1

@@ -7,8 +7,11 @@ clients raise their usual exceptions.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
+from collections.abc import AsyncGenerator
 from typing import Any, cast
 
 import pydantic
@@ -18,7 +21,14 @@ import tornado.web
 from gust.domain.errors import GustError
 from gust.handlers.base import APIHandler, dumps
 from gust.handlers.routing import Op, route
-from gust.services.openai_api import CompletionIn, OpenAICompatService, OpenAIError, openai_error_for
+from gust.ports.llm import Chunk
+from gust.services.openai_api import (
+    Completion,
+    CompletionIn,
+    OpenAICompatService,
+    OpenAIError,
+    openai_error_for,
+)
 
 log = logging.getLogger("gust.api")
 
@@ -109,65 +119,77 @@ class ChatCompletionsHandler(OpenAIHandler):
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         chunks = service.chunks(completion)
         # The first chunk comes before any byte is sent: an upstream refusal is a plain error.
-        first = await anext(chunks, None)
+        try:
+            first = await anext(chunks, None)
+        except BaseException:
+            await chunks.aclose()
+            raise
         self.set_header("Content-Type", "text/event-stream; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
         self.set_header("X-Accel-Buffering", "no")
-        if save:
-            self.set_header("X-Gust-Save", "true")
-        status = "complete"
-        try:
-            await self._send(
-                service.chunk(completion, {"role": "assistant", "content": ""}, with_usage=include_usage)
-            )
-            pending = [first] if first is not None else []
-            while True:
-                chunk = pending.pop() if pending else await anext(chunks, None)
-                if chunk is None:
-                    break
-                if chunk.kind == "delta" and chunk.text:
-                    await self._send(
-                        service.chunk(completion, {"content": chunk.text}, with_usage=include_usage)
-                    )
-                elif chunk.kind == "reasoning" and chunk.text:
-                    delta = {"reasoning_content": chunk.text}
-                    await self._send(service.chunk(completion, delta, with_usage=include_usage))
-        except tornado.iostream.StreamClosedError:
-            status = "stopped"
-            await chunks.aclose()
-        except Exception as exc:
-            status = "error"
-            error = openai_error_for(exc)
-            with _closed_ok():
-                await self._send(error.body())
+        # A task, so a client that hangs up cancels it and with it the upstream request.
+        self._relay_task = asyncio.ensure_future(
+            self._relay(service, completion, chunks, first, include_usage)
+        )
+        status = "stopped"
+        with contextlib.suppress(asyncio.CancelledError, tornado.iostream.StreamClosedError):
+            status = await self._relay_task
         await service.finish(completion, status=status)
         if status == "stopped":
             return
-        with _closed_ok():
+        with contextlib.suppress(tornado.iostream.StreamClosedError):
             if status == "complete":
-                finish = service.chunk(
-                    completion, {}, completion.finish_reason or "stop", with_usage=include_usage
-                )
-                await self._send(finish)
+                reason = completion.finish_reason or "stop"
+                await self._send(service.chunk(completion, {}, reason, with_usage=include_usage))
                 if include_usage:
                     await self._send(service.usage_chunk(completion))
             self.write(b"data: [DONE]\n\n")
             await self.flush()
-        self.finish()
+            self.finish()
+
+    async def _relay(
+        self,
+        service: OpenAICompatService,
+        completion: Completion,
+        chunks: AsyncGenerator[Chunk, None],
+        first: Chunk | None,
+        include_usage: bool,
+    ) -> str:
+        """Relay the upstream's chunks as OpenAI chunks: "complete", or "error" after an error chunk."""
+        async with contextlib.aclosing(chunks):
+            role = {"role": "assistant", "content": ""}
+            await self._send(service.chunk(completion, role, with_usage=include_usage))
+            chunk = first
+            try:
+                while chunk is not None:
+                    if chunk.kind == "delta" and chunk.text:
+                        delta = {"content": chunk.text}
+                        await self._send(service.chunk(completion, delta, with_usage=include_usage))
+                    elif chunk.kind == "reasoning" and chunk.text:
+                        delta = {"reasoning_content": chunk.text}
+                        await self._send(service.chunk(completion, delta, with_usage=include_usage))
+                    chunk = await anext(chunks, None)
+            except (asyncio.CancelledError, tornado.iostream.StreamClosedError):
+                raise
+            except Exception as exc:
+                # Mid-stream failure: OpenAI's clients raise on a chunk carrying `error`.
+                if not isinstance(exc, GustError):
+                    log.exception("v1 stream %s failed", self.request_id)
+                await self._send(openai_error_for(exc).body())
+                return "error"
+        return "complete"
+
+    def on_connection_close(self) -> None:
+        task = getattr(self, "_relay_task", None)
+        if task is not None:
+            task.cancel()
+        super().on_connection_close()
 
     async def _send(self, payload: dict[str, Any]) -> None:
         self.write(
             b"data: " + json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
         )
         await self.flush()
-
-
-class _closed_ok:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, typ: Any, value: Any, tb: Any) -> bool:
-        return isinstance(value, tornado.iostream.StreamClosedError)
 
 
 default_handlers = [
