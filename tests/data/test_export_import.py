@@ -9,6 +9,7 @@ import zipfile
 from typing import Any
 
 import aiohttp
+import pytest
 
 from gust.domain.ids import new_id, now
 from gust.domain.models import Chat, Message, User
@@ -244,3 +245,25 @@ async def test_the_zip_streams_one_chat_at_a_time(app: RunningApp, api: Api) -> 
         assert resp.status == 200 and "Content-Length" not in resp.headers
         assert resp.headers.get("Transfer-Encoding") == "chunked"
         assert await resp.read() != b""
+
+
+async def test_a_conversation_whose_write_fails_leaves_nothing_behind(app: RunningApp, api: Api) -> None:
+    """MongoDB refuses documents over 16 MiB: the second message's write fails, and the chat
+    and its first message, already written, are deleted again."""
+    if not app.settings.mongodb_uri:
+        pytest.skip("SQLite stores any size: the failing write needs MongoDB's document limit")
+    alice = await api.register_and_login("alice@example.com")
+    at = "2025-01-01T00:00:00Z"
+    doc = {"format": "gust.chat", "version": 1, "chat": {"title": "Too big", "created_at": at},
+           "messages": [{"id": "a", "role": "user", "content": "fine", "created_at": at},
+                        {"id": "b", "parent_id": "a", "role": "assistant", "content": "x" * (17 << 20),
+                         "created_at": at}]}
+    ok = {**doc, "chat": {"title": "Small", "created_at": at}, "messages": doc["messages"][:1]}
+    resp = await alice.post("/api/import", [doc, ok])
+    assert resp.status == 200, resp.text
+    assert resp.json["skipped"] == [{"title": "Too big", "reason": "storing it failed; nothing was kept"}]
+    assert [c["title"] for c in resp.json["imported"]] == ["Small"]
+    assert [c["title"] for c in (await alice.get("/api/chats")).json["items"]] == ["Small"]
+    user = await me(app, alice)
+    store: Any = app.services.store
+    assert await store._col("messages").count_documents({"user_id": user.id}) == 1  # no orphan
