@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-import aiohttp
+from typing import cast
 
+import aiohttp
+import pytest
+
+from gust.domain.errors import PayloadTooLarge
 from gust.domain.ids import new_id
 from gust.domain.models import Message
+from gust.ports.shares_store import SharesStore
+from gust.services.shares import ShareService
 from tests.support.app_server import RunningApp
 from tests.support.client import Api
 
@@ -100,3 +106,17 @@ async def test_another_user_cannot_share_read_or_revoke_my_chat(app: RunningApp,
     assert (await api.get(f"/api/shares/{share['id']}", auth=False)).status == 200
     anonymous = await api.post(f"/api/chats/{chat_id}/share", auth=False)
     assert anonymous.status == 401
+
+
+async def test_a_chat_too_long_for_one_snapshot_is_refused_and_nothing_is_shared(
+    app: RunningApp, api: Api
+) -> None:
+    owner = await api.register_and_login("owner@example.com")
+    chat_id, _ = await chat_with_messages(app, owner)
+    user = await app.services.store.get_user_by_email("owner@example.com")
+    assert user is not None
+    small = ShareService(cast(SharesStore, app.services.store), app.services.chats, max_bytes=100)
+    with pytest.raises(PayloadTooLarge):
+        await small.share(user, chat_id)
+    assert (await owner.get(f"/api/chats/{chat_id}/share")).status == 404
+    assert (await owner.post(f"/api/chats/{chat_id}/share")).status == 201  # the default limit fits

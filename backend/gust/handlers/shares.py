@@ -54,7 +54,7 @@ class ChatShareHandler(_SharesHandler):
         ),
         "post": Op(
             "Share the chat's current branch as a read-only snapshot (replaces an earlier link)",
-            responses={201: ShareOut, 404: None},
+            responses={201: ShareOut, 404: None, 413: None},
             tags=("shares",),
         ),
         "delete": Op("Revoke the chat's share link", responses={204: None, 404: None}, tags=("shares",)),

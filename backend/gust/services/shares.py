@@ -9,10 +9,11 @@ chat that was deleted, or of an owner who was disabled, is gone too.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any, cast
 
-from gust.domain.errors import NotFound
+from gust.domain.errors import NotFound, PayloadTooLarge
 from gust.domain.ids import new_token, now
 from gust.domain.models import Message, User, iso
 from gust.ports.shares_store import Share, SharesStore
@@ -36,10 +37,17 @@ def snapshot(message: Message) -> dict[str, Any]:
     }
 
 
+# A snapshot is one record (one MongoDB document, under its 16 MB limit).
+MAX_SNAPSHOT_BYTES = 8 * 1024 * 1024
+
+
 class ShareService:
-    def __init__(self, store: SharesStore, chats: ChatService) -> None:
+    def __init__(
+        self, store: SharesStore, chats: ChatService, *, max_bytes: int = MAX_SNAPSHOT_BYTES
+    ) -> None:
         self.store = store
         self.chats = chats
+        self.max_bytes = max_bytes
 
     async def share(self, user: User, chat_id: str) -> Share:
         """Snapshot the chat's current branch now (replacing its previous link)."""
@@ -54,6 +62,12 @@ class ShareService:
             created_at=now(),
             messages=[snapshot(m) for m in view.branch if m.role != "system"],
         )
+        size = len(json.dumps(share.messages, ensure_ascii=False).encode())
+        if size > self.max_bytes:
+            raise PayloadTooLarge(
+                f"this chat is too long to share ({size} bytes; at most {self.max_bytes})",
+                code="too_long_to_share",
+            )
         await self.store.put_share(share)
         log.info("user %s shared chat %s", user.id, view.chat.id)
         return share
