@@ -50,7 +50,7 @@ def _sha256(path: Path) -> str:
 
 def _copy_sqlite(source: Path, target: Path) -> None:
     """A consistent copy of a live SQLite database (the online backup API, page by page)."""
-    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
+    src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
     dst = sqlite3.connect(target, timeout=30)
     try:
         with dst:

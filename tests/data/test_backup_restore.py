@@ -84,7 +84,7 @@ async def test_a_backup_without_search_index_tells_to_reindex(tmp_path: Path) ->
 
 
 async def test_restore_refuses_a_damaged_backup_and_backup_refuses_mongodb(tmp_path: Path) -> None:
-    data = tmp_path / "a"
+    data = tmp_path / "data dir #1?"  # characters that mean something in a SQLite URI
     app = await start_app(make_settings(data))
     await app.stop()
     code, _, err = await gust(tmp_path, "backup", str(tmp_path / "backup"), DATA_DIR=str(data))
