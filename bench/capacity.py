@@ -182,15 +182,25 @@ def run_reindex(data_dir: Path) -> tuple[dict[str, Any], float, float]:
     env.update({"DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT / "backend"), "LOG_LEVEL": "WARNING"})
     out_path, err_path = data_dir / "reindex.out", data_dir / "reindex.err"
     started = time.perf_counter()
+    peak_kb = 0
     with out_path.open("wb") as out, err_path.open("wb") as err:
         proc = subprocess.Popen([sys.executable, "-m", "gust", "reindex"], env=env, cwd=ROOT,
                                 stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)  # the child's own resource usage, peak RSS included
+        # The child's own high-water mark (VmHWM), sampled: wait4's ru_maxrss would not do,
+        # Linux carries the parent's peak RSS into a child's maxrss when it execs.
+        status = Path(f"/proc/{proc.pid}/status")
+        while proc.poll() is None:
+            try:
+                for line in status.read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        peak_kb = max(peak_kb, int(line.split()[1]))
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.1)
     seconds = time.perf_counter() - started
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        raise SystemExit(f"reindex failed ({code}): {err_path.read_text()[-2000:]}")
-    return json.loads(out_path.read_text().strip().splitlines()[-1]), seconds, usage.ru_maxrss / 1024
+    if proc.returncode != 0:
+        raise SystemExit(f"reindex failed ({proc.returncode}): {err_path.read_text()[-2000:]}")
+    return json.loads(out_path.read_text().strip().splitlines()[-1]), seconds, peak_kb / 1024
 
 
 async def load_and_measure(args: argparse.Namespace, data_dir: Path, report: Report) -> None:
