@@ -21,6 +21,23 @@ def make_app(tokens: int, rate: float, ttft: float) -> web.Application:
 
     async def completions(request: web.Request) -> web.StreamResponse:
         body = await request.json()
+        if not body.get("stream"):
+            # Short non-streaming completions (Gust asks for a chat title this way).
+            return web.json_response(
+                {
+                    "id": "bench",
+                    "object": "chat.completion",
+                    "model": body.get("model", "bench"),
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": "Bench title"},
+                            "finish_reason": "stop",
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 30, "completion_tokens": 2},
+                }
+            )
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
         model = body.get("model", "bench")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -131,7 +132,9 @@ class GenerationService:
         )
         await self.store.create_message(user_message)
         history = [*_path(messages, parent_id), user_message]
-        return await self._start(user, chat, binding, options, history, user_message)
+        return await self._start(
+            user, chat, binding, options, history, user_message, touch_chat=chat_id is not None
+        )
 
     async def regenerate(self, user: User, chat_id: str, message_id: str, options: SendOptions) -> Started:
         """A new sibling answer for an assistant message (or a new answer to a user message)."""
@@ -202,6 +205,8 @@ class GenerationService:
         options: SendOptions,
         history: list[Message],
         user_message: Message | None,
+        *,
+        touch_chat: bool = True,
     ) -> Started:
         spec = binding.spec
         created = now()
@@ -219,8 +224,10 @@ class GenerationService:
             parent_id=question.id,
             model=spec.id,
         )
-        await self.store.create_message(assistant)
-        chat = await self.store.update_chat(user.id, chat.id, {"updated_at": created}) or chat
+        # Stored while the upstream request is being opened: the first token does not wait
+        # for these writes; the job awaits them before its first checkpoint.
+        persisted = asyncio.ensure_future(self._persist_answer(user, chat, assistant, touch_chat))
+        chat = dataclasses.replace(chat, updated_at=created)
         max_tokens = options.max_tokens or spec.default_max_tokens or min(spec.max_output_tokens, 4096)
         request = ChatRequest(
             model=spec.upstream_model,
@@ -234,9 +241,14 @@ class GenerationService:
             max_tokens=max_tokens,
             extra=dict(spec.extra_body),
         )
-        job = _Job(self, user, chat, spec, request, assistant, user_message, options)
+        job = _Job(self, user, chat, spec, request, assistant, user_message, options, persisted)
         generation = await self.hub.start_generation(assistant.id, chat.id, user.id, job.run)
         return Started(chat, user_message, assistant, generation)
+
+    async def _persist_answer(self, user: User, chat: Chat, assistant: Message, touch_chat: bool) -> None:
+        await self.store.create_message(assistant)
+        if touch_chat:  # a chat created for this message already has this time
+            await self.store.update_chat(user.id, chat.id, {"updated_at": assistant.created_at})
 
     async def recover_interrupted(self) -> int:
         """Mark `streaming` messages with no live generation as `interrupted` (start-up)."""
@@ -276,6 +288,7 @@ class _Job:
         assistant: Message,
         user_message: Message | None,
         options: SendOptions,
+        persisted: asyncio.Future[None],
     ) -> None:
         self.service = service
         self.user = user
@@ -291,6 +304,7 @@ class _Job:
         self.finish_reason: str | None = None
         self.sources: list[dict[str, Any]] | None = None
         self._checkpoint: asyncio.Task[None] | None = None
+        self.persisted = persisted
 
     async def run(self, generation: Generation) -> None:
         store = self.service.store
@@ -335,6 +349,10 @@ class _Job:
         finally:
             if metrics is not None:
                 metrics.active_generations.dec()
+        try:
+            await self.persisted
+        except Exception:
+            log.exception("storing the answer record of generation %s failed", generation.id)
         if self._checkpoint is not None:
             with contextlib.suppress(Exception):
                 await self._checkpoint
@@ -424,6 +442,8 @@ class _Job:
                     self._start_checkpoint()
 
     def _start_checkpoint(self) -> None:
+        if not self.persisted.done():
+            return  # the record is being created; nothing to update yet
         if self._checkpoint is not None and not self._checkpoint.done():
             return  # one write at a time; the next one will carry everything
         changes = {
