@@ -292,6 +292,7 @@ class Bench:
                 "LOG_LEVEL": "WARNING",
             }
         )
+        env.update(dict(item.split("=", 1) for item in self.args.gust_env))
         proc = Proc(
             ["taskset", "-c", SERVER_CORE, sys.executable, "-m", "gust", "serve"],
             env,
@@ -495,6 +496,13 @@ def main() -> None:
     parser.add_argument("--open-streams", type=int, default=200)
     parser.add_argument("--soak", type=float, default=600.0)
     parser.add_argument("--out", type=Path, default=ROOT / "bench/out")
+    parser.add_argument(
+        "--gust-env",
+        nargs="*",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra settings for the Gust server (e.g. GENERATE_TITLES=false)",
+    )
     args = parser.parse_args()
     report = asyncio.run(Bench(args).run())
     args.out.mkdir(parents=True, exist_ok=True)
