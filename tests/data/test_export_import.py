@@ -247,11 +247,10 @@ async def test_the_zip_streams_one_chat_at_a_time(app: RunningApp, api: Api) -> 
         assert await resp.read() != b""
 
 
+@pytest.mark.parametrize("app", ["mongodb"], indirect=True)  # SQLite stores any size
 async def test_a_conversation_whose_write_fails_leaves_nothing_behind(app: RunningApp, api: Api) -> None:
     """MongoDB refuses documents over 16 MiB: the second message's write fails, and the chat
     and its first message, already written, are deleted again."""
-    if not app.settings.mongodb_uri:
-        pytest.skip("SQLite stores any size: the failing write needs MongoDB's document limit")
     alice = await api.register_and_login("alice@example.com")
     at = "2025-01-01T00:00:00Z"
     doc = {"format": "gust.chat", "version": 1, "chat": {"title": "Too big", "created_at": at},
