@@ -10,17 +10,15 @@ What a query costs must not grow with the number of users. Two layouts see to it
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sqlite3
-import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 from gust.adapters.search.query import FtsQuery, build_fts_query, typo_variants
+from gust.adapters.sqlite_threads import SQLiteThreads
 from gust.ports.search import (
     MARK_END,
     MARK_START,
@@ -102,59 +100,25 @@ class SQLiteSearchIndex:
         self.path = str(path)
         self.users_per_shard = users_per_shard  # a new file records it; an existing one's wins
         self.busy_timeout = busy_timeout
-        self._readers = readers
-        self._writer: ThreadPoolExecutor | None = None
-        self._reader: ThreadPoolExecutor | None = None
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._conn_lock = threading.Lock()
+        self._db = SQLiteThreads(self.path, name="gust-search", readers=readers, busy_timeout=busy_timeout)
 
     # -- plumbing ------------------------------------------------------------------
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(
-                self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
-            )
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
-            with self._conn_lock:
-                self._connections.append(conn)
-            self._local.conn = conn
-        return conn
-
-    async def _run(self, pool: ThreadPoolExecutor | None, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if pool is None:
-            raise RuntimeError("SQLiteSearchIndex used before start()")
-        loop = asyncio.get_running_loop()
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         try:
-            return await loop.run_in_executor(pool, lambda: fn(self._conn()))
+            return await self._db.read(fn)
         except sqlite3.Error as exc:
             raise SearchIndexError(f"sqlite search index: {exc}") from exc
 
-    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return await self._run(self._reader, fn)
-
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        def in_transaction(conn: sqlite3.Connection) -> T:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = fn(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return result
-
-        return await self._run(self._writer, in_transaction)
+        try:
+            return await self._db.write(fn)
+        except sqlite3.Error as exc:
+            raise SearchIndexError(f"sqlite search index: {exc}") from exc
 
     # -- lifecycle -----------------------------------------------------------------
     async def start(self) -> None:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        if self._writer is None:  # start() is retried after a failure: keep the pools
-            self._writer = ThreadPoolExecutor(1, thread_name_prefix="gust-search-w")
-            self._reader = ThreadPoolExecutor(self._readers, thread_name_prefix="gust-search-r")
+        self._db.start()  # start() is retried after a failure: the pools are kept
         self.users_per_shard = await self._write(self._migrate)
 
     def _migrate(self, conn: sqlite3.Connection) -> int:
@@ -182,14 +146,7 @@ class SQLiteSearchIndex:
         return int(row[0])
 
     async def close(self) -> None:
-        for pool in (self._writer, self._reader):
-            if pool is not None:
-                pool.shutdown(wait=True)
-        self._writer = self._reader = None
-        with self._conn_lock:
-            for conn in self._connections:
-                conn.close()
-            self._connections.clear()
+        self._db.close()
 
     async def ping(self) -> None:
         await self._read(lambda conn: conn.execute("SELECT 1 FROM search_docs LIMIT 1").fetchall())

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from gust.adapters.sqlite_threads import SQLiteThreads
 from gust.adapters.store.records import check_changes, from_doc, mark_pending, to_doc
 from gust.adapters.store.sqlite_accounts import MIGRATIONS as ACCOUNTS_MIGRATIONS
 from gust.adapters.store.sqlite_accounts import SQLiteAccountsMixin
@@ -87,67 +85,20 @@ class SQLiteStore(SQLiteSearchMixin, SQLiteAccountsMixin, SQLiteUsageMixin, SQLi
 
     def __init__(self, path: str | Path, *, readers: int = 2) -> None:
         self.path = str(path)
-        self._readers = readers
-        self._writer: ThreadPoolExecutor | None = None
-        self._reader: ThreadPoolExecutor | None = None
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._conn_lock = threading.Lock()
+        self._db = SQLiteThreads(self.path, name="gust-sqlite", readers=readers, foreign_keys=True)
 
     # -- plumbing ------------------------------------------------------------------
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        for attempt in range(100):
-            try:
-                conn.execute("PRAGMA journal_mode=WAL")
-                break
-            except sqlite3.OperationalError as exc:
-                # Switching a new file to WAL answers "locked" at once, without the busy
-                # timeout, while another process (a worker booting alongside) does the same.
-                if "locked" not in str(exc) or attempt == 99:
-                    raise
-                time.sleep(0.05)
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA busy_timeout=30000")
-        with self._conn_lock:
-            self._connections.append(conn)
-        return conn
-
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = self._connect()
-        return conn
-
-    async def _run(self, pool: ThreadPoolExecutor | None, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if pool is None:
-            raise RuntimeError("SQLiteStore used before start()")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(pool, lambda: fn(self._conn()))
-
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return await self._run(self._reader, fn)
+        return await self._db.read(fn)
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        def in_transaction(conn: sqlite3.Connection) -> T:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = fn(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return result
-
-        return await self._run(self._writer, in_transaction)
+        return await self._db.write(fn)
 
     # -- lifecycle -----------------------------------------------------------------
     async def start(self) -> None:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="gust-sqlite-w")
-        self._reader = ThreadPoolExecutor(self._readers, thread_name_prefix="gust-sqlite-r")
-        await self._run(self._writer, self._migrate)
+        self._db.start()
+        await self._db.run_writer(self._migrate)
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         # IMMEDIATE: take the write lock first (an implicit transaction that reads, then
@@ -190,14 +141,7 @@ class SQLiteStore(SQLiteSearchMixin, SQLiteAccountsMixin, SQLiteUsageMixin, SQLi
             applied.add(name)
 
     async def close(self) -> None:
-        for pool in (self._writer, self._reader):
-            if pool is not None:
-                pool.shutdown(wait=True)
-        self._writer = self._reader = None
-        with self._conn_lock:
-            for conn in self._connections:
-                conn.close()
-            self._connections.clear()
+        self._db.close()
 
     async def ping(self) -> None:
         await self._read(lambda conn: conn.execute("SELECT 1").fetchone())
