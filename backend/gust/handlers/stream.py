@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from tornado.iostream import StreamClosedError
+from tornado.iostream import IOStream, StreamClosedError
 
 from gust.domain.errors import NotFound
 from gust.handlers.base import APIHandler
@@ -22,12 +22,12 @@ from gust.handlers.schemas import (
     StopOut,
     StreamIn,
 )
+from gust.services.events import Event, Format
 from gust.services.generation import SendOptions, Started
-from gust.services.hub import Event
 
 if TYPE_CHECKING:
     from gust.services.generation import GenerationService
-    from gust.services.hub import GenerationHub
+    from gust.services.hub import GenerationHub, Subscriber
 
 SSE = "text/event-stream"
 NDJSON = "application/x-ndjson"
@@ -61,6 +61,7 @@ class StreamingHandler(APIHandler):
     """Writes a generation's events as SSE (default) or NDJSON, one flush per batch."""
 
     _consumer: asyncio.Future[None] | None = None
+    _subscriber: Subscriber | None = None
 
     @property
     def generation(self) -> GenerationService:
@@ -105,13 +106,42 @@ class StreamingHandler(APIHandler):
         # The connection owned only its subscription, never the generation.
         if self._consumer is not None:
             self._consumer.cancel()
+        if self._subscriber is not None:
+            self._subscriber.close()
         super().on_connection_close()
 
     async def stream_generation(self, generation_id: str, after: int = 0) -> None:
         self.start_stream()
-        await self.write_batches(self.hub.subscribe(generation_id, after))
+        fmt: Format = "ndjson" if self._ndjson() else "sse"
+        subscriber = self.hub.attach(generation_id, after, _Response(self), fmt)
+        if subscriber is None:  # run by another process: follow it through the bus
+            await self.write_batches(self.hub.subscribe(generation_id, after))
+        else:
+            self._subscriber = subscriber
+            if subscriber.sent == after and not subscriber.done.done():
+                self.flush()  # the headers now, so the client knows the stream is open
+            await subscriber.done
         if not self.request.connection.stream.closed():  # type: ignore[union-attr]
             self.finish()
+
+
+class _Response:
+    """The hub's view of a streaming response (services.hub.Output)."""
+
+    __slots__ = ("handler", "stream")
+
+    def __init__(self, handler: StreamingHandler) -> None:
+        self.handler = handler
+        self.stream: IOStream = handler.request.connection.stream  # type: ignore[union-attr]
+
+    def send(self, data: bytes) -> asyncio.Future[None] | None:
+        if self.stream.closed():
+            return None
+        self.handler.write(data)
+        return self.handler.flush()
+
+    def busy(self) -> bool:
+        return self.stream.writing()
 
 
 class ChatStreamHandler(StreamingHandler):

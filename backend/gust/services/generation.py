@@ -20,6 +20,7 @@ from gust.ports.store import Store
 from gust.services.agents import AgentService
 from gust.services.chats import DEFAULT_TITLE, ChatService
 from gust.services.context import build_messages
+from gust.services.events import ReasoningText
 from gust.services.hub import Generation, GenerationHub
 from gust.services.models import ModelRegistry, ModelSpec
 from gust.services.usage import final_usage
@@ -421,22 +422,26 @@ class _Job:
         loop = asyncio.get_running_loop()
         interval = self.service.checkpoint_interval
         next_checkpoint = loop.time() + interval
-        emit = generation.emit
+        emit_text, emit_reasoning = generation.emit_text, generation.emit_reasoning
+        parts, reasoning = self.parts, self.reasoning
         async with contextlib.aclosing(llm.stream(self.request)) as chunks:  # type: ignore[type-var]
             async for chunk in chunks:
                 kind = chunk.kind
                 if kind == "delta":
-                    self.parts.append(chunk.text)
-                    emit({"type": "delta", "delta": chunk.text})
+                    # One str object is both the log entry and the stored answer's part.
+                    parts.append(chunk.text)
+                    emit_text(chunk.text)
                 elif kind == "reasoning":
-                    self.reasoning.append(chunk.text)
-                    emit({"type": "reasoning", "delta": chunk.text})
+                    text = ReasoningText(chunk.text)
+                    reasoning.append(text)
+                    emit_reasoning(text)
                 elif kind == "usage":
                     self.usage = chunk.usage
                 elif kind == "finish":
                     self.finish_reason = chunk.finish_reason
                 elif kind == "status":
-                    emit({"type": "status", "stage": "upstream", "detail": chunk.text, "done": False})
+                    status = {"type": "status", "stage": "upstream", "detail": chunk.text, "done": False}
+                    generation.emit(status)
                 if loop.time() >= next_checkpoint:
                     next_checkpoint = loop.time() + interval
                     self._start_checkpoint()

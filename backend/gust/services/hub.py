@@ -1,74 +1,137 @@
-"""The generation hub: jobs independent of HTTP requests, event logs, per-chat subscriber queues.
+"""The generation hub: jobs independent of HTTP requests, their event logs, their subscribers.
 
-A generation's events get sequence numbers from 1. Each subscriber is a bounded
-asyncio.Queue; a subscriber that falls behind is marked lagging instead of slowing the
-job, and catches up from the log. With a shared bus (Redis) the log is also published,
-in batches, so other processes can replay and follow it.
+A generation's events get sequence numbers from 1 and are kept in its log (compact:
+see events.py). A subscriber is a position in that log. An HTTP stream is *pushed*
+(`attach`): logging an event writes it to the client at once, and a client still busy
+with its previous write gets everything logged meanwhile in one write when it is done,
+so a slow client never slows the job and no per-subscriber queue exists. Other
+readers *pull* batches (`subscribe`). With a shared bus (Redis) the log is also
+published, in batches, so other processes can replay and follow it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, Protocol
 
 from gust.ports.bus import Bus
+from gust.services.events import Event, Format, LogEntry, ReasoningText, encode, materialize
 
 log = logging.getLogger(__name__)
 
-SUBSCRIBER_QUEUE = 256
+MAX_BATCH = 512  # events per write when a subscriber catches up (a resume, a slow client)
+PING: dict[Format, bytes] = {"sse": b": ping\n\n", "ndjson": b'{"type":"ping"}\n'}
 ACTIVE_TTL = 30.0  # seconds a live mark survives a crashed owner
 ACTIVE_REFRESH = 10.0
 
 
-def _compact(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+class Output(Protocol):
+    """Where a pushed subscription writes: an HTTP response, in practice."""
 
+    def send(self, data: bytes) -> asyncio.Future[None] | None:
+        """Write and flush: resolves once the data is handed to the kernel; None if the client is gone."""
+        ...
 
-class Event:
-    """One logged event; its wire forms are encoded once and shared by every subscriber."""
-
-    __slots__ = ("seq", "type", "data", "_sse", "_ndjson", "generation_id")
-
-    def __init__(self, generation_id: str, seq: int, data: dict[str, Any]) -> None:
-        self.generation_id = generation_id
-        self.seq = seq
-        self.type: str = data["type"]
-        self.data = data
-        self._sse: bytes | None = None
-        self._ndjson: bytes | None = None
-
-    @property
-    def id(self) -> str:
-        return f"{self.generation_id}:{self.seq}"
-
-    def sse(self) -> bytes:
-        if self._sse is None:
-            self._sse = f"id: {self.id}\nevent: {self.type}\ndata: {_compact(self.data)}\n\n".encode()
-        return self._sse
-
-    def ndjson(self) -> bytes:
-        if self._ndjson is None:
-            self._ndjson = (_compact({**self.data, "id": self.id}) + "\n").encode()
-        return self._ndjson
-
-    @property
-    def terminal(self) -> bool:
-        return self.type == "done"
+    def busy(self) -> bool:
+        """True while earlier data is still waiting to be sent (a slow client)."""
+        ...
 
 
 class Subscriber:
-    __slots__ = ("queue", "last_seq", "lagging", "pinged_at_seq")
+    """A pushed subscription: emitting an event writes it at once, no task or queue in between.
 
-    def __init__(self, after: int) -> None:
-        # None in the queue means "send a keep-alive ping" (see GenerationHub._ping_idle).
-        self.queue: asyncio.Queue[Event | None] = asyncio.Queue(SUBSCRIBER_QUEUE)
-        self.last_seq = after
-        self.lagging = False
-        self.pinged_at_seq = after
+    The log is the only buffer. While the client is slow (its previous write still
+    pending) nothing is written; when that write completes, everything logged since goes
+    out in one write. So a slow client never slows the job, costs no memory of its own,
+    and a fast one gets each event as it is logged.
+    """
+
+    __slots__ = ("generation", "output", "fmt", "sent", "pinged_at", "done", "_draining", "_last")
+
+    def __init__(self, generation: Generation, output: Output, fmt: Format, after: int) -> None:
+        self.generation = generation
+        self.output = output
+        self.fmt: Format = fmt
+        self.sent = after  # seq of the last event written
+        self.pinged_at = after
+        # Resolves when the `done` event has been written and sent, or the client is gone.
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._draining = False
+        self._last: asyncio.Future[None] | None = None
+
+    def push(self) -> None:
+        if self._draining or self.done.done():
+            return
+        generation = self.generation
+        entries = generation.log
+        if len(entries) <= self.sent:
+            return
+        if self.output.busy() and self._last is not None and not self._last.done():
+            self._draining = True
+            self._last.add_done_callback(self._drained)
+            return
+        end = min(len(entries), self.sent + MAX_BATCH)
+        try:
+            sent = self.output.send(encode(generation.id, self.sent + 1, entries[self.sent : end], self.fmt))
+        except Exception:  # never let one client's failure reach the job that emits
+            log.exception("writing generation %s to a subscriber failed", generation.id)
+            sent = None
+        if sent is None:
+            self.close()
+            return
+        self._last = sent
+        self.sent = end
+        if end == len(entries) and generation.ended:
+            self._last.add_done_callback(self._finished)
+        elif end < len(entries):
+            self._draining = True
+            self._last.add_done_callback(self._drained)
+
+    def _drained(self, _: object) -> None:
+        self._draining = False
+        self.push()
+
+    def _finished(self, _: object) -> None:
+        self.close()
+
+    def ping(self) -> None:
+        """Called every ping interval: a keep-alive if nothing was written since the last call."""
+        quiet = self.sent == self.pinged_at and not self._draining
+        if quiet and not self.done.done() and not self.output.busy():
+            try:
+                sent = self.output.send(PING[self.fmt])
+            except Exception:
+                sent = None
+            if sent is None:
+                self.close()
+            else:
+                self._last = sent
+        self.pinged_at = self.sent
+
+    def close(self) -> None:
+        """The client went away (or got everything): stop writing to it."""
+        self.generation.subscribers.discard(self)
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+class _Waiter:
+    """A pulled subscription's wake-up (GenerationHub.subscribe)."""
+
+    __slots__ = ("future",)
+
+    def __init__(self) -> None:
+        self.future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def push(self) -> None:
+        if not self.future.done():
+            self.future.set_result(None)
+
+    def ping(self) -> None:
+        pass  # the pulling side times out by itself
 
 
 class Generation:
@@ -78,37 +141,52 @@ class Generation:
         self.id = generation_id
         self.chat_id = chat_id
         self.user_id = user_id
-        self.log: list[Event] = []
-        self.subscribers: set[Subscriber] = set()
+        self.log: list[LogEntry] = []  # entry i has seq i + 1
+        self.ended = False  # the `done` event is logged
+        self.subscribers: set[Subscriber | _Waiter] = set()
         self.task: asyncio.Task[None] | None = None
         self.stop_reason: str | None = None  # "stopped" | "shutdown"
         self.finished = asyncio.Event()
         self._shared = shared
-        self._unpublished: list[Event] = []
+        self._published = 0
         self._publish_wakeup = asyncio.Event()
 
-    def emit(self, data: dict[str, Any]) -> Event:
-        """Log an event and hand it to every subscriber without waiting for any of them."""
-        event = Event(self.id, len(self.log) + 1, data)
-        self.log.append(event)
-        for sub in self.subscribers:
-            if sub.lagging:
-                continue
-            try:
-                sub.queue.put_nowait(event)
-            except asyncio.QueueFull:
-                sub.lagging = True  # it will catch up from the log
+    def emit(self, data: dict[str, Any]) -> None:
+        """Log an event and push it to every subscriber without waiting for any of them."""
+        self.log.append(Event(self.id, len(self.log) + 1, data))
+        if data["type"] == "done":
+            self.ended = True
+        self._notify()
+
+    def emit_text(self, text: str) -> None:
+        """Log an answer delta (the hot path: the text itself is the log entry)."""
+        self.log.append(text)
+        self._notify()
+
+    def emit_reasoning(self, text: ReasoningText) -> None:
+        self.log.append(text)
+        self._notify()
+
+    def _notify(self) -> None:
+        for sub in tuple(self.subscribers):
+            sub.push()
         if self._shared:
-            self._unpublished.append(event)
             self._publish_wakeup.set()
-        return event
+
+    def event(self, seq: int) -> Event:
+        return materialize(self.id, seq, self.log[seq - 1])
+
+    def events(self, after: int, limit: int = 1 << 30) -> list[Event]:
+        end = min(len(self.log), after + limit)
+        return [materialize(self.id, seq, self.log[seq - 1]) for seq in range(after + 1, end + 1)]
 
     async def publish_loop(self, bus: Bus) -> None:
         """Ship logged events to the shared bus in batches (one round trip per batch)."""
         while True:
             await self._publish_wakeup.wait()
             self._publish_wakeup.clear()
-            batch, self._unpublished = self._unpublished, []
+            batch = self.events(self._published)
+            self._published += len(batch)
             if batch:
                 try:
                     await bus.publish(self.id, [(e.seq, e.data) for e in batch])
@@ -191,7 +269,7 @@ class GenerationHub:
         except Exception:
             log.exception("generation %s failed", generation.id)
         finally:
-            if not generation.log or not generation.log[-1].terminal:
+            if not generation.ended:
                 # The job died without its closing events: never leave subscribers hanging.
                 generation.emit(
                     {
@@ -235,17 +313,15 @@ class GenerationHub:
         task.add_done_callback(self._background.discard)
 
     async def _ping_idle(self) -> None:
-        """Every ping interval, nudge subscribers that received nothing since the last tick.
+        """Every ping interval, a keep-alive to pushed subscribers that got nothing since the last.
 
         One task for the whole hub: no per-event timer on the hot path.
         """
         while True:
             await asyncio.sleep(self.ping_interval)
             for generation in list(self.generations.values()):
-                for sub in generation.subscribers:
-                    if sub.last_seq == sub.pinged_at_seq and sub.queue.empty():
-                        sub.queue.put_nowait(None)
-                    sub.pinged_at_seq = sub.last_seq
+                for sub in tuple(generation.subscribers):
+                    sub.ping()
 
     async def _refresh_active(self) -> None:
         while True:
@@ -291,10 +367,26 @@ class GenerationHub:
             return bool(await self.bus.read(generation_id, 0, 0.001))
         return False
 
+    def attach(self, generation_id: str, after: int, output: Output, fmt: Format) -> Subscriber | None:
+        """Push the events after `after`, then every new one, to `output`; None if not local.
+
+        Await the subscriber's `done`; call its `close()` when the client goes away.
+        """
+        generation = self.generations.get(generation_id)
+        if generation is None:
+            return None
+        sub = Subscriber(generation, output, fmt, after)
+        if not generation.ended:
+            generation.subscribers.add(sub)
+        sub.push()
+        if generation.ended and len(generation.log) <= after:
+            sub.close()  # nothing was missed and nothing more will come
+        return sub
+
     def subscribe(self, generation_id: str, after: int = 0) -> AsyncIterator[list[Event]]:
         """Batches of events with seq > after, ending with the `done` event.
 
-        Yields an empty batch after `ping_interval` of silence (the writer sends a ping).
+        Yields an empty batch after `ping_interval` of silence (the reader may send a ping).
         """
         generation = self.generations.get(generation_id)
         if generation is not None:
@@ -304,42 +396,25 @@ class GenerationHub:
         return _nothing()
 
     async def _subscribe_local(self, generation: Generation, after: int) -> AsyncIterator[list[Event]]:
-        sub = Subscriber(after)
-        backlog = generation.log[after:]
-        if generation.log and generation.log[-1].terminal:
-            if backlog:  # a finished log: what was missed, and nothing more will come
-                yield backlog
-            return
-        generation.subscribers.add(sub)
-        try:
-            if backlog:
-                sub.last_seq = backlog[-1].seq
-                yield backlog
-            while True:
-                if sub.lagging:
-                    # Everything after what this subscriber has seen is in the log.
-                    while not sub.queue.empty():
-                        sub.queue.get_nowait()
-                    sub.lagging = False
-                    batch = generation.log[sub.last_seq :]
-                else:
-                    first = await sub.queue.get()
-                    if first is None:
-                        yield []  # a keep-alive ping
-                        continue
-                    batch = [first]
-                    while not sub.queue.empty():  # drain: one write for all waiting events
-                        item = sub.queue.get_nowait()
-                        if item is not None:
-                            batch.append(item)
-                if not batch:
-                    continue
-                sub.last_seq = batch[-1].seq
+        last = after
+        while True:
+            if len(generation.log) > last:
+                batch = generation.events(last, MAX_BATCH)
+                last = batch[-1].seq
                 yield batch
                 if batch[-1].terminal:
                     return
-        finally:
-            generation.subscribers.discard(sub)
+                continue
+            if generation.ended:
+                return
+            waiter = _Waiter()
+            generation.subscribers.add(waiter)
+            try:
+                await asyncio.wait_for(asyncio.shield(waiter.future), self.ping_interval)
+            except TimeoutError:
+                yield []
+            finally:
+                generation.subscribers.discard(waiter)
 
     async def _subscribe_bus(self, generation_id: str, after: int) -> AsyncIterator[list[Event]]:
         last = after

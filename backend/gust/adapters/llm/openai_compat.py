@@ -17,6 +17,7 @@ from typing import Any
 
 import aiohttp
 
+from gust.adapters.llm.deadlines import Deadlines
 from gust.adapters.llm.sessions import SessionPool
 from gust.domain.errors import UpstreamError
 from gust.ports.llm import ChatRequest, Chunk
@@ -105,76 +106,66 @@ class OpenAICompatLLM:
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
         session = self._sessions.get(self.base_url)
-        timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=self._sessions.connect_timeout, sock_read=self.idle_timeout
-        )
-        finished = False
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._sessions.connect_timeout)
+        watch = Deadlines(self.first_token_timeout, self.idle_timeout)
+        finished = False  # the answer ended (finish_reason or [DONE]): keep the connection
         resp: aiohttp.ClientResponse | None = None
         try:
-            async with asyncio.timeout(self.first_token_timeout) as first_token:
-                try:
-                    resp = await session.post(
-                        self.url, json=self._body(request), headers=self._headers, timeout=timeout
-                    )
-                except aiohttp.ClientConnectorError as exc:
-                    raise UpstreamError(
-                        f"cannot connect to the model provider ({exc.host}:{exc.port})",
-                        code="upstream_unreachable",
-                        retryable=True,
-                    ) from None
-                if resp.status >= 300:
-                    raise await status_error(resp)
-                waiting_first = True
-                async for raw in resp.content:
-                    line = raw.strip()
-                    if not line.startswith(b"data:"):
-                        continue  # blank separators, comments (": keep-alive"), event: lines
-                    data = line[5:].strip()
-                    if data == b"[DONE]":
-                        finished = True
+            try:
+                resp = await session.post(
+                    self.url, json=self._body(request), headers=self._headers, timeout=timeout
+                )
+            except aiohttp.ClientConnectorError as exc:
+                raise UpstreamError(
+                    f"cannot connect to the model provider ({exc.host}:{exc.port})",
+                    code="upstream_unreachable",
+                    retryable=True,
+                ) from None
+            if resp.status >= 300:
+                raise await status_error(resp)
+            waiting_first = True
+            content = resp.content
+            rest = b""
+            done = False
+            while not done:
+                # One await per network read (not one per line): split the lines ourselves.
+                data = await content.readany()
+                if not data:
+                    break
+                watch.touch()
+                lines = (rest + data).split(b"\n") if rest else data.split(b"\n")
+                rest = lines.pop()
+                for raw in lines:
+                    payload = _payload(raw)
+                    if payload is None:
+                        continue
+                    if payload is _DONE:
+                        finished = done = True
                         break
-                    try:
-                        payload = json.loads(data)
-                    except ValueError:
-                        raise UpstreamError(
-                            "the model provider sent a malformed chunk",
-                            code="upstream_protocol",
-                            retryable=True,
-                        ) from None
-                    if not isinstance(payload, dict):
-                        raise UpstreamError(
-                            "the model provider sent a malformed chunk",
-                            code="upstream_protocol",
-                            retryable=True,
-                        )
-                    if "error" in payload and not payload.get("choices"):
-                        err = payload["error"]
-                        message = err.get("message") if isinstance(err, dict) else str(err)
-                        raise UpstreamError(
-                            f"the model provider failed mid-stream: {str(message)[:300]}",
-                            code="upstream_error",
-                            retryable=True,
-                        )
                     for chunk in _chunks(payload):
                         if waiting_first and chunk.kind in ("delta", "reasoning"):
                             waiting_first = False
-                            first_token.reschedule(None)
+                            watch.first_token()
                         if chunk.kind == "finish":
                             finished = True
                         yield chunk
-                if not finished:
-                    raise UpstreamError(
-                        "the model provider closed the stream before the answer ended",
-                        code="upstream_disconnected",
-                        retryable=True,
-                    )
-        except aiohttp.ServerTimeoutError:  # sock_read: nothing received for idle_timeout
+            if not finished and rest.strip():
+                payload = _payload(rest)  # a last line without its newline
+                finished = payload is _DONE
+            if not finished:
+                raise UpstreamError(
+                    "the model provider closed the stream before the answer ended",
+                    code="upstream_disconnected",
+                    retryable=True,
+                )
+        except asyncio.CancelledError:
+            expired = watch.expired()
+            if expired is None:
+                raise  # a stop, a shutdown or a client gone: not ours to turn into an error
             raise UpstreamError(
-                "the model provider stopped sending tokens", code="upstream_timeout", retryable=True
-            ) from None
-        except TimeoutError:  # asyncio.timeout around the wait for the first token
-            raise UpstreamError(
-                "the model provider did not send a first token in time",
+                "the model provider did not send a first token in time"
+                if expired == "first_token"
+                else "the model provider stopped sending tokens",
                 code="upstream_timeout",
                 retryable=True,
             ) from None
@@ -185,6 +176,7 @@ class OpenAICompatLLM:
                 retryable=True,
             ) from None
         finally:
+            watch.close()
             if resp is not None:
                 if finished:
                     resp.release()
@@ -192,6 +184,36 @@ class OpenAICompatLLM:
                     # Stopped, failed or abandoned: close the connection so the provider
                     # sees it and stops generating (no tokens paid for after a stop).
                     resp.close()
+
+
+_DONE: dict[str, Any] = {}
+
+
+def _payload(raw: bytes) -> dict[str, Any] | None:
+    """The JSON object of one SSE line; None for lines that carry none; _DONE for [DONE]."""
+    line = raw.strip()
+    if not line.startswith(b"data:"):
+        return None  # blank separators, comments (": keep-alive"), event: lines
+    data = line[5:].strip()
+    if data == b"[DONE]":
+        return _DONE
+    try:
+        payload = json.loads(data)
+    except ValueError:
+        payload = None
+    if not isinstance(payload, dict):
+        raise UpstreamError(
+            "the model provider sent a malformed chunk", code="upstream_protocol", retryable=True
+        )
+    if "error" in payload and not payload.get("choices"):
+        err = payload["error"]
+        message = err.get("message") if isinstance(err, dict) else str(err)
+        raise UpstreamError(
+            f"the model provider failed mid-stream: {str(message)[:300]}",
+            code="upstream_error",
+            retryable=True,
+        )
+    return payload
 
 
 def _chunks(payload: dict[str, Any]) -> list[Chunk]:
