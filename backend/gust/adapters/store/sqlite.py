@@ -331,20 +331,18 @@ class SQLiteStore(SQLiteSearchMixin, SQLiteAccountsMixin, SQLiteUsageMixin, SQLi
 
     async def update_message(self, user_id: str, message_id: str, changes: Mapping[str, Any]) -> None:
         updates = mark_pending(check_changes(Message, changes))
-
-        def op(conn: sqlite3.Connection) -> None:
-            row = conn.execute(
-                "SELECT data FROM messages WHERE id = ? AND user_id = ?", (message_id, user_id)
-            ).fetchone()
-            if not row:
-                return
-            message = from_doc(Message, {**json.loads(row[0]), **updates})
-            conn.execute(
-                "UPDATE messages SET status = ?, data = ? WHERE id = ?",
-                (message.status, _dumps(message), message_id),
-            )
-
-        await self._write(op)
+        # json_set in SQLite, not read-decode-merge-encode in Python: a streaming answer is
+        # checkpointed every second, and its document grows with every token.
+        paths = ", ".join("?, json(?)" for _ in updates)
+        params: list[Any] = []
+        for key, value in updates.items():
+            params += [f"$.{key}", json.dumps(value, ensure_ascii=False, separators=(",", ":"))]
+        status = ", status = ?" if "status" in updates else ""
+        if status:
+            params.append(updates["status"])
+        sql = f"UPDATE messages SET data = json_set(data, {paths}){status} WHERE id = ? AND user_id = ?"  # noqa: S608 - placeholders only
+        params += [message_id, user_id]
+        await self._write(lambda conn: conn.execute(sql, params))
 
     async def list_messages_by_status(self, status: str, *, limit: int) -> list[Message]:
         rows = await self._read(
