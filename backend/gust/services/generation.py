@@ -20,7 +20,7 @@ from gust.ports.store import Store
 from gust.services.agents import AgentService
 from gust.services.chats import DEFAULT_TITLE, ChatService
 from gust.services.context import build_messages
-from gust.services.events import ReasoningText
+from gust.services.events import EventLog, ReasoningText
 from gust.services.hub import Generation, GenerationHub
 from gust.services.models import ModelRegistry, ModelSpec
 from gust.services.usage import final_usage
@@ -299,8 +299,8 @@ class _Job:
         self.assistant = assistant
         self.user_message = user_message
         self.options = options
-        self.parts: list[str] = []
-        self.reasoning: list[str] = []
+        # The answer's text lives in the generation's event log only (events.EventLog).
+        self.log = EventLog()
         self.usage: dict[str, int] | None = None
         self.finish_reason: str | None = None
         self.sources: list[dict[str, Any]] | None = None
@@ -308,6 +308,7 @@ class _Job:
         self.persisted = persisted
 
     async def run(self, generation: Generation) -> None:
+        self.log = generation.log
         store = self.service.store
         metrics = self.service.metrics
         if metrics is not None:
@@ -357,7 +358,7 @@ class _Job:
         if self._checkpoint is not None:
             with contextlib.suppress(Exception):
                 await self._checkpoint
-        content, reasoning = "".join(self.parts), "".join(self.reasoning)
+        content, reasoning = self.log.text(), self.log.text(reasoning=True)
         # Reported by the provider, else estimated (marked so) when any text came; priced.
         usage = final_usage(self.spec, self.usage, self.request.messages, content, reasoning)
         final: dict[str, Any] = {
@@ -423,18 +424,13 @@ class _Job:
         interval = self.service.checkpoint_interval
         next_checkpoint = loop.time() + interval
         emit_text, emit_reasoning = generation.emit_text, generation.emit_reasoning
-        parts, reasoning = self.parts, self.reasoning
         async with contextlib.aclosing(llm.stream(self.request)) as chunks:  # type: ignore[type-var]
             async for chunk in chunks:
                 kind = chunk.kind
                 if kind == "delta":
-                    # One str object is both the log entry and the stored answer's part.
-                    parts.append(chunk.text)
                     emit_text(chunk.text)
                 elif kind == "reasoning":
-                    text = ReasoningText(chunk.text)
-                    reasoning.append(text)
-                    emit_reasoning(text)
+                    emit_reasoning(ReasoningText(chunk.text))
                 elif kind == "usage":
                     self.usage = chunk.usage
                 elif kind == "finish":
@@ -452,8 +448,8 @@ class _Job:
         if self._checkpoint is not None and not self._checkpoint.done():
             return  # one write at a time; the next one will carry everything
         changes = {
-            "content": "".join(self.parts),
-            "reasoning": "".join(self.reasoning) or None,
+            "content": self.log.text(),
+            "reasoning": self.log.text(reasoning=True) or None,
             "updated_at": time.time(),
             "index_state": "pending",
         }

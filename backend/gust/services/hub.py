@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
 from gust.ports.bus import Bus
-from gust.services.events import Event, Format, LogEntry, ReasoningText, encode, materialize
+from gust.services.events import Event, EventLog, Format, ReasoningText, encode, materialize
 
 log = logging.getLogger(__name__)
 
@@ -66,16 +66,17 @@ class Subscriber:
         if self._draining or self.done.done():
             return
         generation = self.generation
-        entries = generation.log
-        if len(entries) <= self.sent:
+        size = len(generation.log)
+        if size <= self.sent:
             return
         if self.output.busy() and self._last is not None and not self._last.done():
             self._draining = True
             self._last.add_done_callback(self._drained)
             return
-        end = min(len(entries), self.sent + MAX_BATCH)
+        end = min(size, self.sent + MAX_BATCH)
+        entries = generation.log.slice(self.sent, end - self.sent)
         try:
-            sent = self.output.send(encode(generation.id, self.sent + 1, entries[self.sent : end], self.fmt))
+            sent = self.output.send(encode(generation.id, self.sent + 1, entries, self.fmt))
         except Exception:  # never let one client's failure reach the job that emits
             log.exception("writing generation %s to a subscriber failed", generation.id)
             sent = None
@@ -84,9 +85,9 @@ class Subscriber:
             return
         self._last = sent
         self.sent = end
-        if end == len(entries) and generation.ended:
+        if end == size and generation.ended:
             self._last.add_done_callback(self._finished)
-        elif end < len(entries):
+        elif end < size:
             self._draining = True
             self._last.add_done_callback(self._drained)
 
@@ -141,7 +142,7 @@ class Generation:
         self.id = generation_id
         self.chat_id = chat_id
         self.user_id = user_id
-        self.log: list[LogEntry] = []  # entry i has seq i + 1
+        self.log = EventLog()
         self.ended = False  # the `done` event is logged
         self.subscribers: set[Subscriber | _Waiter] = set()
         self.task: asyncio.Task[None] | None = None
@@ -173,12 +174,9 @@ class Generation:
         if self._shared:
             self._publish_wakeup.set()
 
-    def event(self, seq: int) -> Event:
-        return materialize(self.id, seq, self.log[seq - 1])
-
     def events(self, after: int, limit: int = 1 << 30) -> list[Event]:
-        end = min(len(self.log), after + limit)
-        return [materialize(self.id, seq, self.log[seq - 1]) for seq in range(after + 1, end + 1)]
+        entries = self.log.slice(after, limit)
+        return [materialize(self.id, seq, entry) for seq, entry in enumerate(entries, after + 1)]
 
     async def publish_loop(self, bus: Bus) -> None:
         """Ship logged events to the shared bus in batches (one round trip per batch)."""

@@ -1,0 +1,50 @@
+"""The compact event log: every seq replays exactly what was appended, packed or not."""
+
+from __future__ import annotations
+
+import random
+
+from gust.services.events import COMPACT_AT, Event, EventLog, ReasoningText, encode, materialize
+
+
+def build(n: int, seed: int) -> tuple[EventLog, list[object]]:
+    rng = random.Random(seed)
+    log, appended = EventLog(), []
+    for seq in range(1, n + 1):
+        roll = rng.random()
+        if roll < 0.05:
+            entry: object = Event("g", seq, {"type": "status", "n": seq})
+        elif roll < 0.3:
+            entry = ReasoningText(f"r{seq}é")
+        else:
+            entry = f"d{seq}\n\"{'😀' if seq % 7 == 0 else ''}"
+        log.append(entry)  # type: ignore[arg-type]
+        appended.append(entry)
+    return log, appended
+
+
+def test_every_slice_gives_back_what_was_appended() -> None:
+    log, appended = build(COMPACT_AT * 5 + 7, seed=3)
+    assert len(log) == len(appended)
+    for after in range(0, len(appended) + 1, 5):
+        for limit in (1, 3, COMPACT_AT + 1, 10_000):
+            got = log.slice(after, limit)
+            want = appended[after : after + limit]
+            assert got == want
+            assert [type(g) is ReasoningText for g in got] == [type(w) is ReasoningText for w in want]
+
+
+def test_text_joins_answer_and_reasoning_apart() -> None:
+    log, appended = build(COMPACT_AT * 3 + 11, seed=5)
+    answer = "".join(e for e in appended if isinstance(e, str) and not isinstance(e, ReasoningText))
+    reasoning = "".join(e for e in appended if isinstance(e, ReasoningText))
+    assert log.text() == answer
+    assert log.text(reasoning=True) == reasoning
+
+
+def test_wire_forms_match_the_materialized_events() -> None:
+    log, _ = build(COMPACT_AT * 2 + 3, seed=7)
+    entries = log.slice(0, 10_000)
+    events = [materialize("g", seq, e) for seq, e in enumerate(entries, 1)]
+    assert encode("g", 1, entries, "sse") == b"".join(e.sse() for e in events)
+    assert encode("g", 1, entries, "ndjson") == b"".join(e.ndjson() for e in events)
