@@ -425,6 +425,27 @@ class Bench:
         med = {key: statistics.median(r[key] for r in results) for key in keys}
         return {"k": k, "max_active": capacity, "medians": med}
 
+    async def warm_up(self, session: aiohttp.ClientSession, target: Target, n: int = 20) -> None:
+        """Open and stop a few streams first, so one-time costs (first connection to the
+        upstream, lazily built objects, allocator arenas) are not counted per stream."""
+
+        async def one() -> None:
+            async with session.post(target.url, data=json.dumps(target.body), headers=target.headers) as r:
+                deltas = 0
+                chat_id = None
+                async for line in r.content:
+                    if line.startswith(b"data: ") and chat_id is None:
+                        chat_id = json.loads(line[6:]).get("chat_id")
+                    if line.startswith(b"event: delta"):
+                        deltas += 1
+                        if deltas == 25:
+                            break
+            stop = target.url.replace("/chat/stream", f"/api/chats/{chat_id}/stop")
+            async with session.post(stop, headers=target.headers) as r:
+                assert r.status == 200, await r.text()
+
+        await asyncio.gather(*(one() for _ in range(n)))
+
     async def s4(self) -> dict[str, Any]:
         """RSS per open stream, and RSS growth over a soak."""
         a = self.args
@@ -443,6 +464,7 @@ class Bench:
                             if stop.is_set():
                                 return
 
+                await self.warm_up(session, target)
                 await asyncio.sleep(2)
                 idle = rss_bytes(target.proc.pid)
                 stop = asyncio.Event()
