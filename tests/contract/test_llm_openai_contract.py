@@ -264,3 +264,56 @@ async def test_official_client_sees_the_fakes_errors(upstream: FakeUpstream) -> 
     async with openai.AsyncOpenAI(base_url=upstream.url, api_key="sk-wrong", max_retries=0) as sdk:
         with pytest.raises(openai.AuthenticationError):
             await sdk.chat.completions.create(model="fake-model", messages=QUESTION)  # type: ignore[arg-type]
+
+
+# -- non-streaming answers (chat titles) ----------------------------------------------------
+async def test_complete_returns_the_whole_answer_without_streaming(
+    upstream: FakeUpstream, sessions: SessionPool
+) -> None:
+    upstream.script = Script(tokens=["Short ", "title"])
+    llm = client(upstream, sessions)
+    text = await llm.complete(ChatRequest(model="fake-model", messages=QUESTION, max_tokens=16))
+    assert text == "Short title"
+    [body] = upstream.plain_requests
+    assert body["stream"] is False and "stream_options" not in body and body["max_tokens"] == 16
+
+
+@pytest.mark.parametrize(
+    ("script", "key", "code", "attempts"),
+    [
+        (Script(), "sk-wrong", "upstream_auth", 1),  # not retryable: asked once
+        (Script(status=503), KEY, "upstream_unavailable", 2),  # retryable: asked again once
+        (Script(status=429, retry_after="0"), KEY, "upstream_rate_limited", 2),
+    ],
+)
+async def test_complete_maps_failures_like_the_stream(
+    upstream: FakeUpstream, sessions: SessionPool, script: Script, key: str, code: str, attempts: int
+) -> None:
+    upstream.script = script
+    seen: list[dict[str, Any]] = []
+    upstream.on_request = seen.append
+    with pytest.raises(UpstreamError) as info:
+        await client(upstream, sessions, key=key).complete(ChatRequest(model="fake-model", messages=QUESTION))
+    assert info.value.code == code
+    assert len(seen) == (attempts if key == KEY else 0)
+
+
+async def test_complete_refuses_a_body_that_is_not_a_chat_completion(sessions: SessionPool) -> None:
+    from aiohttp import web
+
+    async def odd(request: web.Request) -> web.Response:
+        return web.json_response({"choices": "nope"})
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", odd)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        llm = OpenAICompatLLM(f"http://127.0.0.1:{port}/v1", None, sessions)
+        with pytest.raises(UpstreamError) as info:
+            await llm.complete(ChatRequest(model="m", messages=QUESTION))
+        assert info.value.code == "upstream_protocol"
+    finally:
+        await runner.cleanup()

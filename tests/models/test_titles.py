@@ -158,7 +158,7 @@ async def test_a_failed_title_leaves_the_provisional_one_and_is_logged(
     await wait_until(logged, "the title failure to be logged")
     [record] = [r for r in caplog.records if "title for chat" in r.getMessage()]
     assert record.levelno == logging.WARNING and chat_id in record.getMessage()
-    assert "upstream_error" in record.getMessage() and QUESTION not in record.getMessage()
+    assert "upstream_unavailable" in record.getMessage() and QUESTION not in record.getMessage()
     assert await title_of(user, chat_id) == QUESTION[:60]
     assert events[-1].data["status"] == "complete"  # the answer itself is unaffected
 

@@ -371,8 +371,10 @@ class _Job:
         }
         if self.sources is not None:
             final["sources"] = self.sources
+        stored = False
         try:
             await store.update_message(self.user.id, self.assistant.id, final)
+            stored = True
         except Exception:
             log.exception("storing the final answer of generation %s failed", generation.id)
         if metrics is not None:
@@ -390,11 +392,10 @@ class _Job:
                 "usage": usage,
             }
         )
-        if status == "complete":
-            message = await store.get_message(self.user.id, self.assistant.id)
+        if status == "complete" and stored:
+            message = dataclasses.replace(self.assistant, **final)  # as stored, without a read
             for hook in self.service.after_complete:
-                if message is not None:
-                    self.service.spawn(_logged(hook(self.user, self.chat, message)))
+                self.service.spawn(_logged(hook(self.user, self.chat, message)))
 
     async def _research(self, generation: Generation) -> None:
         research = self.service.research

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from gust.adapters.llm.local import LocalLLM, LocalModelServer
 from gust.adapters.llm.openai_compat import OpenAICompatLLM
-from gust.adapters.llm.openai_sdk import OpenAICompleter
 from gust.adapters.llm.sessions import SessionPool
 from gust.domain.model_spec import ModelSpec
 from gust.ports.completion import Completer
@@ -17,7 +16,7 @@ class LLMFactory:
         self.first_token_timeout = first_token_timeout
         self.idle_timeout = idle_timeout
         self.local_server: LocalModelServer | None = None
-        self._completers: dict[tuple[str, str | None], OpenAICompleter] = {}
+        self._completers: dict[tuple[str, str | None], Completer] = {}
 
     def _local_server(self, spec: ModelSpec) -> LocalModelServer:
         if self.local_server is None:
@@ -25,20 +24,17 @@ class LLMFactory:
         return self.local_server
 
     def completer(self, spec: ModelSpec) -> Completer | None:
-        """A non-streaming client (the openai package) for the model; None for webhooks."""
+        """A non-streaming client for the model (titles); None for webhooks."""
         if spec.provider == "webhook":
             return None
         if spec.provider == "local":
             key: tuple[str, str | None] = ("local", None)
             if key not in self._completers:
-                # llama.cpp's server closes connections after each answer (see local.py).
-                self._completers[key] = OpenAICompleter(
-                    self._local_server(spec).base_url, None, headers={"Connection": "close"}
-                )
+                self._completers[key] = LocalLLM(self._local_server(spec), self.sessions)
             return self._completers[key]
         key = (_url(spec), spec.api_key)
         if key not in self._completers:
-            self._completers[key] = OpenAICompleter(key[0], spec.api_key, headers=spec.headers)
+            self._completers[key] = OpenAICompatLLM(key[0], spec.api_key, self.sessions, headers=spec.headers)
         return self._completers[key]
 
     def __call__(self, spec: ModelSpec) -> LLM:
@@ -71,8 +67,6 @@ class LLMFactory:
         )
 
     async def close(self) -> None:
-        for completer in self._completers.values():
-            await completer.close()
         self._completers.clear()
         await self.sessions.close()
         if self.local_server is not None:

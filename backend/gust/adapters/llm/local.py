@@ -86,7 +86,7 @@ class LocalLLM:
         self._options = options
         self._client: OpenAICompatLLM | None = None
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+    async def _get_client(self) -> OpenAICompatLLM:
         if self._client is None:
             base = await self._server.base_url()
             # llama.cpp's server announces keep-alive but closes the connection after a
@@ -94,5 +94,12 @@ class LocalLLM:
             self._client = OpenAICompatLLM(
                 base, None, self._sessions, headers={"Connection": "close"}, **self._options
             )
-        async for chunk in self._client.stream(request):
+        return self._client
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+        client = await self._get_client()
+        async for chunk in client.stream(request):
             yield chunk
+
+    async def complete(self, request: ChatRequest) -> str:
+        return await (await self._get_client()).complete(request)

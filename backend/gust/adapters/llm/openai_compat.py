@@ -24,6 +24,8 @@ from gust.ports.llm import ChatRequest, Chunk
 
 log = logging.getLogger(__name__)
 
+MAX_COMPLETION_BYTES = 1 << 20  # a non-streaming answer (a title) is small
+
 _STATUS_ERRORS: dict[int, tuple[str, bool]] = {
     400: ("upstream_bad_request", False),
     401: ("upstream_auth", False),
@@ -82,6 +84,7 @@ class OpenAICompatLLM:
         include_usage: bool = True,
         headers: dict[str, str] | None = None,
         path: str = "/chat/completions",
+        complete_timeout: float = 30.0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.url = self.base_url + path
@@ -92,6 +95,7 @@ class OpenAICompatLLM:
         self.first_token_timeout = first_token_timeout
         self.idle_timeout = idle_timeout
         self.include_usage = include_usage
+        self.complete_timeout = complete_timeout
 
     def _body(self, request: ChatRequest) -> dict[str, Any]:
         body: dict[str, Any] = {"model": request.model, "messages": request.messages, "stream": True}
@@ -103,6 +107,59 @@ class OpenAICompatLLM:
             body["max_tokens"] = request.max_tokens
         body.update(request.extra)
         return body
+
+    async def complete(self, request: ChatRequest) -> str:
+        """One short non-streaming answer (chat titles), through the same pooled session.
+
+        Raw JSON, like the streaming path: the openai SDK costs about 1.4 ms of CPU per
+        call here against 0.2 ms (measured), and a title is asked for every new chat.
+        One retry after a retryable failure, as the SDK would do.
+        """
+        try:
+            return await self._complete_once(request)
+        except UpstreamError as exc:
+            if not exc.retryable:
+                raise
+            await asyncio.sleep(min(exc.retry_after or 0.5, 5.0))
+            return await self._complete_once(request)
+
+    async def _complete_once(self, request: ChatRequest) -> str:
+        body = self._body(request)
+        body["stream"] = False
+        body.pop("stream_options", None)
+        headers = {**self._headers, "Accept": "application/json"}
+        session = self._sessions.get(self.base_url)
+        timeout = aiohttp.ClientTimeout(
+            total=self.complete_timeout, sock_connect=self._sessions.connect_timeout
+        )
+        try:
+            async with session.post(self.url, json=body, headers=headers, timeout=timeout) as resp:
+                if resp.status >= 300:
+                    raise await status_error(resp)
+                raw = await resp.content.read(MAX_COMPLETION_BYTES + 1)
+        except aiohttp.ClientConnectorError as exc:
+            raise UpstreamError(
+                f"cannot connect to the model provider ({exc.host}:{exc.port})",
+                code="upstream_unreachable",
+                retryable=True,
+            ) from None
+        except TimeoutError:
+            raise UpstreamError(
+                "the model provider did not answer in time", code="upstream_timeout", retryable=True
+            ) from None
+        except aiohttp.ClientError:
+            raise UpstreamError(
+                "the model provider closed the connection", code="upstream_disconnected", retryable=True
+            ) from None
+        try:
+            if len(raw) > MAX_COMPLETION_BYTES:
+                raise ValueError("too large")
+            content = json.loads(raw)["choices"][0]["message"].get("content")
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+            raise UpstreamError(
+                "the model provider sent an invalid answer", code="upstream_protocol"
+            ) from None
+        return content if isinstance(content, str) else ""
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
         session = self._sessions.get(self.base_url)
