@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -121,9 +122,24 @@ class Message:
 
 
 def to_doc(record: Any) -> dict[str, Any]:
-    """A record as a plain dict (nested values copied)."""
-    return dataclasses.asdict(record)
+    """A record as a plain dict (nested values copied).
+
+    Records are flat dataclasses whose nested values are plain dicts and lists, so this
+    is a dict of the fields; dataclasses.asdict walked and deep-copied every value and cost
+    several times as much on every write.
+    """
+    return {
+        name: copy.deepcopy(value) if isinstance(value, dict | list) else value
+        for name in field_names(type(record))
+        for value in (getattr(record, name),)
+    }
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 def field_names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(cls))
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names

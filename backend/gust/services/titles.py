@@ -100,19 +100,19 @@ class TitleService:
         if task is not None:
             self._running.add(task)
         try:
-            await self._title(user, chat.id, answer)
+            await self._title(user, chat, answer)
         finally:
             if task is not None:
                 self._running.discard(task)
 
-    async def _title(self, user: User, chat_id: str, answer: Message) -> None:
+    async def _title(self, user: User, chat: Chat, answer: Message) -> None:
+        chat_id = chat.id
         messages = await self.store.list_messages(user.id, chat_id)
         question = next((m for m in messages if m.id == answer.parent_id), None)
         if question is None or question.parent_id is not None:
             return  # not the first exchange
-        chat = await self.store.get_chat(user.id, chat_id)
-        if chat is None or not is_provisional(chat.title, messages):
-            return
+        if not is_provisional(chat.title, messages):
+            return  # the chat as the answer began: a title typed since is caught below
         spec = self.models.specs.get(self.title_model or answer.model or "")
         completer = self.completer_for(spec) if spec is not None else None
         if spec is None or completer is None:
@@ -148,8 +148,8 @@ class TitleService:
                         chat_id, spec.id)
             return
         # Read again: the user may have renamed the chat while the model was answering.
-        chat = await self.store.get_chat(user.id, chat_id)
-        if chat is None or not is_provisional(chat.title, messages):
+        current = await self.store.get_chat(user.id, chat_id)
+        if current is None or not is_provisional(current.title, messages):
             return
         await self.store.update_chat(user.id, chat_id, {"title": title})
         log.info("chat %s titled by model %s", chat_id, spec.id)
