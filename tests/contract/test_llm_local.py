@@ -39,7 +39,13 @@ async def test_back_to_back_answers_on_one_session(server: LocalModelServer, ses
         chunks: list[Chunk] = [c async for c in llm.stream(request)]
         assert "".join(c.text for c in chunks if c.kind == "delta").strip()
         # The model samples: a short answer may stop before the 8-token cap.
-        assert [c.finish_reason for c in chunks if c.kind == "finish"] in (["length"], ["stop"])
+        finishes = [c.finish_reason for c in chunks if c.kind == "finish"]
+        assert finishes in (["length"], ["stop"])
         usage = next(c.usage for c in chunks if c.kind == "usage")
-        assert usage is not None and usage["completion_tokens"] == 8
+        assert usage is not None and usage["prompt_tokens"] > 0
+        # The cap is reached exactly when the model was cut off, never passed otherwise.
+        if finishes == ["length"]:
+            assert usage["completion_tokens"] == 8
+        else:
+            assert 0 < usage["completion_tokens"] <= 8
     assert (await server.base_url()).startswith("http://127.0.0.1:")

@@ -208,6 +208,7 @@ class ChatMessagesHandler(StreamingHandler):
     async def post(self, chat_id: str) -> None:
         body = self.json_body(SendIn)
         started = await self.generation.send(self.user, options(body), chat_id)
+        await started.stored()
         self.write_json(accepted(started), 202)
 
 
@@ -224,6 +225,7 @@ class RegenerateHandler(StreamingHandler):
     async def post(self, chat_id: str, message_id: str) -> None:
         body = self.json_body(RegenerateIn)
         started = await self.generation.regenerate(self.user, chat_id, message_id, options(body))
+        await started.stored()
         self.write_json(accepted(started), 202)
 
 

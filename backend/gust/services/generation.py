@@ -56,6 +56,12 @@ class Started:
     user_message: Message | None
     assistant_message: Message
     generation: Generation
+    # Resolves once the assistant record exists in the store (it is written while the
+    # upstream request opens); a 202 answer awaits it so a client can read what it was told.
+    persisted: asyncio.Future[None]
+
+    async def stored(self) -> None:
+        await asyncio.shield(self.persisted)
 
 
 class GenerationService:
@@ -244,7 +250,7 @@ class GenerationService:
         )
         job = _Job(self, user, chat, spec, request, assistant, user_message, options, persisted)
         generation = await self.hub.start_generation(assistant.id, chat.id, user.id, job.run)
-        return Started(chat, user_message, assistant, generation)
+        return Started(chat, user_message, assistant, generation, persisted)
 
     async def _persist_answer(self, user: User, chat: Chat, assistant: Message, touch_chat: bool) -> None:
         await self.store.create_message(assistant)
