@@ -3,19 +3,30 @@
 SQLite has one writer at a time; WAL readers never wait for it. Every query runs on a
 worker thread, so the event loop never blocks on the disk. Used by the embedded store and
 the embedded search index, each on its own file.
+
+Writes are group-committed: the writes that queue up while the writer thread is busy run
+next in one transaction, each inside its own savepoint, so a failing write rolls back only
+itself while a burst of small writes (checkpoints of many streaming answers) pays for one
+COMMIT instead of one each.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+# Writes per transaction: bounds how long one COMMIT holds the write lock.
+MAX_GROUP = 256
+
+_Write = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]"]
 
 
 class SQLiteThreads:
@@ -38,6 +49,8 @@ class SQLiteThreads:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._pending: list[_Write] = []  # touched on the event loop only
+        self._committing = False
 
     def start(self) -> None:
         """Create the thread pools (again after close(); a second call keeps them)."""
@@ -98,16 +111,72 @@ class SQLiteThreads:
         return await self._run(self._writer, fn)
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `fn(conn)` on the writer thread inside BEGIN IMMEDIATE ... COMMIT."""
+        """Run `fn(conn)` on the writer thread inside a transaction; return once committed.
 
-        def in_transaction(conn: sqlite3.Connection) -> T:
-            conn.execute("BEGIN IMMEDIATE")
+        `fn` sees every write queued before it; if it raises, its changes are rolled back
+        and the exception is raised here, and the other writes of its group still commit.
+        """
+        if self._writer is None:
+            raise RuntimeError(f"{self.name} ({self.path}) used before start()")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._pending.append((fn, future))
+        if not self._committing:
+            self._committing = True
+            loop.create_task(self._commit_pending())
+        return await future
+
+    async def _commit_pending(self) -> None:
+        try:
+            while self._pending:
+                group, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
+                try:
+                    outcomes = await self._run(self._writer, functools.partial(_commit_group, group=group))
+                except asyncio.CancelledError:  # the loop is closing
+                    for _, future in group + self._pending:
+                        future.cancel()
+                    self._pending = []
+                    raise
+                except Exception as exc:  # the writer pool was shut down
+                    outcomes = [(False, exc)] * len(group)
+                for (_, future), (ok, value) in zip(group, outcomes, strict=True):
+                    if future.done():
+                        continue  # its caller was cancelled; the write itself ran (or failed)
+                    if ok:
+                        future.set_result(value)
+                    else:
+                        future.set_exception(value)
+        finally:
+            self._committing = False
+
+
+def _commit_group(conn: sqlite3.Connection, group: list[_Write]) -> list[tuple[bool, Any]]:
+    """Run a group of writes in one BEGIN IMMEDIATE ... COMMIT (on the writer thread)."""
+    outcomes: list[tuple[bool, Any]] = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if len(group) == 1:  # alone, the transaction is its savepoint
             try:
-                result = fn(conn)
-            except BaseException:
+                outcomes.append((True, group[0][0](conn)))
+            except Exception as exc:
                 conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return result
-
-        return await self._run(self._writer, in_transaction)
+                return [(False, exc)]
+        else:
+            for fn, _ in group:
+                conn.execute("SAVEPOINT gust_write")
+                try:
+                    outcomes.append((True, fn(conn)))
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO gust_write")
+                    outcomes.append((False, exc))
+                conn.execute("RELEASE gust_write")
+        conn.execute("COMMIT")
+    except BaseException as exc:
+        # Nothing of the group is stored (the commit failed, or an error that SQLite
+        # answers by rolling back the whole transaction): every writer learns it.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        if not isinstance(exc, Exception):
+            raise
+        return [(False, exc)] * len(group)
+    return outcomes
