@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import secrets
 import threading
 import time
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
+_TO_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET.encode())
 _lock = threading.Lock()
 _last_ms = 0
 _last_rand = 0
@@ -24,11 +26,9 @@ def new_id() -> str:
             rand = secrets.randbits(80)
         _last_ms, _last_rand = ms, rand
     value = (ms << 80) | (rand & ((1 << 80) - 1))
-    out = []
-    for _ in range(26):
-        out.append(_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(out))
+    # 130 bits as 26 base32 digits, most significant first: shifted to 160 bits, base64's
+    # C encoder does the digits and a translation maps RFC 4648's alphabet to ours.
+    return base64.b32encode((value << 30).to_bytes(20, "big"))[:26].translate(_TO_CROCKFORD).decode()
 
 
 def new_token(nbytes: int = 32) -> str:

@@ -110,7 +110,8 @@ class StreamingHandler(APIHandler):
             self._subscriber.close()
         super().on_connection_close()
 
-    async def stream_generation(self, generation_id: str, after: int = 0) -> None:
+    async def stream_generation(self, generation_id: str, after: int = 0, *, fresh: bool = False) -> None:
+        """Stream a generation's events after `after`; `fresh`: this request just started it."""
         self.start_stream()
         fmt: Format = "ndjson" if self._ndjson() else "sse"
         subscriber = self.hub.attach(generation_id, after, _Response(self), fmt)
@@ -118,8 +119,10 @@ class StreamingHandler(APIHandler):
             await self.write_batches(self.hub.subscribe(generation_id, after))
         else:
             self._subscriber = subscriber
-            if subscriber.sent == after and not subscriber.done.done():
-                self.flush()  # the headers now, so the client knows the stream is open
+            if subscriber.sent == after and not subscriber.done.done() and not fresh:
+                # The headers now, so the client knows the stream is open (a fresh
+                # generation's `start` event, logged at once, carries them instead).
+                self.flush()
             await subscriber.done
         if not self.request.connection.stream.closed():  # type: ignore[union-attr]
             self.finish()
@@ -157,7 +160,7 @@ class ChatStreamHandler(StreamingHandler):
     async def post(self) -> None:
         body = self.json_body(StreamIn)
         started = await self.generation.send(self.user, options(body), body.chat_id)
-        await self.stream_generation(started.generation.id)
+        await self.stream_generation(started.generation.id, fresh=True)
 
 
 class ChatMessageHandler(StreamingHandler):

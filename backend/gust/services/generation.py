@@ -87,7 +87,8 @@ class GenerationService:
         self.metrics = metrics
         self.guards: list[SendGuard] = []
         # Hooks run after a generation completes (titles, indexing...); failures are logged.
-        self.after_complete: list[Callable[[User, Chat, Message], Awaitable[None]]] = []
+        # Run after an answer completes: (user, chat as the answer began, answer, its question).
+        self.after_complete: list[Callable[[User, Chat, Message, Message], Awaitable[None]]] = []
         # Optional research step: (question, research_flag, emit) -> (context, sources) | None.
         self.research: Any = None
         # Team agents (set when accounts are configured): a chat bound to one uses its
@@ -248,7 +249,7 @@ class GenerationService:
             max_tokens=max_tokens,
             extra=dict(spec.extra_body),
         )
-        job = _Job(self, user, chat, spec, request, assistant, user_message, options, persisted)
+        job = _Job(self, user, chat, spec, request, assistant, question, user_message, options, persisted)
         generation = await self.hub.start_generation(assistant.id, chat.id, user.id, job.run)
         return Started(chat, user_message, assistant, generation, persisted)
 
@@ -293,6 +294,7 @@ class _Job:
         spec: ModelSpec,
         request: ChatRequest,
         assistant: Message,
+        question: Message,
         user_message: Message | None,
         options: SendOptions,
         persisted: asyncio.Future[None],
@@ -303,6 +305,7 @@ class _Job:
         self.spec = spec
         self.request = request
         self.assistant = assistant
+        self.question = question
         self.user_message = user_message
         self.options = options
         # The answer's text lives in the generation's event log only (events.EventLog).
@@ -385,11 +388,12 @@ class _Job:
             log.exception("storing the final answer of generation %s failed", generation.id)
         if metrics is not None:
             metrics.generations.labels(status).inc()
+        ending: list[dict[str, Any]] = []  # sent together: one write ends the stream
         if usage is not None:
-            generation.emit({"type": "usage", **usage})
+            ending.append({"type": "usage", **usage})
         if error is not None:
-            generation.emit({"type": "error", **error})
-        generation.emit(
+            ending.append({"type": "error", **error})
+        ending.append(
             {
                 "type": "done",
                 "message_id": self.assistant.id,
@@ -398,10 +402,11 @@ class _Job:
                 "usage": usage,
             }
         )
+        generation.emit(*ending)
         if status == "complete" and stored:
             message = dataclasses.replace(self.assistant, **final)  # as stored, without a read
             for hook in self.service.after_complete:
-                self.service.spawn(_logged(hook(self.user, self.chat, message)))
+                self.service.spawn(_logged(hook(self.user, self.chat, message, self.question)))
 
     async def _research(self, generation: Generation) -> None:
         research = self.service.research

@@ -152,11 +152,12 @@ class Generation:
         self._published = 0
         self._publish_wakeup = asyncio.Event()
 
-    def emit(self, data: dict[str, Any]) -> None:
-        """Log an event and push it to every subscriber without waiting for any of them."""
-        self.log.append(Event(self.id, len(self.log) + 1, data))
-        if data["type"] == "done":
-            self.ended = True
+    def emit(self, *events: dict[str, Any]) -> None:
+        """Log events and push them to every subscriber (in one write) without waiting."""
+        for data in events:
+            self.log.append(Event(self.id, len(self.log) + 1, data))
+            if data["type"] == "done":
+                self.ended = True
         self._notify()
 
     def emit_text(self, text: str) -> None:
@@ -275,16 +276,14 @@ class GenerationHub:
                         "code": "internal_error",
                         "message": "the generation failed",
                         "retryable": True,
-                    }
-                )
-                generation.emit(
+                    },
                     {
                         "type": "done",
                         "message_id": generation.id,
                         "status": "error",
                         "finish_reason": None,
                         "usage": None,
-                    }
+                    },
                 )
             generation.finished.set()
             if self.live_by_chat.get(generation.chat_id) == generation.id:

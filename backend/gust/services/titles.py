@@ -94,25 +94,26 @@ class TitleService:
         self.timeout = timeout
         self._running: set[asyncio.Task[object]] = set()
 
-    async def after_answer(self, user: User, chat: Chat, answer: Message) -> None:
+    async def after_answer(self, user: User, chat: Chat, answer: Message, question: Message) -> None:
         """Title the chat if this answer completes its first exchange and nobody titled it yet."""
         task = asyncio.current_task()
         if task is not None:
             self._running.add(task)
         try:
-            await self._title(user, chat, answer)
+            await self._title(user, chat, answer, question)
         finally:
             if task is not None:
                 self._running.discard(task)
 
-    async def _title(self, user: User, chat: Chat, answer: Message) -> None:
+    async def _title(self, user: User, chat: Chat, answer: Message, question: Message) -> None:
         chat_id = chat.id
-        messages = await self.store.list_messages(user.id, chat_id)
-        question = next((m for m in messages if m.id == answer.parent_id), None)
-        if question is None or question.parent_id is not None:
+        if question.id != answer.parent_id or question.parent_id is not None:
             return  # not the first exchange
+        messages = [question]  # enough when the title came from this question (the usual case)
         if not is_provisional(chat.title, messages):
-            return  # the chat as the answer began: a title typed since is caught below
+            messages = await self.store.list_messages(user.id, chat_id)  # other first messages
+            if not is_provisional(chat.title, messages):
+                return  # the chat as the answer began: a title typed since is caught below
         spec = self.models.specs.get(self.title_model or answer.model or "")
         completer = self.completer_for(spec) if spec is not None else None
         if spec is None or completer is None:
