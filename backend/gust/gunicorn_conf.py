@@ -54,11 +54,12 @@ def post_worker_init(worker: Any) -> None:
     """
     from tornado.ioloop import IOLoop
 
-    from gust.app import GustApplication
+    from gust.app import GustApplication, freeze_startup_heap
 
     application = worker.wsgi
     if isinstance(application, GustApplication):
         IOLoop.current().run_sync(application.start_services)
+        freeze_startup_heap()
 
 
 def worker_exit(server: Any, worker: Any) -> None:
