@@ -121,6 +121,29 @@ async def test_overload_answers_503_with_retry_after(
         assert third.status == 200  # capacity is back once the first one ended
 
 
+async def test_simultaneous_sends_cannot_exceed_the_limit(
+    start_stream_app: StartApp, upstream: FakeUpstream
+) -> None:
+    # Requests that arrive together are all past the capacity check while their chat and
+    # message writes are in flight: the limit must count them before their jobs exist.
+    app = await start_stream_app(max_active_generations=2)
+    upstream.script = Script(tokens=TOKENS, delay=0.05)
+    async with aiohttp.ClientSession() as http:
+        api = await Api(app.url, http, OpenAPIChecker(app.app.openapi)).register_and_login("sim@example.com")
+        chats = [(await api.post("/api/chats", {})).json["id"] for _ in range(6)]
+        answers = await asyncio.gather(
+            *(api.post(f"/api/chats/{chat}/messages", {"message": "hi"}) for chat in chats)
+        )
+        assert sorted(a.status for a in answers) == [202, 202, 503, 503, 503, 503]
+        owner = await user_id(api)
+        for chat, answer in zip(chats, answers, strict=True):
+            if answer.status == 202:
+                assert (await api.post(f"/api/chats/{chat}/stop")).json["stopped"] is True
+                await wait_final(app, owner, answer.json["message_id"])
+        again = await api.post(f"/api/chats/{chats[0]}/messages", {"message": "again"})
+        assert again.status == 202  # the places were given back
+
+
 async def test_message_sends_are_rate_limited_per_user(start_stream_app: StartApp) -> None:
     app = await start_stream_app(rate_limit_messages_per_minute=2)
     async with aiohttp.ClientSession() as http:

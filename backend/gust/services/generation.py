@@ -7,7 +7,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,6 +95,7 @@ class GenerationService:
         # model, system prompt and webhook.
         self.agents: AgentService | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._admitting = 0  # requests past the capacity check whose job has not started yet
 
     # -- entry points ------------------------------------------------------------------
     async def send(self, user: User, options: SendOptions, chat_id: str | None = None) -> Started:
@@ -107,7 +108,13 @@ class GenerationService:
                 f"message is longer than {self.max_message_chars} characters", field="message"
             )
         requested = self._check_model(options)
-        self._check_capacity()
+        with self._admission():
+            return await self._send(user, options, chat_id, requested)
+
+    async def _send(
+        self, user: User, options: SendOptions, chat_id: str | None, requested: ModelSpec | None
+    ) -> Started:
+        text = options.message
         for guard in self.guards:
             await guard(user)
         if chat_id is None:
@@ -147,7 +154,10 @@ class GenerationService:
     async def regenerate(self, user: User, chat_id: str, message_id: str, options: SendOptions) -> Started:
         """A new sibling answer for an assistant message (or a new answer to a user message)."""
         self._check_model(options)
-        self._check_capacity()
+        with self._admission():
+            return await self._regenerate(user, chat_id, message_id, options)
+
+    async def _regenerate(self, user: User, chat_id: str, message_id: str, options: SendOptions) -> Started:
         for guard in self.guards:
             await guard(user)
         chat = await self.chats.get_chat(user, chat_id)
@@ -201,9 +211,21 @@ class GenerationService:
         _check_max_tokens(spec, options)
         return Binding(spec, prompt)
 
-    def _check_capacity(self) -> None:
-        if self.hub.active_count >= self.hub.max_active:
+    @contextlib.contextmanager
+    def _admission(self) -> Iterator[None]:
+        """Hold a place under MAX_ACTIVE_GENERATIONS from the check until the job is in the hub.
+
+        Between the check and the job's start lie several awaits (guards, chat and message
+        writes); without the reservation, requests arriving together all passed the check
+        and the limit was exceeded under load.
+        """
+        if self.hub.active_count + self._admitting >= self.hub.max_active:
             raise Overloaded("too many answers are being generated right now; retry shortly", retry_after=5)
+        self._admitting += 1
+        try:
+            yield
+        finally:
+            self._admitting -= 1
 
     async def _start(
         self,
