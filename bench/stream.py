@@ -330,10 +330,11 @@ class Bench:
         try:
             if "s1" in self.args.scenarios:
                 report["s1"] = await self.s1()
-            if "s2" in self.args.scenarios or "s3" in self.args.scenarios:
+            given = self.args.s3_capacity
+            if "s2" in self.args.scenarios or ("s3" in self.args.scenarios and given is None):
                 report["s2"] = await self.s2()
             if "s3" in self.args.scenarios:
-                report["s3"] = await self.s3(report["s2"]["capacity"]["gust"])
+                report["s3"] = await self.s3(given if given is not None else report["s2"]["capacity"]["gust"])
             if "s4" in self.args.scenarios:
                 self.upstream.stop()
                 report["s4"] = await self.s4()
@@ -516,6 +517,12 @@ def main() -> None:
     parser.add_argument("--ttft", type=float, default=0.1)
     parser.add_argument("--sweep", type=int, nargs="+", default=[25, 50, 100, 200, 300, 400])
     parser.add_argument("--open-streams", type=int, default=200)
+    parser.add_argument(
+        "--s3-capacity",
+        type=int,
+        default=None,
+        help="run S3 at 2x this many streams instead of the capacity S2 finds (S2 is then skipped)",
+    )
     parser.add_argument("--soak", type=float, default=600.0)
     parser.add_argument("--out", type=Path, default=ROOT / "bench/out")
     parser.add_argument(
