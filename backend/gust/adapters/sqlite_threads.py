@@ -133,10 +133,10 @@ class SQLiteThreads:
         group, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
         self._committing = True
         try:
-            if self._writer is None:
+            if self._writer is None:  # closed while writes were queued
                 raise RuntimeError(f"{self.name} ({self.path}) is closed")
             self._writer.submit(self._commit_in_thread, loop, group)
-        except RuntimeError as exc:  # the writer pool was shut down
+        except RuntimeError as exc:  # closed, or the pool is shutting down
             self._group_done(loop, group, [(False, exc)] * len(group))
 
     def _commit_in_thread(self, loop: asyncio.AbstractEventLoop, group: list[_Write]) -> None:

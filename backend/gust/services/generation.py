@@ -114,7 +114,7 @@ class GenerationService:
     async def _send(
         self, user: User, options: SendOptions, chat_id: str | None, requested: ModelSpec | None
     ) -> Started:
-        text = options.message
+        text = options.message  # validated by send()
         for guard in self.guards:
             await guard(user)
         if chat_id is None:
