@@ -116,6 +116,7 @@ class Result:
     rejected: int = 0
     ttft: list[float] = field(default_factory=list)
     latency: list[float] = field(default_factory=list)
+    tail: list[float] = field(default_factory=list)  # last chunk -> end of the response
     cpu: float = 0.0  # server CPU seconds in the window
 
     @property
@@ -134,6 +135,8 @@ class Result:
             "ttft_p99_ms": round(pct(self.ttft, 0.99) * 1000, 2),
             "chunk_p50_ms": round(pct(self.latency, 0.5) * 1000, 2),
             "chunk_p99_ms": round(pct(self.latency, 0.99) * 1000, 2),
+            "tail_p50_ms": round(pct(self.tail, 0.5) * 1000, 2),
+            "tail_p99_ms": round(pct(self.tail, 0.99) * 1000, 2),
             "cpu_us_per_chunk": round(self.cpu / self.chunks * 1e6, 1) if self.chunks and self.cpu else None,
         }
 
@@ -144,6 +147,7 @@ async def one_stream(
     started = time.time()
     in_window = w0 <= started <= w1
     first = True
+    last = 0.0
     try:
         async with session.post(target.url, data=json.dumps(target.body), headers=target.headers) as resp:
             if resp.status == 503:
@@ -169,11 +173,14 @@ async def one_stream(
                     first = False
                     if in_window:
                         result.ttft.append(now - started)
+                last = now
                 if w0 <= now <= w1:
                     result.chunks += 1
                     result.latency.append(now - float(match.group(1)))
             if in_window:
                 result.streams += 1
+                if last:
+                    result.tail.append(time.time() - last)
     except (TimeoutError, aiohttp.ClientError):
         if in_window:
             result.errors += 1
