@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from playwright.async_api import expect
 
@@ -94,3 +95,55 @@ async def test_session_is_renewed_while_an_expired_cookie_is_still_sent(signed_i
     await expire_access_cookie(ui)
     await ui.page.get_by_role("link", name="Old chat").click()
     await expect(ui.page.locator("article.assistant .markdown")).to_have_text("old answer")
+
+
+async def test_two_tabs_renewing_at_once_keep_the_session(signed_in: UI) -> None:
+    """Tabs share cookies; a refresh token is single-use. Were both tabs to refresh with
+    the same token, the server would take the second use for theft and end the session:
+    the tabs take turns, and the one that waited finds the renewed cookies already work."""
+    ui = signed_in
+    user = await user_by_email(ui.app.services, ui.email or "")
+    await seed_conversation(ui.app.services, user, "Old chat", [("old question", "old answer")])
+    other = await ui.context.new_page()
+    await ui.goto("/")
+    await other.goto(ui.url + "/")
+    for page in (ui.page, other):
+        await expect(page.get_by_role("link", name="Old chat")).to_be_visible()
+
+    refreshes: list[int] = []
+    ui.context.on(
+        "response", lambda r: refreshes.append(r.status) if r.url.endswith("/api/auth/refresh") else None
+    )
+    sent: list[object] = []
+    second_sent = asyncio.Event()
+
+    def on_request(request) -> None:  # type: ignore[no-untyped-def]
+        if request.url.endswith("/api/auth/refresh"):
+            sent.append(request)
+            if len(sent) == 2:
+                second_sent.set()
+
+    ui.context.on("request", on_request)
+
+    async def hold_the_first(route) -> None:  # type: ignore[no-untyped-def]
+        # The first refresh is held before it reaches the server until another one is
+        # sent, or 2 s: were a second tab to refresh meanwhile, both would carry the same
+        # refresh token (the server has not rotated it yet).
+        if sent and route.request is sent[0]:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(second_sent.wait(), 2)
+        await route.continue_()
+
+    await ui.context.route("**/api/auth/refresh", hold_the_first)
+    await drop_access_cookie(ui)
+    await asyncio.gather(ui.page.reload(), other.reload())
+    for page in (ui.page, other):
+        await expect(page.get_by_role("link", name="Old chat")).to_be_visible()
+    assert await seen_by_now(refreshes, 2, timeout=1) == [200]
+
+    # The session was not ended: the next renewal still works.
+    await ui.context.unroute("**/api/auth/refresh")
+    await drop_access_cookie(ui)
+    await ui.page.reload()
+    await expect(ui.page.get_by_role("link", name="Old chat")).to_be_visible()
+    assert await seen_by_now(refreshes, 2) == [200, 200]

@@ -5,7 +5,7 @@
  * JS-readable `gust_csrf` cookie in `X-CSRF-Token` whenever it exists. An access token
  * expires after minutes: on a 401 (`token_expired`, or `unauthorized` once the browser
  * dropped the expired cookie) we call /api/auth/refresh once (shared by every request
- * waiting on it) and retry.
+ * waiting on it, and by the browser's other tabs: see refreshSession) and retry.
  */
 import { HttpError } from './sse';
 import type { Chat, ChatDetail, ChatPage, Message, ModelList, SearchResult, User } from './types';
@@ -33,18 +33,43 @@ export function onUnauthorized(listener: () => void): () => void {
   return () => unauthorizedListeners.delete(listener);
 }
 
+// Held across this browser's tabs while one of them renews the session (Web Locks API).
+const REFRESH_LOCK = 'gust-session-refresh';
+
+/**
+ * Renew the session once for every request of this tab waiting on it, and never in two
+ * tabs at once: a refresh token is rotated on use, and the server treats a second use of
+ * the old one as theft and ends the session everywhere. Tabs share their cookies, so a
+ * tab that had to wait for another tab's refresh first checks whether the renewed cookies
+ * already work. Without the Web Locks API (plain HTTP on a non-local address is not a
+ * secure context) the refresh runs unguarded, as before.
+ */
 function refreshSession(): Promise<boolean> {
-  refreshing ??= fetch('/api/auth/refresh', {
+  refreshing ??= oneTabAtATime(renew).finally(() => {
+    refreshing = null;
+  });
+  return refreshing;
+}
+
+async function oneTabAtATime(task: (waited: boolean) => Promise<boolean>): Promise<boolean> {
+  const locks = typeof navigator === 'undefined' ? undefined : navigator.locks;
+  if (!locks) return task(false);
+  const now = await locks.request(REFRESH_LOCK, { ifAvailable: true }, (lock) => (lock ? task(false) : null));
+  return now ?? locks.request(REFRESH_LOCK, () => task(true));
+}
+
+async function renew(waited: boolean): Promise<boolean> {
+  if (waited) {
+    const probe = await fetch('/api/auth/me', { credentials: 'same-origin' }).catch(() => null);
+    if (probe?.ok) return true; // another tab renewed the shared cookies meanwhile
+  }
+  return fetch('/api/auth/refresh', {
     method: 'POST',
     credentials: 'same-origin',
     headers: csrfHeaders('POST'),
   })
     .then((response) => response.ok)
-    .catch(() => false)
-    .finally(() => {
-      refreshing = null;
-    });
-  return refreshing;
+    .catch(() => false);
 }
 
 function csrfHeaders(method: string): Record<string, string> {
