@@ -21,7 +21,6 @@ from tests.support.app_server import RunningApp, make_settings, start_app
 from tests.support.client import Api
 from tests.support.env import free_port
 from tests.support.fake_webhook import FakeWebhook, WebhookScript
-from tests.support.openapi_check import OpenAPIChecker
 
 TOKEN = "hook-secret"
 TOKEN_ENV = "GUST_TEST_AGENT_TOKEN"
@@ -169,7 +168,7 @@ def models_file(directory: Path, webhook: FakeWebhook) -> Path:
 
 
 async def signed_in(app: RunningApp, http: aiohttp.ClientSession) -> Api:
-    return await Api(app.url, http, OpenAPIChecker(app.app.openapi)).register_and_login("agent@example.com")
+    return await app.sign_up(http, "agent@example.com")
 
 
 async def test_webhook_model_answers_through_the_app(

@@ -12,9 +12,7 @@ from gust.domain.models import Message
 from gust.services.context import FRAMING_TOKENS, build_messages, estimate_tokens
 from tests.streaming.conftest import StartApp
 from tests.streaming.helpers import stream
-from tests.support.client import Api
 from tests.support.fake_upstream import FakeUpstream, Script
-from tests.support.openapi_check import OpenAPIChecker
 
 SYSTEM = "You are a careful assistant."
 
@@ -77,7 +75,7 @@ async def test_tiny_window_keeps_the_system_prompt_and_the_newest_turns(
     if where == "default":
         overrides["default_system_prompt"] = SYSTEM
     app = await start_stream_app(**overrides)
-    user = await Api(app.url, http, OpenAPIChecker(app.app.openapi)).register_and_login("trim@example.com")
+    user = await app.sign_up(http, "trim@example.com")
     upstream.script = Script(tokens=["ok"])
     first = await stream(user, {"message": turn(1)})
     chat_id = first[0].data["chat_id"]

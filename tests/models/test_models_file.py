@@ -14,10 +14,8 @@ from tests.models.conftest import PROVIDER_ENV
 from tests.streaming.conftest import StartApp
 from tests.streaming.helpers import stream
 from tests.support.app_server import ServerProcess, make_settings, start_app
-from tests.support.client import Api
 from tests.support.env import free_port
 from tests.support.fake_upstream import FakeUpstream
-from tests.support.openapi_check import OpenAPIChecker
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
@@ -163,7 +161,7 @@ async def test_unknown_model_is_422_naming_the_valid_ones(
 ) -> None:
     (tmp_path / "two").mkdir()
     app = await start_stream_app(models_file=upstream.models_file(tmp_path / "two", ["fast", "smart"]))
-    user = await Api(app.url, http, OpenAPIChecker(app.app.openapi)).register_and_login("m@example.com")
+    user = await app.sign_up(http, "m@example.com")
     models = await user.get("/api/models")
     assert [m["id"] for m in models.json["items"]] == ["fast", "smart"] and models.json["default"] == "fast"
     resp = await user.post("/chat/stream", {"message": "hi", "model": "gpt-9"})

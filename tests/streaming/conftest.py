@@ -12,7 +12,6 @@ import pytest
 from tests.support.app_server import RunningApp, make_settings, start_app
 from tests.support.client import Api
 from tests.support.fake_upstream import FakeUpstream
-from tests.support.openapi_check import OpenAPIChecker
 
 StartApp = Callable[..., Awaitable[RunningApp]]
 
@@ -56,5 +55,4 @@ async def stream_app(start_stream_app: StartApp) -> RunningApp:
 @pytest.fixture
 async def user(stream_app: RunningApp, http: aiohttp.ClientSession) -> Api:
     """A signed-in client of the streaming app."""
-    api = Api(stream_app.url, http, OpenAPIChecker(stream_app.app.openapi))
-    return await api.register_and_login("streamer@example.com")
+    return await stream_app.sign_up(http, "streamer@example.com")

@@ -12,9 +12,7 @@ from aiohttp import web
 
 from tests.streaming.conftest import StartApp
 from tests.streaming.helpers import deltas, stream
-from tests.support.client import Api
 from tests.support.fake_upstream import FakeUpstream, Script
-from tests.support.openapi_check import OpenAPIChecker
 
 
 @pytest.fixture
@@ -45,9 +43,7 @@ async def test_agent_model_and_prompt_are_used(
     app = await start_stream_app(models_file=upstream.models_file(tmp_path / "two", ["fake-a", "fake-b"]))
     upstream.script = Script(tokens=["Arr"])
     async with aiohttp.ClientSession() as http:
-        admin = await Api(app.url, http, OpenAPIChecker(app.app.openapi)).register_and_login(
-            "boss@example.com"
-        )
+        admin = await app.sign_up(http, "boss@example.com")
         agent = await admin.post(
             "/api/agents", {"name": "Pirate", "model": "fake-b", "system_prompt": "Talk like a pirate."}
         )
@@ -71,9 +67,7 @@ async def test_agent_webhook_answers_and_bad_token_is_an_error_event(
     url, seen = webhook_server
     app = await start_stream_app()
     async with aiohttp.ClientSession() as http:
-        admin = await Api(app.url, http, OpenAPIChecker(app.app.openapi)).register_and_login(
-            "n8n@example.com"
-        )
+        admin = await app.sign_up(http, "n8n@example.com")
         agent = await admin.post(
             "/api/agents",
             {

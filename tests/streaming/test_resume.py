@@ -9,7 +9,6 @@ from tests.streaming.helpers import deltas, follow, stream, user_id, wait_final
 from tests.support.app_server import RunningApp
 from tests.support.client import Api
 from tests.support.fake_upstream import FakeUpstream, Script
-from tests.support.openapi_check import OpenAPIChecker
 
 TOKENS = [f"t{i} " for i in range(30)]
 
@@ -58,7 +57,7 @@ async def test_after_the_grace_period_done_comes_from_the_store(
     import aiohttp
 
     async with aiohttp.ClientSession() as http:
-        api = await Api(app.url, http, OpenAPIChecker(app.app.openapi)).register_and_login("g@example.com")
+        api = await app.sign_up(http, "g@example.com")
         full = await stream(api, {"message": "go"})
         chat_id, message_id = full[0].data["chat_id"], full[0].data["message_id"]
         while message_id in app.services.hub.generations:  # type: ignore[union-attr]

@@ -14,7 +14,6 @@ from tests.streaming.helpers import auth, deltas, stream, user_id, wait_final
 from tests.support.app_server import RunningApp
 from tests.support.client import Api
 from tests.support.fake_upstream import FakeUpstream, Script
-from tests.support.openapi_check import OpenAPIChecker
 from tests.support.sse import read_events
 
 TOKENS = [f"w{i} " for i in range(200)]
@@ -71,7 +70,7 @@ async def test_upstream_fault_ends_with_error_event_and_stored_status(
     app = await start_stream_app(upstream_first_token_timeout=1.0, upstream_idle_timeout=0.5)
     upstream.script = script
     async with aiohttp.ClientSession() as http:
-        api = await Api(app.url, http, OpenAPIChecker(app.app.openapi)).register_and_login("f@example.com")
+        api = await app.sign_up(http, "f@example.com")
         events = await stream(api, {"message": "go"})
         types = [e.event for e in events]
         assert types[0] == "start" and types[-2:] == ["error", "done"]
@@ -95,7 +94,7 @@ async def test_unreachable_upstream_is_an_error_event(start_stream_app: StartApp
     path.write_text(json.dumps([{"id": "gone", "base_url": f"http://127.0.0.1:{port}/v1"}]))
     app = await start_stream_app(models_file=path)
     async with aiohttp.ClientSession() as http:
-        api = await Api(app.url, http, OpenAPIChecker(app.app.openapi)).register_and_login("u@example.com")
+        api = await app.sign_up(http, "u@example.com")
         events = await stream(api, {"message": "go"})
         assert [e.event for e in events] == ["start", "error", "done"]
         assert events[1].data["code"] == "upstream_unreachable" and events[1].data["retryable"] is True
@@ -107,7 +106,7 @@ async def test_overload_answers_503_with_retry_after(
     app = await start_stream_app(max_active_generations=1)
     upstream.script = Script(tokens=TOKENS, delay=0.02)
     async with aiohttp.ClientSession() as http:
-        api = await Api(app.url, http, OpenAPIChecker(app.app.openapi)).register_and_login("o@example.com")
+        api = await app.sign_up(http, "o@example.com")
         chat = await api.post("/api/chats", {})
         first = await api.post(f"/api/chats/{chat.json['id']}/messages", {"message": "one"})
         assert first.status == 202
@@ -129,7 +128,7 @@ async def test_simultaneous_sends_cannot_exceed_the_limit(
     app = await start_stream_app(max_active_generations=2)
     upstream.script = Script(tokens=TOKENS, delay=0.05)
     async with aiohttp.ClientSession() as http:
-        api = await Api(app.url, http, OpenAPIChecker(app.app.openapi)).register_and_login("sim@example.com")
+        api = await app.sign_up(http, "sim@example.com")
         chats = [(await api.post("/api/chats", {})).json["id"] for _ in range(6)]
         answers = await asyncio.gather(
             *(api.post(f"/api/chats/{chat}/messages", {"message": "hi"}) for chat in chats)
@@ -147,7 +146,7 @@ async def test_simultaneous_sends_cannot_exceed_the_limit(
 async def test_message_sends_are_rate_limited_per_user(start_stream_app: StartApp) -> None:
     app = await start_stream_app(rate_limit_messages_per_minute=2)
     async with aiohttp.ClientSession() as http:
-        api = await Api(app.url, http, OpenAPIChecker(app.app.openapi)).register_and_login("rl@example.com")
+        api = await app.sign_up(http, "rl@example.com")
         other = await api.as_user(None).register_and_login("rl2@example.com")
         assert (await api.post("/chat/message", {"message": "one"})).status == 200
         assert (await api.post("/chat/message", {"message": "two"})).status == 200

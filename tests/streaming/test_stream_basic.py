@@ -12,7 +12,6 @@ from tests.streaming.helpers import auth, deltas, kinds, stream, user_id, wait_f
 from tests.support.app_server import RunningApp
 from tests.support.client import Api
 from tests.support.fake_upstream import DEFAULT_TOKENS, FakeUpstream, Script
-from tests.support.openapi_check import OpenAPIChecker
 from tests.support.sse import parse_sse
 
 
@@ -158,7 +157,7 @@ async def test_silence_is_filled_with_pings(start_stream_app: StartApp, upstream
     app = await start_stream_app(sse_ping_interval=0.1)
     upstream.script = Script(tokens=["late"], first_token_delay=0.6)
     async with aiohttp.ClientSession() as http:
-        api = await Api(app.url, http, OpenAPIChecker(app.app.openapi)).register_and_login("p@example.com")
+        api = await app.sign_up(http, "p@example.com")
         async with http.post(
             app.url + "/chat/stream", data=json.dumps({"message": "hi"}), headers=auth(api)
         ) as resp:

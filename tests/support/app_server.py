@@ -13,12 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import tornado.httpserver
 import tornado.netutil
 
 from gust.app import GustApplication, build_services, make_app, start_background
 from gust.config import Settings
 from gust.services.registry import Services
+from tests.support.client import Api
+from tests.support.openapi_check import OpenAPIChecker
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,6 +59,10 @@ class RunningApp:
     def services(self) -> Services:
         assert self.app.services is not None
         return self.app.services
+
+    async def sign_up(self, http: aiohttp.ClientSession, email: str) -> Api:
+        """A new account's signed-in client, every exchange checked against the OpenAPI document."""
+        return await Api(self.url, http, OpenAPIChecker(self.app.openapi)).register_and_login(email)
 
     async def stop(self) -> None:
         self.server.stop()
