@@ -1,15 +1,19 @@
-"""Group commit: writes queued together commit together, and a failing one fails alone."""
+"""Group commit: writes queued together commit together, and a failing one fails alone.
+
+Point operations: on the loop when the writer is idle, in order, never waiting for a lock."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
-from gust.adapters.sqlite_threads import SQLiteThreads
+from gust.adapters.sqlite_threads import LOOP_CHECKPOINT_EVERY, SQLiteThreads
 
 
 @pytest.fixture
@@ -65,3 +69,89 @@ async def test_a_lone_failing_write_leaves_no_transaction_open(db: SQLiteThreads
         await db.write(insert(1, "again"))
     assert await db.write(insert(2)) == 2
     assert await rows(db) == {1: "x", 2: "x"}
+
+
+# -- point operations ------------------------------------------------------------------
+
+
+def where(log: list[str], name: str) -> Callable[[sqlite3.Connection], None]:
+    def fn(conn: sqlite3.Connection) -> None:
+        log.append(f"{name}@{threading.current_thread().name}")
+        conn.execute("INSERT INTO t (v) VALUES (?)", (name,))
+
+    return fn
+
+
+async def test_a_point_write_runs_on_the_loop_when_the_writer_is_idle(db: SQLiteThreads) -> None:
+    ran: list[str] = []
+    await db.write(where(ran, "point"), point=True)
+    await db.write(where(ran, "queued"))
+    assert ran == ["point@MainThread", "queued@t-w_0"]
+    assert sorted((await rows(db)).values()) == ["point", "queued"]
+    point_read = await db.read(lambda c: threading.current_thread().name, point=True)
+    assert point_read == "MainThread"
+
+
+async def test_a_point_write_waits_its_turn_behind_queued_writes(db: SQLiteThreads) -> None:
+    ran: list[str] = []
+
+    def slow(conn: sqlite3.Connection) -> None:
+        time.sleep(0.2)  # the writer thread is busy with this one
+        where(ran, "first")(conn)
+
+    first = asyncio.ensure_future(db.write(slow))
+    await asyncio.sleep(0)
+    await db.write(where(ran, "point"), point=True)
+    await first
+    assert ran == ["first@t-w_0", "point@t-w_0"]
+    assert list((await rows(db)).values()) == ["first", "point"]
+
+
+async def test_a_failing_point_write_rolls_back_and_leaves_no_transaction(db: SQLiteThreads) -> None:
+    def half_then_fail(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO t (k, v) VALUES (1, 'half')")
+        raise ValueError("refused")
+
+    with pytest.raises(ValueError, match="refused"):
+        await db.write(half_then_fail, point=True)
+    assert await db.write(insert(2), point=True) == 2
+    assert await rows(db) == {2: "x"}
+
+
+async def test_another_process_writing_sends_point_writes_to_the_thread(
+    db: SQLiteThreads, tmp_path: Path
+) -> None:
+    """The loop never waits for a lock: the writer thread does, and the loop runs on."""
+    other = sqlite3.connect(tmp_path / "t.sqlite", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    ran: list[str] = []
+    ticks = 0
+
+    async def loop_is_free() -> None:
+        nonlocal ticks
+        while not ran:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    async def release() -> None:
+        await asyncio.sleep(0.3)
+        other.execute("COMMIT")
+
+    await asyncio.gather(db.write(where(ran, "point"), point=True), loop_is_free(), release())
+    other.close()
+    assert ran == ["point@t-w_0"]
+    assert ticks >= 10  # the loop ran while the write waited for the lock
+    assert await rows(db) == {1: "point"}
+
+
+async def test_the_writer_thread_checkpoints_the_wal_of_point_writes(db: SQLiteThreads) -> None:
+    statements: list[str] = []
+    await db.run_writer(lambda c: c.set_trace_callback(statements.append))
+    for k in range(LOOP_CHECKPOINT_EVERY + 1):
+        await db.write(insert(k), point=True)
+    for _ in range(100):
+        if "PRAGMA wal_checkpoint(PASSIVE)" in statements:
+            break
+        await asyncio.sleep(0.01)
+    assert statements == ["PRAGMA wal_checkpoint(PASSIVE)"]  # nothing else went to the thread
+    assert len(await rows(db)) == LOOP_CHECKPOINT_EVERY + 1

@@ -8,23 +8,36 @@ Writes are group-committed: the writes that queue up while the writer thread is 
 next in one transaction, each inside its own savepoint, so a failing write rolls back only
 itself while a burst of small writes (checkpoints of many streaming answers) pays for one
 COMMIT instead of one each.
+
+Point operations (one row by its key: a new message, a checkpoint, a user lookup) are the
+exception: callers mark them, and they run on the event loop itself when nothing is queued
+for the writer, on a connection that never waits for a lock (another process writing sends
+them to the threads after all) and never checkpoints the WAL (the writer thread does, every
+LOOP_CHECKPOINT_EVERY of them). Such a statement takes tens of microseconds; under load a
+round trip through a thread took milliseconds (waiting for the GIL, then for a busy loop),
+and a new stream makes several before its first token (bench/RESULTS.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
 
+log = logging.getLogger(__name__)
+
 # Writes per transaction: bounds how long one COMMIT holds the write lock.
 MAX_GROUP = 256
+# Point writes committed on the loop between two WAL checkpoints by the writer thread.
+LOOP_CHECKPOINT_EVERY = 200
 
 _Write = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]"]
 
@@ -51,6 +64,9 @@ class SQLiteThreads:
         self._lock = threading.Lock()
         self._pending: list[_Write] = []  # touched on the event loop only
         self._committing = False
+        self._loop_conn: sqlite3.Connection | None = None  # point operations (event loop only)
+        self._loop_commits = 0  # since the last WAL checkpoint
+        self._checkpoint: asyncio.Future[Any] | None = None
 
     def start(self) -> None:
         """Create the thread pools (again after close(); a second call keeps them)."""
@@ -64,6 +80,7 @@ class SQLiteThreads:
                 pool.shutdown(wait=True)
         self._writer = self._reader = None
         self._pending, self._committing = [], False
+        self._loop_conn, self._loop_commits = None, 0
         with self._lock:
             for conn in self._connections:
                 conn.close()
@@ -103,28 +120,85 @@ class SQLiteThreads:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(pool, lambda: fn(self._conn()))
 
-    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `fn(conn)` on a reader thread."""
+    async def read(self, fn: Callable[[sqlite3.Connection], T], *, point: bool = False) -> T:
+        """Run `fn(conn)` on a reader thread; `point`: a lookup by key, run on the loop."""
+        if point and self._reader is not None:
+            try:
+                return fn(self._on_loop())
+            except sqlite3.OperationalError as exc:
+                if not _busy(exc):
+                    raise
+                # Locked for a moment (another process recovering or truncating the WAL):
+                # a reader thread waits for it.
         return await self._run(self._reader, fn)
+
+    def _on_loop(self) -> sqlite3.Connection:
+        if self._loop_conn is None:
+            conn = self._connect()
+            conn.execute("PRAGMA busy_timeout=0")  # the loop never waits for a lock
+            conn.execute("PRAGMA wal_autocheckpoint=0")  # nor copies the WAL back
+            self._loop_conn = conn
+        return self._loop_conn
 
     async def run_writer(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn(conn)` on the writer thread, managing no transaction (migrations do their own)."""
         return await self._run(self._writer, fn)
 
-    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def write(self, fn: Callable[[sqlite3.Connection], T], *, point: bool = False) -> T:
         """Run `fn(conn)` on the writer thread inside a transaction; return once committed.
 
         `fn` sees every write queued before it; if it raises, its changes are rolled back
         and the exception is raised here, and the other writes of its group still commit.
+        `point`: `fn` touches one row by its key; it runs on the loop when nothing is
+        queued (still after every write queued before it, and in a transaction of its own).
         """
         if self._writer is None:
             raise RuntimeError(f"{self.name} ({self.path}) used before start()")
         loop = asyncio.get_running_loop()
+        if point and not self._committing and not self._pending:
+            done, value = self._write_on_loop(fn)
+            if done:
+                if self._loop_commits >= LOOP_CHECKPOINT_EVERY and self._checkpoint is None:
+                    self._checkpoint_wal()
+                return cast(T, value)
         future: asyncio.Future[T] = loop.create_future()
         self._pending.append((fn, future))
         if not self._committing:
             self._next_group(loop)
         return await future
+
+    def _write_on_loop(self, fn: Callable[[sqlite3.Connection], Any]) -> tuple[bool, Any]:
+        """(True, result), or (False, None) when another process holds the write lock."""
+        conn = self._on_loop()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if not _busy(exc):
+                raise
+            return False, None  # the writer thread will wait for the lock
+        try:
+            value = fn(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        self._loop_commits += 1
+        return True, value
+
+    def _checkpoint_wal(self) -> None:
+        """Copy the WAL back into the database on the writer thread (PASSIVE: waits for nobody)."""
+        self._loop_commits = 0
+
+        def done(task: asyncio.Future[Any]) -> None:
+            self._checkpoint = None
+            if not task.cancelled() and task.exception() is not None:
+                log.warning("WAL checkpoint of %s failed: %s", self.path, task.exception())
+
+        self._checkpoint = asyncio.ensure_future(
+            self.run_writer(lambda conn: conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone())
+        )
+        self._checkpoint.add_done_callback(done)
 
     # Handed to the writer thread straight from write(), and answered with one
     # call_soon_threadsafe: no task and no executor future in between, so a write costs
@@ -161,6 +235,10 @@ class SQLiteThreads:
             self._next_group(loop)
         else:
             self._committing = False
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
 
 
 def _commit_group(conn: sqlite3.Connection, group: list[_Write]) -> list[tuple[bool, Any]]:

@@ -88,11 +88,13 @@ class SQLiteStore(SQLiteSearchMixin, SQLiteAccountsMixin, SQLiteUsageMixin, SQLi
         self._db = SQLiteThreads(self.path, name="gust-sqlite", readers=readers, foreign_keys=True)
 
     # -- plumbing ------------------------------------------------------------------
-    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return await self._db.read(fn)
+    # point=True: one row by its key, run on the event loop when the writer is idle
+    # (adapters/sqlite_threads.py); nothing that scans, or that can grow with a chat.
+    async def _read(self, fn: Callable[[sqlite3.Connection], T], point: bool = False) -> T:
+        return await self._db.read(fn, point=point)
 
-    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return await self._db.write(fn)
+    async def _write(self, fn: Callable[[sqlite3.Connection], T], point: bool = False) -> T:
+        return await self._db.write(fn, point=point)
 
     # -- lifecycle -----------------------------------------------------------------
     async def start(self) -> None:
@@ -197,7 +199,7 @@ class SQLiteStore(SQLiteSearchMixin, SQLiteAccountsMixin, SQLiteUsageMixin, SQLi
 
     async def _one_user(self, column: str, value: str) -> User | None:
         sql = f"SELECT data FROM users WHERE {column} = ?"  # noqa: S608 - column is internal
-        row = await self._read(lambda conn: conn.execute(sql, (value,)).fetchone())
+        row = await self._read(lambda conn: conn.execute(sql, (value,)).fetchone(), point=True)
         return from_doc(User, json.loads(row[0])) if row else None
 
     async def get_user(self, user_id: str) -> User | None:
@@ -239,14 +241,16 @@ class SQLiteStore(SQLiteSearchMixin, SQLiteAccountsMixin, SQLiteUsageMixin, SQLi
         await self._write(
             lambda conn: conn.execute(
                 "INSERT INTO chats (id, user_id, updated_at, archived, data) VALUES (?, ?, ?, ?, ?)", row
-            )
+            ),
+            point=True,
         )
 
     async def get_chat(self, user_id: str, chat_id: str) -> Chat | None:
         row = await self._read(
             lambda conn: conn.execute(
                 "SELECT data FROM chats WHERE id = ? AND user_id = ?", (chat_id, user_id)
-            ).fetchone()
+            ).fetchone(),
+            point=True,
         )
         return from_doc(Chat, json.loads(row[0])) if row else None
 
@@ -287,7 +291,7 @@ class SQLiteStore(SQLiteSearchMixin, SQLiteAccountsMixin, SQLiteUsageMixin, SQLi
             )
             return chat
 
-        return await self._write(op)
+        return await self._write(op, point=True)
 
     async def delete_chat(self, user_id: str, chat_id: str) -> bool:
         def op(conn: sqlite3.Connection) -> bool:
@@ -309,14 +313,16 @@ class SQLiteStore(SQLiteSearchMixin, SQLiteAccountsMixin, SQLiteUsageMixin, SQLi
                 "INSERT INTO messages (id, chat_id, user_id, created_at, status, data) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 row,
-            )
+            ),
+            point=True,
         )
 
     async def get_message(self, user_id: str, message_id: str) -> Message | None:
         row = await self._read(
             lambda conn: conn.execute(
                 "SELECT data FROM messages WHERE id = ? AND user_id = ?", (message_id, user_id)
-            ).fetchone()
+            ).fetchone(),
+            point=True,
         )
         return from_doc(Message, json.loads(row[0])) if row else None
 
@@ -342,7 +348,7 @@ class SQLiteStore(SQLiteSearchMixin, SQLiteAccountsMixin, SQLiteUsageMixin, SQLi
             params.append(updates["status"])
         sql = f"UPDATE messages SET data = json_set(data, {paths}){status} WHERE id = ? AND user_id = ?"  # noqa: S608 - placeholders only
         params += [message_id, user_id]
-        await self._write(lambda conn: conn.execute(sql, params))
+        await self._write(lambda conn: conn.execute(sql, params), point=True)
 
     async def list_messages_by_status(self, status: str, *, limit: int) -> list[Message]:
         rows = await self._read(
