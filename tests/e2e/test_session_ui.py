@@ -31,13 +31,14 @@ async def expire_access_cookie(ui: UI) -> None:
 
 
 def count_refreshes(ui: UI) -> list[int]:
+    """Statuses of /api/auth/refresh answers, in every tab of the browser context."""
     statuses: list[int] = []
 
     def seen(response) -> None:  # type: ignore[no-untyped-def]
         if response.url.endswith("/api/auth/refresh"):
             statuses.append(response.status)
 
-    ui.page.on("response", seen)
+    ui.context.on("response", seen)
     return statuses
 
 
@@ -110,10 +111,7 @@ async def test_two_tabs_renewing_at_once_keep_the_session(signed_in: UI) -> None
     for page in (ui.page, other):
         await expect(page.get_by_role("link", name="Old chat")).to_be_visible()
 
-    refreshes: list[int] = []
-    ui.context.on(
-        "response", lambda r: refreshes.append(r.status) if r.url.endswith("/api/auth/refresh") else None
-    )
+    refreshes = count_refreshes(ui)
     sent: list[object] = []
     second_sent = asyncio.Event()
 

@@ -1,8 +1,8 @@
-"""SQLite off the event loop: one writer thread, a few reader threads, a connection each.
+"""SQLite mostly off the event loop: one writer thread, a few reader threads, a connection each.
 
-SQLite has one writer at a time; WAL readers never wait for it. Every query runs on a
-worker thread, so the event loop never blocks on the disk. Used by the embedded store and
-the embedded search index, each on its own file.
+SQLite has one writer at a time; WAL readers never wait for it. Queries run on a worker
+thread, so the event loop never waits for the disk or a lock, except the point operations
+below. Used by the embedded store and the embedded search index, each on its own file.
 
 Writes are group-committed: the writes that queue up while the writer thread is busy run
 next in one transaction, each inside its own savepoint, so a failing write rolls back only
@@ -169,20 +169,14 @@ class SQLiteThreads:
 
     def _write_on_loop(self, fn: Callable[[sqlite3.Connection], Any]) -> tuple[bool, Any]:
         """(True, result), or (False, None) when another process holds the write lock."""
-        conn = self._on_loop()
         try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
+            ((ok, value),) = _commit_group(self._on_loop(), [fn])
+        except sqlite3.OperationalError as exc:  # only BEGIN raises: the rest is in outcomes
             if not _busy(exc):
                 raise
             return False, None  # the writer thread will wait for the lock
-        try:
-            value = fn(conn)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+        if not ok:
+            raise value
         self._loop_commits += 1
         return True, value
 
@@ -215,7 +209,7 @@ class SQLiteThreads:
 
     def _commit_in_thread(self, loop: asyncio.AbstractEventLoop, group: list[_Write]) -> None:
         try:
-            outcomes = _commit_group(self._conn(), group)
+            outcomes = _commit_group(self._conn(), [fn for fn, _ in group])
         except Exception as exc:  # no connection: nothing of the group ran
             outcomes = [(False, exc)] * len(group)
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
@@ -241,19 +235,25 @@ def _busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in str(exc) or "busy" in str(exc)
 
 
-def _commit_group(conn: sqlite3.Connection, group: list[_Write]) -> list[tuple[bool, Any]]:
-    """Run a group of writes in one BEGIN IMMEDIATE ... COMMIT (on the writer thread)."""
+def _commit_group(
+    conn: sqlite3.Connection, group: list[Callable[[sqlite3.Connection], Any]]
+) -> list[tuple[bool, Any]]:
+    """Run a group of writes in one BEGIN IMMEDIATE ... COMMIT: outcomes, one per write.
+
+    On the writer thread, or on the loop for a point write (a group of one). Only BEGIN
+    raises (another process holds the lock); every later failure is in the outcomes.
+    """
     outcomes: list[tuple[bool, Any]] = []
     conn.execute("BEGIN IMMEDIATE")
     try:
         if len(group) == 1:  # alone, the transaction is its savepoint
             try:
-                outcomes.append((True, group[0][0](conn)))
+                outcomes.append((True, group[0](conn)))
             except Exception as exc:
                 conn.execute("ROLLBACK")
                 return [(False, exc)]
         else:
-            for fn, _ in group:
+            for fn in group:
                 conn.execute("SAVEPOINT gust_write")
                 try:
                     outcomes.append((True, fn(conn)))
