@@ -155,3 +155,17 @@ async def test_the_writer_thread_checkpoints_the_wal_of_point_writes(db: SQLiteT
         await asyncio.sleep(0.01)
     assert statements == ["PRAGMA wal_checkpoint(PASSIVE)"]  # nothing else went to the thread
     assert len(await rows(db)) == LOOP_CHECKPOINT_EVERY + 1
+
+
+async def test_closing_with_a_checkpoint_scheduled_drops_it_quietly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    threads = SQLiteThreads(str(tmp_path / "c.sqlite"), name="c")
+    threads.start()
+    await threads.run_writer(lambda c: c.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)"))
+    for k in range(LOOP_CHECKPOINT_EVERY):
+        await threads.write(insert(k), point=True)
+    threads.close()  # the checkpoint was scheduled by the last write and has not run
+    await asyncio.sleep(0.05)
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == []
+

@@ -75,6 +75,8 @@ class SQLiteThreads:
             self._reader = ThreadPoolExecutor(self.readers, thread_name_prefix=f"{self.name}-r")
 
     def close(self) -> None:
+        if self._checkpoint is not None:  # not started yet: there is no writer left to run it
+            self._checkpoint.cancel()
         for pool in (self._writer, self._reader):
             if pool is not None:
                 pool.shutdown(wait=True)
