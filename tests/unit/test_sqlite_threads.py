@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gust.adapters.sqlite_threads import LOOP_CHECKPOINT_EVERY, SQLiteThreads
+from gust.adapters.sqlite_threads import LOOP_CACHE_KIB, LOOP_CHECKPOINT_EVERY, SQLiteThreads
 
 
 @pytest.fixture
@@ -169,3 +169,8 @@ async def test_closing_with_a_checkpoint_scheduled_drops_it_quietly(
     await asyncio.sleep(0.05)
     assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == []
 
+
+async def test_the_loop_connection_keeps_a_small_page_cache(db: SQLiteThreads) -> None:
+    size = await db.read(lambda c: c.execute("PRAGMA cache_size").fetchone()[0], point=True)
+    assert size == -LOOP_CACHE_KIB  # in KiB; the thread connections keep SQLite's default
+    assert await db.read(lambda c: c.execute("PRAGMA cache_size").fetchone()[0]) == -2000

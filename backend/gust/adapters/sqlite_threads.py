@@ -38,6 +38,11 @@ log = logging.getLogger(__name__)
 MAX_GROUP = 256
 # Point writes committed on the loop between two WAL checkpoints by the writer thread.
 LOOP_CHECKPOINT_EVERY = 200
+# Page cache of the loop connection, in KiB (SQLite's default is 2 MiB per connection).
+# Point operations need the B-tree's inner pages, not the rows they wrote: with the
+# default, checkpoints of long answers filled it with their own pages (2 MiB with 200
+# open streams), and on a 520 MB store a checkpoint took 76 us instead of 61.
+LOOP_CACHE_KIB = 512
 
 _Write = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]"]
 
@@ -139,6 +144,7 @@ class SQLiteThreads:
             conn = self._connect()
             conn.execute("PRAGMA busy_timeout=0")  # the loop never waits for a lock
             conn.execute("PRAGMA wal_autocheckpoint=0")  # nor copies the WAL back
+            conn.execute(f"PRAGMA cache_size=-{LOOP_CACHE_KIB}")
             self._loop_conn = conn
         return self._loop_conn
 
