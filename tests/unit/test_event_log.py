@@ -48,3 +48,17 @@ def test_wire_forms_match_the_materialized_events() -> None:
     events = [materialize("g", seq, e) for seq, e in enumerate(entries, 1)]
     assert encode("g", 1, entries, "sse") == b"".join(e.sse() for e in events)
     assert encode("g", 1, entries, "ndjson") == b"".join(e.ndjson() for e in events)
+
+
+def test_a_long_answer_packs_into_one_run_per_stretch_of_text() -> None:
+    log, appended = EventLog(), []
+    for seq in range(1, COMPACT_AT * 12 + 6):
+        entry = ReasoningText(f"r{seq}") if seq <= COMPACT_AT * 3 + 2 else f"d{seq}é"
+        log.append(entry)
+        appended.append(entry)
+    # Packed so far: the reasoning run and the answer run (the rest is the live tail).
+    assert [type(b).__name__ for b in log._blocks] == ["TextRun", "TextRun"]
+    for after in range(0, len(appended) + 1, 7):
+        assert log.slice(after, COMPACT_AT * 2 + 1) == appended[after : after + COMPACT_AT * 2 + 1]
+    assert log.text() == "".join(e for e in appended if not isinstance(e, ReasoningText))
+    assert log.text(reasoning=True) == "".join(e for e in appended if isinstance(e, ReasoningText))

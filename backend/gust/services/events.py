@@ -97,7 +97,7 @@ def encode(generation_id: str, first_seq: int, entries: list[LogEntry], fmt: For
     return "".join(out).encode()
 
 
-COMPACT_AT = 64  # deltas kept as separate objects before they are packed into a run
+COMPACT_AT = 32  # deltas kept as separate objects before they are packed into the run
 
 
 class TextRun:
@@ -105,7 +105,8 @@ class TextRun:
 
     Packing costs about 4 bytes per delta beyond its text, against about 60 for a
     separate str object and its list slot: a long answer's log stays close to the size
-    of its text.
+    of its text. A run grows as more deltas are packed (one run per stretch of answer or
+    reasoning, not one per COMPACT_AT deltas), so its own overhead is paid once.
     """
 
     __slots__ = ("text", "ends", "reasoning")
@@ -121,6 +122,13 @@ class TextRun:
 
     def __len__(self) -> int:
         return len(self.ends)
+
+    def extend(self, parts: list[str]) -> None:
+        end = self.ends[-1]
+        for part in parts:
+            end += len(part)
+            self.ends.append(end)
+        self.text += "".join(parts)
 
     def part(self, i: int) -> str:
         start = self.ends[i - 1] if i else 0
@@ -154,7 +162,12 @@ class EventLog:
         run_first = seq
 
         def flush() -> None:
-            if run:
+            if not run:
+                return
+            last = self._blocks[-1] if self._blocks else None
+            if isinstance(last, TextRun) and last.reasoning == run_reasoning:
+                last.extend(run)  # the same stretch of text: its run goes on
+            else:
                 self._blocks.append(TextRun(run, run_reasoning))
                 self._block_first.append(run_first)
 
