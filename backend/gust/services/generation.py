@@ -308,6 +308,11 @@ class GenerationService:
 class _Job:
     """One generation's work: upstream -> events -> checkpoints -> final record."""
 
+    __slots__ = (
+        "service", "user", "chat", "spec", "request", "assistant", "question", "user_message",
+        "options", "log", "usage", "finish_reason", "sources", "_checkpoint", "persisted",
+    )  # fmt: skip
+
     def __init__(
         self,
         service: GenerationService,

@@ -138,6 +138,11 @@ class _Waiter:
 class Generation:
     """A running (or recently finished) generation and its event log."""
 
+    __slots__ = (
+        "id", "chat_id", "user_id", "log", "ended", "subscribers", "task", "stop_reason",
+        "finished", "_published", "_publish_wakeup",
+    )  # fmt: skip
+
     def __init__(self, generation_id: str, chat_id: str, user_id: str, shared: bool) -> None:
         self.id = generation_id
         self.chat_id = chat_id
@@ -148,9 +153,10 @@ class Generation:
         self.task: asyncio.Task[None] | None = None
         self.stop_reason: str | None = None  # "stopped" | "shutdown"
         self.finished = asyncio.Event()
-        self._shared = shared
         self._published = 0
-        self._publish_wakeup = asyncio.Event()
+        # Only a generation shared through a bus has a publisher to wake (an Event holds
+        # a deque of about 600 bytes: not paid by every stream of a single process).
+        self._publish_wakeup = asyncio.Event() if shared else None
 
     def emit(self, *events: dict[str, Any]) -> None:
         """Log events and push them to every subscriber (in one write) without waiting."""
@@ -172,7 +178,7 @@ class Generation:
     def _notify(self) -> None:
         for sub in tuple(self.subscribers):
             sub.push()
-        if self._shared:
+        if self._publish_wakeup is not None:
             self._publish_wakeup.set()
 
     def events(self, after: int, limit: int = 1 << 30) -> list[Event]:
@@ -181,9 +187,12 @@ class Generation:
 
     async def publish_loop(self, bus: Bus) -> None:
         """Ship logged events to the shared bus in batches (one round trip per batch)."""
+        wakeup = self._publish_wakeup
+        if wakeup is None:
+            raise RuntimeError(f"generation {self.id} is not shared through a bus")
         while True:
-            await self._publish_wakeup.wait()
-            self._publish_wakeup.clear()
+            await wakeup.wait()
+            wakeup.clear()
             batch = self.events(self._published)
             self._published += len(batch)
             if batch:
