@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from gust.services.events import COMPACT_AT, Event, EventLog, ReasoningText, encode, materialize
+from gust.services.events import COMPACT_AT, RUN_CHARS, Event, EventLog, ReasoningText, encode, materialize
 
 
 def build(n: int, seed: int) -> tuple[EventLog, list[object]]:
@@ -62,3 +62,15 @@ def test_a_long_answer_packs_into_one_run_per_stretch_of_text() -> None:
         assert log.slice(after, COMPACT_AT * 2 + 1) == appended[after : after + COMPACT_AT * 2 + 1]
     assert log.text() == "".join(e for e in appended if not isinstance(e, ReasoningText))
     assert log.text(reasoning=True) == "".join(e for e in appended if isinstance(e, ReasoningText))
+
+
+def test_a_run_stops_growing_at_run_chars() -> None:
+    log, appended = EventLog(), []
+    part = "x" * 100 + "é"
+    for _ in range(RUN_CHARS // len(part) * 3):
+        log.append(part)
+        appended.append(part)
+    runs = [len(b.text) for b in log._blocks]
+    assert len(runs) >= 3 and all(n < RUN_CHARS + COMPACT_AT * len(part) for n in runs)
+    assert log.slice(0, len(appended)) == appended
+    assert log.text() == "".join(appended)

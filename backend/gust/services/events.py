@@ -98,6 +98,9 @@ def encode(generation_id: str, first_seq: int, entries: list[LogEntry], fmt: For
 
 
 COMPACT_AT = 32  # deltas kept as separate objects before they are packed into the run
+# A run grows up to this many characters, then the next one starts: it bounds the copy
+# each pack makes (the whole run) and the size of the strings a growing run leaves freed.
+RUN_CHARS = 16_384
 
 
 class TextRun:
@@ -106,7 +109,8 @@ class TextRun:
     Packing costs about 4 bytes per delta beyond its text, against about 60 for a
     separate str object and its list slot: a long answer's log stays close to the size
     of its text. A run grows as more deltas are packed (one run per stretch of answer or
-    reasoning, not one per COMPACT_AT deltas), so its own overhead is paid once.
+    reasoning, up to RUN_CHARS; not one per COMPACT_AT deltas), so its own overhead is
+    paid about once.
     """
 
     __slots__ = ("text", "ends", "reasoning")
@@ -165,7 +169,7 @@ class EventLog:
             if not run:
                 return
             last = self._blocks[-1] if self._blocks else None
-            if isinstance(last, TextRun) and last.reasoning == run_reasoning:
+            if isinstance(last, TextRun) and last.reasoning == run_reasoning and len(last.text) < RUN_CHARS:
                 last.extend(run)  # the same stretch of text: its run goes on
             else:
                 self._blocks.append(TextRun(run, run_reasoning))
