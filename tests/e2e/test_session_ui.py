@@ -10,6 +10,7 @@ from playwright.async_api import expect
 from tests.e2e.conftest import UI
 from tests.e2e.seed import seed_conversation, user_by_email
 from tests.support.fake_upstream import FakeUpstream, Script
+from tests.support.wait import until
 
 
 async def drop_access_cookie(ui: UI) -> None:
@@ -48,10 +49,7 @@ async def seen_by_now(statuses: list[int], count: int, timeout: float = 5.0) -> 
     Playwright delivers response events on its own schedule: the page can already show what
     a renewed session fetched before the refresh's event reaches the listener.
     """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while len(statuses) < count and loop.time() < deadline:
-        await asyncio.sleep(0.05)
+    await until(lambda: len(statuses) >= count, timeout=timeout, interval=0.05)
     return statuses
 
 

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from playwright.async_api import expect
 
 from tests.e2e.conftest import UI
 from tests.e2e.seed import create_chat, user_by_email
+from tests.support.wait import until
 
 
 async def wait_for(predicate, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
     """Poll an async predicate until it holds (a wait, not a timing assertion)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await predicate():
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.1)
+    assert await until(predicate, timeout=timeout, interval=0.1), "condition not met in time"
 
 
 async def titles(ui: UI) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from pathlib import Path
@@ -20,6 +19,7 @@ from tests.support.app_server import RunningApp, make_settings, start_app
 from tests.support.client import Api
 from tests.support.fake_upstream import DEFAULT_TOKENS, FakeUpstream, Script
 from tests.support.openapi_check import OpenAPIChecker
+from tests.support.wait import until
 
 QUESTION = "Could you help me plan a three day trip to Paris in the spring, with museums and food?"
 
@@ -36,11 +36,7 @@ async def title_of(api: Api, chat_id: str) -> str:
 
 
 async def wait_until(condition: Any, what: str, timeout: float = 15) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await condition():
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
+    assert await until(condition, timeout=timeout), f"timed out waiting for {what}"
 
 
 async def wait_title_change(api: Api, chat_id: str, old: str) -> str:

@@ -312,6 +312,8 @@ class _Job:
         "service", "user", "chat", "spec", "request", "assistant", "question", "user_message",
         "options", "log", "usage", "finish_reason", "sources", "_checkpoint", "persisted",
     )  # fmt: skip
+    # Set by run(): the generation's event log, the only place the answer's text lives.
+    log: EventLog
 
     def __init__(
         self,
@@ -335,8 +337,6 @@ class _Job:
         self.question = question
         self.user_message = user_message
         self.options = options
-        # The answer's text lives in the generation's event log only (events.EventLog).
-        self.log = EventLog()
         self.usage: dict[str, int] | None = None
         self.finish_reason: str | None = None
         self.sources: list[dict[str, Any]] | None = None
