@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from gust.adapters.sqlite_threads import LOOP_CACHE_KIB, LOOP_CHECKPOINT_EVERY, SQLiteThreads
+from tests.support.wait import until
 
 
 @pytest.fixture
@@ -149,10 +150,7 @@ async def test_the_writer_thread_checkpoints_the_wal_of_point_writes(db: SQLiteT
     await db.run_writer(lambda c: c.set_trace_callback(statements.append))
     for k in range(LOOP_CHECKPOINT_EVERY + 1):
         await db.write(insert(k), point=True)
-    for _ in range(100):
-        if "PRAGMA wal_checkpoint(PASSIVE)" in statements:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: "PRAGMA wal_checkpoint(PASSIVE)" in statements, timeout=1.0, interval=0.01)
     assert statements == ["PRAGMA wal_checkpoint(PASSIVE)"]  # nothing else went to the thread
     assert len(await rows(db)) == LOOP_CHECKPOINT_EVERY + 1
 

@@ -1,4 +1,8 @@
-"""SQLite store: the embedded default. One WAL file in DATA_DIR, queries on worker threads."""
+"""SQLite store: the embedded default. One WAL file in DATA_DIR, queries on worker threads.
+
+Point operations (one row by its key) run on the event loop while the writer thread is idle:
+see adapters/sqlite_threads.py.
+"""
 
 from __future__ import annotations
 
@@ -90,10 +94,10 @@ class SQLiteStore(SQLiteSearchMixin, SQLiteAccountsMixin, SQLiteUsageMixin, SQLi
     # -- plumbing ------------------------------------------------------------------
     # point=True: one row by its key, run on the event loop when the writer is idle
     # (adapters/sqlite_threads.py); nothing that scans, or that can grow with a chat.
-    async def _read(self, fn: Callable[[sqlite3.Connection], T], point: bool = False) -> T:
+    async def _read(self, fn: Callable[[sqlite3.Connection], T], *, point: bool = False) -> T:
         return await self._db.read(fn, point=point)
 
-    async def _write(self, fn: Callable[[sqlite3.Connection], T], point: bool = False) -> T:
+    async def _write(self, fn: Callable[[sqlite3.Connection], T], *, point: bool = False) -> T:
         return await self._db.write(fn, point=point)
 
     # -- lifecycle -----------------------------------------------------------------
