@@ -35,4 +35,5 @@ class UsageStore(Store, Protocol):
         """One row per (user, model) over messages that carry usage, created in [since, until).
 
         Always within `team_id`; only `user_id`'s messages unless it is None (the whole team).
+        Usage marked `"imported": true` is never counted (it came from an import file).
         """
