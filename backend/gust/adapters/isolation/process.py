@@ -1,0 +1,106 @@
+"""ports/isolation.py with one short-lived worker process per call (adapters/isolation/worker.py).
+
+A fresh process per parse, not a pool: nothing a hostile file did can outlive its request,
+the memory cap applies to that file alone, and an overrun is ended with SIGKILL. Starting
+the interpreter costs a few hundred milliseconds, small next to an upload; the event loop
+only awaits the pipes. The worker gets a minimal environment (no secrets, no database URLs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from gust.adapters.isolation.worker import MEMORY_EXIT
+from gust.domain.errors import GustError, Overloaded, PayloadTooLarge, ValidationError
+
+log = logging.getLogger(__name__)
+
+_KEPT_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "SYSTEMROOT")
+
+
+def _worker_env() -> dict[str, str]:
+    import gust
+
+    package_root = str(Path(gust.__file__).resolve().parents[1])
+    env = {name: os.environ[name] for name in _KEPT_ENV if name in os.environ}
+    extra = os.environ.get("PYTHONPATH")
+    env["PYTHONPATH"] = package_root + (os.pathsep + extra if extra else "")
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+class ProcessIsolation:
+    def __init__(self, *, memory_bytes: int, timeout: float, max_concurrent: int) -> None:
+        self.memory_bytes = memory_bytes
+        self.timeout = timeout
+        self.max_concurrent = max_concurrent
+        self.active = 0
+        self._env = _worker_env()
+
+    async def run(self, target: str, data: bytes, params: Mapping[str, Any]) -> list[Any]:
+        if self.active >= self.max_concurrent:
+            raise Overloaded("too many uploads are being read right now; retry shortly",
+                             code="parse_busy", retry_after=5)
+        self.active += 1
+        try:
+            return await self._run(target, data, params)
+        finally:
+            self.active -= 1
+
+    async def _run(self, target: str, data: bytes, params: Mapping[str, Any]) -> list[Any]:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "gust.adapters.isolation.worker",
+            target, str(self.memory_bytes), str(self.timeout),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env=self._env, start_new_session=True,
+        )
+        header = json.dumps(dict(params)).encode() + b"\n"
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(header + data), self.timeout + 5)
+        except TimeoutError:
+            raise ValidationError(f"reading the file took longer than {self.timeout:g} s",
+                                  code="parse_timeout") from None
+        finally:
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+        return self._result(proc.returncode, out, err)
+
+    def _result(self, code: int | None, out: bytes, err: bytes) -> list[Any]:
+        items: list[Any] = []
+        for line in out.splitlines():
+            message = json.loads(line)
+            if "item" in message:
+                items.append(message["item"])
+            elif "error" in message:
+                raise _error(message["error"])
+            elif message.get("done"):
+                return items
+        if code == MEMORY_EXIT or b"MemoryError" in err:
+            raise PayloadTooLarge(
+                f"reading the file needed more than {self.memory_bytes >> 20} MiB", code="upload_too_complex"
+            )
+        if code is not None and code < 0 and -code in (signal.SIGKILL, signal.SIGXCPU):
+            raise ValidationError(f"reading the file took longer than {self.timeout:g} s",
+                                  code="parse_timeout")
+        log.error("parse worker failed (exit %s): %s", code, err[-2000:].decode(errors="replace"))
+        raise RuntimeError(f"the parse worker failed with exit code {code}")
+
+
+def _error(body: dict[str, Any]) -> GustError:
+    raw_detail = body.get("detail")
+    detail: dict[str, Any] = raw_detail if isinstance(raw_detail, dict) else {}
+    error = GustError(str(body.get("message", "")), code=str(body.get("code", "bad_request")), **detail)
+    status = body.get("status")
+    error.status = status if isinstance(status, int) and 400 <= status < 500 else 400
+    return error
