@@ -9,7 +9,6 @@ import zipfile
 from typing import Any
 
 import aiohttp
-import pytest
 
 from gust.domain.ids import new_id, now
 from gust.domain.models import Chat, Message, User

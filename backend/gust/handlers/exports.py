@@ -11,11 +11,11 @@ from pydantic import BaseModel, Field
 from tornado.iostream import StreamClosedError
 from tornado.web import Finish
 
-from gust.domain.errors import BadRequest
+from gust.domain.errors import BadRequest, PayloadTooLarge
 from gust.handlers.base import APIHandler
 from gust.handlers.routing import Op, route
 from gust.handlers.schemas import Strict
-from gust.ports.isolation import Isolation
+from gust.ports.isolation import Isolation, Upload
 from gust.services.exports import ExportService, chat_document, chat_markdown, utf8
 from gust.services.imports import ImportLimits, ImportService
 
@@ -104,6 +104,16 @@ class ImportHandler(APIHandler):
     def body_limit(self) -> int:
         return self.gust_settings.import_max_bytes
 
+    async def prepare(self) -> None:
+        self._upload = bytearray()
+        await super().prepare()
+
+    def data_received(self, chunk: bytes) -> None:
+        # One growing buffer, not chunks joined at the end: a 50 MB upload is held once.
+        self._body_size += len(chunk)
+        if self._body_size <= self.body_limit:
+            self._upload += chunk
+
     @property
     def isolation(self) -> Isolation:
         isolation = self.services.isolation
@@ -111,14 +121,16 @@ class ImportHandler(APIHandler):
             raise RuntimeError("no isolation for parsing uploads was configured")
         return isolation
 
-    def _file(self) -> bytes:
-        body = self.body
+    def _file(self) -> Upload:
+        if self._body_size > self.body_limit:
+            raise PayloadTooLarge(f"request body is larger than {self.body_limit} bytes")
+        body = self._upload if self._body_size else self.request.body
         content_type = self.request.headers.get("Content-Type", "")
         if not content_type.startswith("multipart/form-data"):
             return body
         args: dict[str, list[bytes]] = {}
         files: dict[str, list[tornado.httputil.HTTPFile]] = {}
-        tornado.httputil.parse_body_arguments(content_type, body, args, files)
+        tornado.httputil.parse_body_arguments(content_type, bytes(body), args, files)
         if not files.get("file"):
             raise BadRequest("the multipart body has no field named file", code="invalid_import_file")
         return files["file"][0].body

@@ -17,8 +17,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+Upload = bytes | bytearray
+
 
 class Isolation(Protocol):
-    async def run(self, target: str, data: bytes, params: Mapping[str, Any]) -> list[Any]:
+    async def run(self, target: str, data: Upload, params: Mapping[str, Any]) -> list[Any]:
         """The items `target(data, params)` yields, computed in a limited worker process."""
         ...

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -73,8 +74,32 @@ def clean_text(value: str) -> str:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+        return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
     return value
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _clean_strings(root: Any) -> Any:
+    """`root` with clean_text applied to every string and key, walked without recursion."""
+    root = [root]
+    stack: list[Any] = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            for i, item in enumerate(node):
+                if isinstance(item, str):
+                    node[i] = clean_text(item)
+                elif isinstance(item, list | dict):
+                    stack.append(item)
+        else:
+            for key in list(node):
+                item = node.pop(key)
+                node[clean_text(key)] = clean_text(item) if isinstance(item, str) else item
+                if isinstance(item, list | dict):
+                    stack.append(item)
+    return root[0]
 
 
 def _latest() -> float:
@@ -222,7 +247,8 @@ def parse_gust(raw: Any) -> ParsedChat:
         fields = {
             "role": m.role, "content": m.content, "reasoning": m.reasoning, "status": status,
             "model": m.model, "usage": m.usage.stored() if m.usage else None,
-            "sources": normalize_sources(m.sources), "error": m.error.model_dump(exclude_unset=True) if m.error else None,
+            "sources": normalize_sources(m.sources),
+            "error": m.error.model_dump(exclude_unset=True) if m.error else None,
             "created_at": created_m,
             "updated_at": max(m.updated_at.timestamp() if m.updated_at else created_m, created_m),
         }
@@ -355,11 +381,13 @@ def _no_constants(name: str) -> Any:
 def load_json(data: bytes) -> Any:
     """JSON from a file: NaN and Infinity refused; too deep a nesting is a 422, not a crash."""
     try:
-        return json.loads(data, parse_constant=_no_constants)
+        loaded = json.loads(data, parse_constant=_no_constants)
     except RecursionError:
         raise ValidationError("the file nests JSON too deeply", code="import_too_deep") from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise BadRequest(f"the file is not valid JSON: {exc}", code="invalid_import_file") from None
+    # Lone surrogates ("\\ud800" escapes) cannot be validated, stored or encoded: replace them.
+    return _clean_strings(loaded) if _SURROGATE_ESCAPE.search(data) else loaded
 
 
 def _wanted(name: str) -> bool:

@@ -24,7 +24,7 @@ from typing import Any
 
 from gust.domain.ids import new_id
 from gust.domain.models import Chat, Message, User
-from gust.ports.isolation import Isolation
+from gust.ports.isolation import Isolation, Upload
 from gust.ports.store import Store
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ class ImportService:
         self.isolation = isolation
         self.limits = limits
 
-    async def import_file(self, user: User, data: bytes) -> ImportReport:
+    async def import_file(self, user: User, data: Upload) -> ImportReport:
         """Import every valid conversation of the file; report the others with a reason."""
         limits = self.limits
         params = {"max_bytes": limits.max_bytes, "max_members": limits.max_members,

@@ -21,9 +21,11 @@ from typing import Any
 
 from gust.adapters.isolation.worker import MEMORY_EXIT
 from gust.domain.errors import GustError, Overloaded, PayloadTooLarge, ValidationError
+from gust.ports.isolation import Upload
 
 log = logging.getLogger(__name__)
 
+SEND_SLICE = 1024 * 1024
 _KEPT_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "SYSTEMROOT")
 
 
@@ -46,7 +48,7 @@ class ProcessIsolation:
         self.active = 0
         self._env = _worker_env()
 
-    async def run(self, target: str, data: bytes, params: Mapping[str, Any]) -> list[Any]:
+    async def run(self, target: str, data: Upload, params: Mapping[str, Any]) -> list[Any]:
         if self.active >= self.max_concurrent:
             raise Overloaded("too many uploads are being read right now; retry shortly",
                              code="parse_busy", retry_after=5)
@@ -56,7 +58,7 @@ class ProcessIsolation:
         finally:
             self.active -= 1
 
-    async def _run(self, target: str, data: bytes, params: Mapping[str, Any]) -> list[Any]:
+    async def _run(self, target: str, data: Upload, params: Mapping[str, Any]) -> list[Any]:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "gust.adapters.isolation.worker",
             target, str(self.memory_bytes), str(self.timeout),
@@ -65,7 +67,7 @@ class ProcessIsolation:
         )
         header = json.dumps(dict(params)).encode() + b"\n"
         try:
-            out, err = await asyncio.wait_for(proc.communicate(header + data), self.timeout + 5)
+            out, err = await asyncio.wait_for(self._exchange(proc, header, data), self.timeout + 5)
         except TimeoutError:
             raise ValidationError(f"reading the file took longer than {self.timeout:g} s",
                                   code="parse_timeout") from None
@@ -75,6 +77,26 @@ class ProcessIsolation:
                     proc.kill()
                 await proc.wait()
         return self._result(proc.returncode, out, err)
+
+    @staticmethod
+    async def _exchange(proc: asyncio.subprocess.Process, header: bytes, data: Upload) -> tuple[bytes, bytes]:
+        """Send the data in slices (never a second copy of an upload in the pipe's buffer)
+        while reading the worker's output, as communicate() would."""
+        if proc.stdin is None or proc.stdout is None or proc.stderr is None:
+            raise RuntimeError("the parse worker was started without pipes")
+        reading = asyncio.gather(proc.stdout.read(), proc.stderr.read())
+        try:
+            view = memoryview(data)
+            proc.stdin.write(header)
+            for start in range(0, len(view), SEND_SLICE):
+                proc.stdin.write(view[start:start + SEND_SLICE])
+                await proc.stdin.drain()
+            proc.stdin.close()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the worker stopped reading (it failed or hit a limit): its output says why
+        out, err = await reading
+        await proc.wait()
+        return out, err
 
     def _result(self, code: int | None, out: bytes, err: bytes) -> list[Any]:
         items: list[Any] = []
