@@ -13,8 +13,10 @@ from tests.e2e.seed import add_message, create_chat, user_by_email
 BAD_SOURCES: list[tuple[str, Any]] = [
     ("repeated n", [{"n": 1, "url": "https://a.example/", "title": "Alpha"},
                     {"n": 1, "url": "https://b.example/", "title": "Beta"}]),
-    ("missing n", [{"url": "https://c.example/", "title": "Gamma"}, {"url": "https://d.example/", "title": "Delta"}]),
-    ("odd items", [{"n": "x", "url": 42, "title": {"t": 1}}, {"n": None, "url": "https://f.example/", "title": "Zeta"},
+    ("missing n", [{"url": "https://c.example/", "title": "Gamma"},
+                   {"url": "https://d.example/", "title": "Delta"}]),
+    ("odd items", [{"n": "x", "url": 42, "title": {"t": 1}},
+                   {"n": None, "url": "https://f.example/", "title": "Zeta"},
                    {"n": 2, "url": "javascript:alert(1)", "title": "Eta"}]),
 ]
 
@@ -27,7 +29,8 @@ async def test_chat_and_share_pages_render_sources_of_any_shape(signed_in: UI, b
     parent: str | None = None
     answers = []
     for n, (label, sources) in enumerate(BAD_SOURCES):
-        question = await add_message(services, user, chat, "user", f"Question {label}", parent, created=1e9 + 2 * n)
+        question = await add_message(services, user, chat, "user", f"Question {label}", parent,
+                                     created=1e9 + 2 * n)
         answer = await add_message(services, user, chat, "assistant", f"Answer {label}", question.id,
                                    created=1e9 + 2 * n + 1, sources=sources)
         parent = answer.id
@@ -50,7 +53,8 @@ async def test_chat_and_share_pages_render_sources_of_any_shape(signed_in: UI, b
         await anonymous.goto(f"/s/{share.json['id']}")
         await expect(anonymous.page.get_by_role("heading", name="Odd sources")).to_be_visible()
         await expect(anonymous.page.locator("article.assistant")).to_have_count(len(BAD_SOURCES))
-        await expect(anonymous.page.locator("article.assistant").first.locator(".sources li")).to_have_count(2)
+        first = anonymous.page.locator("article.assistant").first
+        await expect(first.locator(".sources li")).to_have_count(2)
         assert anonymous.watch.errors == []
     finally:
         await anonymous.context.close()

@@ -97,7 +97,7 @@ class ImportHandler(APIHandler):
     api = {
         "post": Op("Import a Gust export (chat JSON or the ZIP) or ChatGPT's conversations.json, "
                    "as the raw body or a multipart field `file`",
-                   responses={200: ImportReportOut, 413: None, 422: None, 503: None}, tags=("export",)),
+                   responses={200: ImportReportOut, 413: None}, tags=("export",)),
     }
 
     @property
