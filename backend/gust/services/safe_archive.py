@@ -121,7 +121,7 @@ def _read(
         raise too_large(f"the archive has more than {limits.max_members} entries",
                         "archive_too_many_members", limit=limits.max_members)
     for info in entries:
-        _check_name(info.filename, limits)
+        _check_name(info.orig_filename, limits)  # zipfile cuts `filename` at a NUL byte
     members: list[Member] = []
     for info in entries:
         budget.tick()
