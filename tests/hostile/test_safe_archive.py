@@ -125,7 +125,7 @@ def test_wall_time_is_bounded() -> None:
 # -- the isolated worker ---------------------------------------------------------------------
 async def test_the_worker_returns_domain_errors_and_enforces_its_caps() -> None:
     isolation = ProcessIsolation(memory_bytes=256 << 20, timeout=30, max_concurrent=4)
-    target = "gust.services.import_formats:parse_file"
+    target = "gust.services.import_read:parse_file"
     empty = b'{"title": "t", "mapping": {"a": {"message": null}}}'
     items = await isolation.run(target, empty, {"max_bytes": 1000})
     assert items == [{"skipped": {"title": "t", "reason": "no messages to import"}}]

@@ -6,7 +6,7 @@ loop: a fresh worker process with a memory cap (RLIMIT_AS), a CPU cap and a wall
 deadline, killed when it overruns. The server only sends the bytes and reads JSON back.
 
 A target is "package.module:function", a function `(data: bytes, params: dict) ->
-Iterable[JSON value]` of our own code (for example gust.services.import_formats:parse_file).
+Iterable[JSON value]` of our own code (for example gust.services.import_read:parse_file).
 A domain error it raises (gust.domain.errors.GustError) comes back as the same error (code,
 status, message, detail); running out of memory is a 413 `upload_too_complex`, running out
 of time a 422 `parse_timeout`; too many parses at once a 503 `parse_busy`.

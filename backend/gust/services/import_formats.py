@@ -1,11 +1,6 @@
-"""Reading an import file: Gust's own exports and ChatGPT's conversations.json, checked field by field.
-
-Accepted files (detected by shape):
-- a "gust.chat" document (services/exports.py), a JSON list of them, or
-  {"format": "gust.export", "chats": [...]};
-- the ZIP of GET /api/export (its chats/*.json documents), read with services/safe_archive.py;
-- ChatGPT's conversations.json: a list of {"title", "create_time", "mapping": {node id:
-  {"parent", "children", "message": {"author": {"role"}, "content": {"parts"}, ...}}}}.
+"""The conversations of an import file, checked field by field: Gust's "gust.chat" documents
+(services/exports.py) and ChatGPT's conversations (a {"title", "create_time", "mapping":
+{node id: {"parent", "children", "message": {"author": {"role"}, "content": {"parts"}}}}}).
 
 A file is written by whoever uploads it, so every field is checked as if an attacker typed
 it: types are strict, texts, ids and lists are bounded, times must fall between 2000 and
@@ -14,18 +9,14 @@ arbitrary or deeply nested is kept). `usage` is kept for display, marked `"impor
 and never counted by usage reports. `sources` are rebuilt: only http(s) URLs, bounded
 titles, numbered 1..k without repeats. Lone UTF-16 surrogates become U+FFFD.
 
-`parse_file` runs in the isolated parse worker (ports/isolation.py, started by
-services/imports.py), never on the server's event loop: its memory and time are bounded
-by the worker's limits, and it returns JSON items.
+These parsers run in the isolated parse worker (services/import_read.py's `parse_file`,
+started by services/imports.py through ports/isolation.py), never on the event loop.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import re
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -34,9 +25,7 @@ from urllib.parse import urlsplit
 import pydantic
 from pydantic import AfterValidator, Field, StrictBool, StrictInt, StrictStr
 
-from gust.domain.errors import BadRequest, PayloadTooLarge, ValidationError
 from gust.domain.models import FINAL_STATUSES, MessageStatus, Role
-from gust.services.safe_archive import ArchiveLimits, ArchiveRefused, is_zip, read_zip
 
 CHAT_FORMAT = "gust.chat"
 EXPORT_FORMAT = "gust.export"
@@ -76,30 +65,6 @@ def clean_text(value: str) -> str:
     except UnicodeEncodeError:
         return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
     return value
-
-
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-
-
-def _clean_strings(root: Any) -> Any:
-    """`root` with clean_text applied to every string and key, walked without recursion."""
-    root = [root]
-    stack: list[Any] = [root]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, list):
-            for i, item in enumerate(node):
-                if isinstance(item, str):
-                    node[i] = clean_text(item)
-                elif isinstance(item, list | dict):
-                    stack.append(item)
-        else:
-            for key in list(node):
-                item = node.pop(key)
-                node[clean_text(key)] = clean_text(item) if isinstance(item, str) else item
-                if isinstance(item, list | dict):
-                    stack.append(item)
-    return root[0]
 
 
 def _latest() -> float:
@@ -371,91 +336,3 @@ def parse_chatgpt(raw: Any) -> ParsedChat:
         "created_at": started, "updated_at": max(updated, started),
     }
     return parsed
-
-
-# -- reading the file (in the parse worker) ------------------------------------------------------
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def load_json(data: bytes) -> Any:
-    """JSON from a file: NaN and Infinity refused; too deep a nesting is a 422, not a crash."""
-    try:
-        loaded = json.loads(data, parse_constant=_no_constants)
-    except RecursionError:
-        raise ValidationError("the file nests JSON too deeply", code="import_too_deep") from None
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise BadRequest(f"the file is not valid JSON: {exc}", code="invalid_import_file") from None
-    # Lone surrogates ("\\ud800" escapes) cannot be validated, stored or encoded: replace them.
-    return _clean_strings(loaded) if _SURROGATE_ESCAPE.search(data) else loaded
-
-
-def _wanted(name: str) -> bool:
-    return name.endswith(".json") and name.rsplit("/", 1)[-1] != "manifest.json"
-
-
-def conversations(data: bytes, limits: ArchiveLimits) -> list[tuple[Literal["gust", "chatgpt"], Any]]:
-    """The conversations of a file with their format; BadRequest for an unknown file."""
-    if is_zip(data):
-        try:
-            members = read_zip(data, limits, want=_wanted)
-        except ArchiveRefused as exc:
-            if exc.code == "archive_corrupt":
-                raise BadRequest(exc.message, code="invalid_import_file") from None
-            raise
-        items: list[Any] = []
-        for member in members:
-            items.append(load_json(member.data))
-    else:
-        loaded = load_json(data)
-        if isinstance(loaded, dict) and loaded.get("format") == EXPORT_FORMAT:
-            chats = loaded.get("chats")
-            items = chats if isinstance(chats, list) else []
-        elif isinstance(loaded, list):
-            items = loaded
-        else:
-            items = [loaded]
-    if len(items) > MAX_CONVERSATIONS:
-        raise PayloadTooLarge(f"the file holds more than {MAX_CONVERSATIONS} conversations",
-                              code="import_too_many_conversations", limit=MAX_CONVERSATIONS)
-    found: list[tuple[Literal["gust", "chatgpt"], Any]] = []
-    for item in items:
-        if isinstance(item, dict) and item.get("format") == CHAT_FORMAT:
-            found.append(("gust", item))
-        elif isinstance(item, dict) and "mapping" in item:
-            found.append(("chatgpt", item))
-        else:
-            raise BadRequest(
-                "not a Gust export or a ChatGPT conversations.json: every conversation must be a "
-                f'"{CHAT_FORMAT}" document or have a "mapping"',
-                code="unknown_import_format",
-            )
-    if not found:
-        raise BadRequest("the file holds no conversations", code="unknown_import_format")
-    return found
-
-
-def parse_file(data: bytes, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """The isolated worker's entry: {"chat": ParsedChat fields} or {"skipped": {title, reason}}.
-
-    `params`: max_bytes (inflated bytes of a ZIP), max_members, max_ratio, max_seconds."""
-    limits = ArchiveLimits(
-        max_unpacked_bytes=int(params["max_bytes"]),
-        max_members=int(params.get("max_members", 25_000)),
-        max_ratio=float(params.get("max_ratio", 250.0)),
-        max_seconds=float(params.get("max_seconds", 30.0)),
-    )
-    messages = 0
-    for kind, raw in conversations(data, limits):
-        inner = raw.get("chat") if kind == "gust" else raw
-        title = title_of(inner.get("title") if isinstance(inner, dict) else None)
-        try:
-            parsed = parse_gust(raw) if kind == "gust" else parse_chatgpt(raw)
-        except InvalidConversation as exc:
-            yield {"skipped": {"title": title, "reason": str(exc)}}
-            continue
-        messages += len(parsed.messages)
-        if messages > MAX_MESSAGES:
-            raise PayloadTooLarge(f"the file holds more than {MAX_MESSAGES} messages",
-                                  code="import_too_many_messages", limit=MAX_MESSAGES)
-        yield {"chat": {"title": parsed.title, "chat": parsed.chat, "messages": parsed.messages}}

@@ -1,9 +1,10 @@
 """Import: Gust's own exports and ChatGPT's conversations.json become chats of the caller.
 
 The file is read in an isolated worker process (ports/isolation.py) by
-services/import_formats.py, which checks every field and refuses hostile archives
-(services/safe_archive.py); the server's event loop only awaits the result, so a crafted
-upload costs the worker its memory and time caps, never the server's responsiveness.
+services/import_read.py and services/import_formats.py, which check every field and refuse
+hostile archives (services/safe_archive.py); the server's event loop only awaits the
+result, so a crafted upload costs the worker its memory and time caps, never the server's
+responsiveness.
 
 Every conversation is validated and built first, then written; a failed write deletes what
 was written for it, so each conversation is imported whole or not at all. Imported chats
@@ -29,7 +30,7 @@ from gust.ports.store import Store
 
 log = logging.getLogger(__name__)
 
-PARSE_TARGET = "gust.services.import_formats:parse_file"
+PARSE_TARGET = "gust.services.import_read:parse_file"
 
 
 @dataclass(slots=True)

@@ -8,7 +8,7 @@ inside archives and the wall time are checked as well. A refusal is an `ArchiveR
 (a domain error: 413 for "too much", 422 for "not acceptable", 400 for "not a ZIP") with a
 stable code the client can act on.
 
-Used by imports (services/import_formats.py) and meant for any upload that is a ZIP inside
+Used by imports (services/import_read.py) and meant for any upload that is a ZIP inside
 (DOCX, XLSX, ODT...):
 
     members = read_zip(data, ArchiveLimits(max_unpacked_bytes=50 << 20),

@@ -26,6 +26,7 @@ from gust.ports.isolation import Upload
 log = logging.getLogger(__name__)
 
 SEND_SLICE = 1024 * 1024
+MAX_LINE = 1 << 30  # one item (one conversation) of the worker's output
 _KEPT_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "SYSTEMROOT")
 
 
@@ -63,11 +64,11 @@ class ProcessIsolation:
             sys.executable, "-m", "gust.adapters.isolation.worker",
             target, str(self.memory_bytes), str(self.timeout),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            env=self._env, start_new_session=True,
+            env=self._env, start_new_session=True, limit=MAX_LINE,
         )
         header = json.dumps(dict(params)).encode() + b"\n"
         try:
-            out, err = await asyncio.wait_for(self._exchange(proc, header, data), self.timeout + 5)
+            messages, err = await asyncio.wait_for(self._exchange(proc, header, data), self.timeout + 5)
         except TimeoutError:
             raise ValidationError(f"reading the file took longer than {self.timeout:g} s",
                                   code="parse_timeout") from None
@@ -76,32 +77,37 @@ class ProcessIsolation:
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
                 await proc.wait()
-        return self._result(proc.returncode, out, err)
+        return self._result(proc.returncode, messages, err)
 
     @staticmethod
-    async def _exchange(proc: asyncio.subprocess.Process, header: bytes, data: Upload) -> tuple[bytes, bytes]:
+    async def _exchange(
+        proc: asyncio.subprocess.Process, header: bytes, data: Upload
+    ) -> tuple[list[Any], bytes]:
         """Send the data in slices (never a second copy of an upload in the pipe's buffer)
-        while reading the worker's output, as communicate() would."""
+        while reading the worker's output line by line (never all of it at once)."""
         if proc.stdin is None or proc.stdout is None or proc.stderr is None:
             raise RuntimeError("the parse worker was started without pipes")
-        reading = asyncio.gather(proc.stdout.read(), proc.stderr.read())
+        reading = asyncio.gather(_messages(proc.stdout), proc.stderr.read())
         try:
-            view = memoryview(data)
-            proc.stdin.write(header)
-            for start in range(0, len(view), SEND_SLICE):
-                proc.stdin.write(view[start:start + SEND_SLICE])
-                await proc.stdin.drain()
-            proc.stdin.close()
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the worker stopped reading (it failed or hit a limit): its output says why
-        out, err = await reading
+            try:
+                view = memoryview(data)
+                proc.stdin.write(header)
+                for start in range(0, len(view), SEND_SLICE):
+                    proc.stdin.write(view[start:start + SEND_SLICE])
+                    await proc.stdin.drain()
+                proc.stdin.close()
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the worker stopped reading (it failed or hit a limit): its output says why
+            messages, err = await reading
+        except BaseException:
+            reading.cancel()
+            raise
         await proc.wait()
-        return out, err
+        return messages, err
 
-    def _result(self, code: int | None, out: bytes, err: bytes) -> list[Any]:
+    def _result(self, code: int | None, messages: list[Any], err: bytes) -> list[Any]:
         items: list[Any] = []
-        for line in out.splitlines():
-            message = json.loads(line)
+        for message in messages:
             if "item" in message:
                 items.append(message["item"])
             elif "error" in message:
@@ -117,6 +123,17 @@ class ProcessIsolation:
                                   code="parse_timeout")
         log.error("parse worker failed (exit %s): %s", code, err[-2000:].decode(errors="replace"))
         raise RuntimeError(f"the parse worker failed with exit code {code}")
+
+
+async def _messages(stream: asyncio.StreamReader) -> list[Any]:
+    """The worker's JSON lines, decoded as they arrive; a cut last line ends them."""
+    messages: list[Any] = []
+    while line := await stream.readline():
+        try:
+            messages.append(json.loads(line))
+        except ValueError:
+            break  # the worker died mid-line: its exit code says why
+    return messages
 
 
 def _error(body: dict[str, Any]) -> GustError:
