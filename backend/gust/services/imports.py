@@ -19,6 +19,7 @@ indexer picks them up.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,6 +92,10 @@ class ImportService:
         try:
             for message in messages:
                 await self.store.create_message(message)
+                # A store may complete a small write without suspending (SQLite writes one
+                # row on the loop when idle): yield after each, or a large file holds the
+                # loop for all of its writes.
+                await asyncio.sleep(0)
         except BaseException:
             await self.store.delete_chat(user.id, chat.id)
             raise
