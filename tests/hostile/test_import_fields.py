@@ -172,3 +172,12 @@ async def test_json_constants_are_not_numbers(app: RunningApp, api: Api, body: b
     alice = await api.register_and_login("alice@example.com")
     resp = await alice.request("POST", "/api/import", data=body, headers={"Content-Type": "application/json"})
     assert resp.status == 400 and resp.error_code == "invalid_import_file"
+
+
+@pytest.mark.parametrize("content_type", ["multipart/form-data", "multipart/form-data; boundary=",
+                                          "multipart/form-data; boundary=abc"])
+async def test_a_malformed_multipart_upload_is_a_400(app: RunningApp, api: Api, content_type: str) -> None:  # noqa: F811
+    alice = await api.register_and_login("alice@example.com")
+    resp = await alice.request("POST", "/api/import", data=b"--abc\r\nno end",
+                               headers={"Content-Type": content_type})
+    assert resp.status == 400 and resp.error_code == "invalid_multipart"
