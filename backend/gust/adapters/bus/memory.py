@@ -21,6 +21,7 @@ class MemoryBus:
         self._active: dict[str, tuple[str, float]] = {}
         self._owners: dict[str, float] = {}  # generation id -> deadline (monotonic)
         self._claims: dict[str, float] = {}
+        self._stops: dict[str, float] = {}  # pending stop requests (as Redis keeps them)
         self._listeners: list[Callable[[str], Awaitable[None]]] = []
         self._closed = asyncio.Event()
 
@@ -93,11 +94,16 @@ class MemoryBus:
             del self._active[chat_id]
 
     async def heartbeat(self, running: list[tuple[str, str]], ttl: float) -> Beat:
-        deadline = time.monotonic() + ttl
+        now = time.monotonic()
+        beat = Beat()
         for generation_id, chat_id in running:
-            self._owners[generation_id] = deadline
-            self._active[chat_id] = (generation_id, deadline)
-        return Beat()  # an in-process log is never lost; stops reach listeners directly
+            self._owners[generation_id] = now + ttl
+            self._active[chat_id] = (generation_id, now + ttl)
+            if not self._logs.get(generation_id):
+                beat.lost.add(generation_id)
+            if self._stops.get(generation_id, 0.0) >= now:
+                beat.stops.add(generation_id)
+        return beat
 
     async def release(self, generation_id: str) -> None:
         self._owners.pop(generation_id, None)
@@ -114,6 +120,9 @@ class MemoryBus:
         return True
 
     async def request_stop(self, generation_id: str) -> None:
+        now = time.monotonic()
+        self._stops = {g: t for g, t in self._stops.items() if t >= now}
+        self._stops[generation_id] = now + 120
         for listener in list(self._listeners):
             await listener(generation_id)
 

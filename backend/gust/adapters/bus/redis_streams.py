@@ -29,9 +29,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 import redis.exceptions
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
 
+from gust.adapters.redis_options import client_options
 from gust.ports.bus import Beat, BusUnavailable, LoggedEvent
 
 log = logging.getLogger(__name__)
@@ -149,12 +148,7 @@ class RedisBus:
         self._redis = aioredis.Redis.from_url(
             self.url,
             decode_responses=False,
-            socket_timeout=self.socket_timeout,
-            socket_connect_timeout=self.connect_timeout,
-            socket_keepalive=True,
-            retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=3),
-            retry_on_error=[redis.exceptions.ConnectionError, redis.exceptions.TimeoutError],
-            health_check_interval=10,
+            **client_options(socket_timeout=self.socket_timeout, connect_timeout=self.connect_timeout),
         )
         self._publish = self._redis.register_script(_PUBLISH)
 
