@@ -179,6 +179,9 @@ async def test_a_redis_restart_mid_stream_leaves_no_gap_and_stop_works_afterward
         assert events[-1].event == "done" and events[-1].data["status"] == "complete"
         assert message["status"] == "complete" and message["content"] == "".join(tokens)
         assert shown(events) == message["content"]
+        # The owner survived: it published its whole log again, so the follower needed no resync.
+        assert [e.seq for e in events] == list(range(1, len(events) + 1))
+        assert "resync" not in {e.event for e in events}
         # A resume from before the outage, on either process, continues without a gap.
         for url in (a.url, b.url):
             resume = {**auth, "Last-Event-ID": head[9].id or ""}

@@ -33,7 +33,10 @@ if TYPE_CHECKING:
 SSE = "text/event-stream"
 NDJSON = "application/x-ndjson"
 STREAM_RESPONSES: dict[int, Any] = {
-    200: "text/event-stream; or application/x-ndjson with Accept: application/x-ndjson"
+    200: "text/event-stream; or application/x-ndjson with Accept: application/x-ndjson. Events: start,"
+    " status, reasoning, delta, sources, title, tool_call, tool_result, tool_approval, usage, error,"
+    " done (always last), and resync {message_id, content, reasoning}: the answer's stored text,"
+    " sent when earlier events are gone, which replaces the text shown so far"
 }
 
 
