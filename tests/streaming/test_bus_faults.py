@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -102,12 +103,17 @@ async def test_a_follower_on_another_process_gets_an_answer_after_a_long_silence
         await stop_all(a, b)
 
 
+@pytest.mark.parametrize("store", ["sqlite", "mongodb"])
 async def test_kill_9_of_the_answering_process_ends_every_follower_with_the_stored_text(
-    tmp_path: Path, upstream: FakeUpstream, session: aiohttp.ClientSession
+    tmp_path: Path, upstream: FakeUpstream, session: aiohttp.ClientSession, store: str
 ) -> None:
     redis_url = require_env("TEST_REDIS_URL", "a Redis server")
     upstream.script = Script(tokens=TOKENS, delay=0.02)
-    env = server_env(tmp_path / "data", upstream, REDIS_URL=redis_url, GENERATION_OWNER_TIMEOUT="6")
+    extra = {"REDIS_URL": redis_url, "GENERATION_OWNER_TIMEOUT": "6"}
+    if store == "mongodb":
+        extra["MONGODB_URI"] = require_env("TEST_MONGODB_URI", "a MongoDB wire-protocol server (FerretDB)")
+        extra["MONGODB_DB_NAME"] = "gust_kill_" + uuid.uuid4().hex[:12]
+    env = server_env(tmp_path / "data", upstream, **extra)
     a = await started(ServerProcess.gust(env, free_port()))
     b = await started(ServerProcess.gust(env, free_port()))
     try:

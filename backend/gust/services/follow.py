@@ -84,11 +84,11 @@ async def follow_bus(
                 continue
             batch: list[Event] = []
             if entries[0][0] > last + 1:  # events the bus dropped: the stored text first
-                message = await stored() if stored is not None else None
+                message = await _stored(stored) if stored is not None else None
                 if message is not None:
                     batch.append(Event(generation_id, entries[0][0] - 1, resync_event(message)))
                 log.warning("generation %s: bus log has a gap after seq %d; resynced", generation_id, last)
-        except BusUnavailable:
+        except (BusUnavailable, StoreUnreachable):
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX)
             if loop.time() - quiet_since >= ping_interval:
@@ -104,6 +104,18 @@ async def follow_bus(
             return
 
 
+class StoreUnreachable(Exception):
+    """Reading the stored answer failed: the follower tries again later, as for the bus."""
+
+
+async def _stored(stored: StoredAnswer) -> Message | None:
+    try:
+        return await stored()
+    except Exception as exc:  # noqa: BLE001 - a store outage must not end a follower's stream
+        log.debug("reading a followed answer from the store failed: %s", exc)
+        raise StoreUnreachable from exc
+
+
 async def _ended_elsewhere(
     bus: Bus, generation_id: str, stored: StoredAnswer | None
 ) -> list[dict[str, Any]] | None:
@@ -112,7 +124,7 @@ async def _ended_elsewhere(
         return None
     if stored is None:
         return [] if not await bus.exists(generation_id) else None
-    message = await stored()
+    message = await _stored(stored)
     if message is None:
         return []  # deleted: nothing more will come
     if message.status == "streaming":

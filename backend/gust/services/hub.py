@@ -211,6 +211,7 @@ class Generation:
         if wakeup is None:
             raise RuntimeError(f"generation {self.id} is not shared through a bus")
         delay = RETRY_FIRST
+        failing = False
         while True:
             await wakeup.wait()
             wakeup.clear()
@@ -225,13 +226,15 @@ class Generation:
                     self.id, [(e.seq, e.data) for e in batch], grace_period if terminal else None
                 )
             except Exception as exc:
-                if not isinstance(exc, BusUnavailable):  # an outage is logged once, by the bus
-                    log.exception("publishing generation %s to the bus failed", self.id)
+                # An outage is logged once, by the bus; anything else once per failing streak.
+                if not isinstance(exc, BusUnavailable) and not failing:
+                    log.exception("publishing generation %s to the bus failed; retrying", self.id)
+                failing = True
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX)
                 wakeup.set()
                 continue
-            delay = RETRY_FIRST
+            delay, failing = RETRY_FIRST, False
             if not kept:  # the bus lost the log's start: all of it again
                 self._published = 0
                 wakeup.set()
@@ -365,7 +368,7 @@ class GenerationHub:
             if generation.publisher is not None:
                 await asyncio.wait([generation.publisher], timeout=self.grace_period)
                 generation.publisher.cancel()
-            with contextlib.suppress(BusUnavailable):
+            with contextlib.suppress(Exception):  # an outage is logged by the bus; marks expire
                 await self.bus.clear_active(generation.chat_id, generation.id)
                 await self.bus.release(generation.id)
 
