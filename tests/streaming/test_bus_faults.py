@@ -178,8 +178,13 @@ async def test_a_redis_restart_mid_stream_leaves_no_gap_and_stop_works_afterward
                 )
 
             assert await until(answer_went_on, timeout=30, interval=0.1)
+            # A resume while Redis is down: 200 at once, the events once it is back.
+            during = await session.get(events_url, headers={**auth, "Last-Event-ID": head[19].id or ""})
+            assert during.status == 200
             redis.start()
             tail = await asyncio.wait_for(read_events(follower), 90)
+            async with during:
+                resumed = await asyncio.wait_for(read_events(during), 60)
         message = await stored(session, a.url, auth, chat_id, message_id)
         events = head + tail
         assert events[-1].event == "done" and events[-1].data["status"] == "complete"
@@ -188,6 +193,7 @@ async def test_a_redis_restart_mid_stream_leaves_no_gap_and_stop_works_afterward
         # The owner survived: it published its whole log again, so the follower needed no resync.
         assert [e.seq for e in events] == list(range(1, len(events) + 1))
         assert "resync" not in {e.event for e in events}
+        assert resumed[-1].event == "done" and shown(head[:20] + resumed) == message["content"]
         # A resume from before the outage, on either process, continues without a gap.
         for url in (a.url, b.url):
             resume = {**auth, "Last-Event-ID": head[9].id or ""}

@@ -120,6 +120,8 @@ class StreamingHandler(APIHandler):
         fmt: Format = "ndjson" if self._ndjson() else "sse"
         subscriber = self.hub.attach(generation_id, after, _Response(self), fmt)
         if subscriber is None:  # run by another process: follow it through the bus
+            # The headers at once: the bus may be slow to answer (or reconnecting).
+            self.flush()
             store, user_id = self.services.store, self.user.id
             batches = self.hub.subscribe(
                 generation_id, after, lambda: store.get_message(user_id, generation_id)
