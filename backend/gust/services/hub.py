@@ -366,7 +366,7 @@ class GenerationHub:
         if self.bus.shared:
             # The final publish sets the log's expiry; the owner mark goes once it is out.
             if generation.publisher is not None:
-                await asyncio.wait([generation.publisher], timeout=self.grace_period)
+                await asyncio.wait([generation.publisher], timeout=max(self.grace_period, 5.0))
                 generation.publisher.cancel()
             with contextlib.suppress(Exception):  # an outage is logged by the bus; marks expire
                 await self.bus.clear_active(generation.chat_id, generation.id)
