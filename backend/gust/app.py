@@ -229,7 +229,7 @@ def limit_messages(services: Services, rate_limits: RateLimitService) -> None:
     async def per_user(user: User) -> None:
         await rate_limits.check(MESSAGES, user.id)
 
-    services.generation.guards.append(per_user)
+    services.generation.admission.guards.append(per_user)
 
 
 async def make_rate_limits(settings: Settings) -> RateLimitService:

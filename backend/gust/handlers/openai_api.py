@@ -59,7 +59,7 @@ class OpenAIHandler(APIHandler):
                 services.models,
                 services.chats,
                 max_message_chars=self.gust_settings.max_message_chars,
-                generation=services.generation,
+                admission=services.generation.admission if services.generation else None,
             )
         return cast(OpenAICompatService, service)
 
@@ -108,6 +108,13 @@ class ChatCompletionsHandler(OpenAIHandler):
         save = self.request.headers.get("X-Gust-Save", "").strip().lower() in ("true", "1", "yes")
         service = self.openai
         completion = await service.start(self.user, body, save=save)
+        async with service.admitted(self.user):
+            await self._complete(service, completion, body)
+
+    async def _complete(
+        self, service: OpenAICompatService, completion: Completion, body: CompletionIn
+    ) -> None:
+        """One completion, JSON or streamed, inside its admission."""
         if not body.stream:
             async for _ in service.chunks(completion):
                 pass
