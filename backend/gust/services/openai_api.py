@@ -7,9 +7,7 @@ Usage accounting: every completion's usage (reported by the provider, else estim
 priced like chat answers by services/usage.final_usage) is recorded so GET /api/usage
 counts it. With `X-Gust-Save: true` the exchange is stored as a chat (the client's
 messages, then the answer carrying the usage), visible through /api/chats. Without it only
-a content-free usage record is stored: an assistant message with empty content in no
-chat (`chat_id` API_USAGE_CHAT), which no chat lists and search never indexes
-(services/search.indexable skips it; it is stored already marked indexed).
+a usage record is stored (ports/usage_store.UsageRecord, source "api"): no text, no chat.
 """
 
 from __future__ import annotations
@@ -18,7 +16,7 @@ import contextlib
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import pydantic
 
@@ -27,14 +25,13 @@ from gust.domain.ids import new_id, now
 from gust.domain.models import Message, User
 from gust.ports.llm import ChatRequest, Chunk
 from gust.ports.store import Store
+from gust.ports.usage_store import UsageRecord, UsageStore
 from gust.services.admission import Admission
 from gust.services.chats import ChatService
 from gust.services.generation import provisional_title
 from gust.services.models import ModelRegistry, ModelSpec
-from gust.services.search import USAGE_RECORD_CHAT
 from gust.services.usage import final_usage
 
-API_USAGE_CHAT = USAGE_RECORD_CHAT
 MAX_MESSAGES = 1000
 
 
@@ -237,20 +234,14 @@ class OpenAICompatService:
             return
         if completion.usage is None:
             return
-        await self.store.create_message(
-            Message(
+        await cast(UsageStore, self.store).add_usage_record(
+            UsageRecord(
                 id=new_id(),
-                chat_id=API_USAGE_CHAT,
                 user_id=user.id,
                 team_id=user.team_id,
-                role="assistant",
-                content="",
-                status="complete" if status == "complete" else "error",
-                created_at=created,
-                updated_at=created,
                 model=completion.spec.id,
                 usage=completion.usage,
-                index_state="indexed",
+                created_at=created,
             )
         )
 
