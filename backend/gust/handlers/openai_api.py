@@ -20,7 +20,8 @@ import tornado.web
 
 from gust.domain.errors import GustError
 from gust.handlers.base import APIHandler, dumps
-from gust.handlers.routing import Op, route
+from gust.handlers.routing import Media, Op, route
+from gust.handlers.stream_schemas import COMPLETION
 from gust.ports.llm import Chunk
 from gust.services.openai_api import (
     Completion,
@@ -33,7 +34,7 @@ from gust.services.openai_api import (
 log = logging.getLogger("gust.api")
 
 _JSON = "application/json"
-_ERRORS: dict[int, type[pydantic.BaseModel] | str | None] = {
+_ERRORS: dict[int, type[pydantic.BaseModel] | str | Media | None] = {
     400: _JSON,
     401: _JSON,
     404: _JSON,
@@ -98,7 +99,7 @@ class ChatCompletionsHandler(OpenAIHandler):
         "post": Op(
             "Chat completion (OpenAI-compatible; `stream: true` answers server-sent events)",
             body=CompletionIn,
-            responses={200: _JSON, **_ERRORS},
+            responses={200: COMPLETION, **_ERRORS},
             tags=("openai",),
         )
     }
