@@ -16,6 +16,7 @@ METADATA = "cloud metadata address"
 MULTICAST = "multicast address"
 RESERVED = "reserved address"
 CREDENTIALS = "credentials in URL"
+INVALID = "invalid host"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,14 @@ LOOPBACK = [
     Spelling("localhost.", PRIVATE, True, "localhost trailing dot"),
     Spelling("api.localhost", PRIVATE, True, "*.localhost"),
     Spelling("evil.example@127.0.0.1", CREDENTIALS, True, "userinfo"),
+    Spelling("\uff4c\uff4f\uff43\uff41\uff4c\uff48\uff4f\uff53\uff54", PRIVATE, True, "full-width localhost"),
+    Spelling("LocalHost..", PRIVATE, True, "localhost two dots"),
+    Spelling("127.000.000.001", PRIVATE, True, "zero-padded"),
+    Spelling("\u2081\u2082\u2087.\u2080.\u2080.\u2081", PRIVATE, True, "subscript digits"),
+    Spelling("%6c%6fcalhost", INVALID, True, "percent-encoded name"),
+    Spelling("127.0.0.1%2509", INVALID, True, "percent after address"),
+    Spelling("[::ffff:127.1]", INVALID, True, "malformed mapped"),
+    Spelling("[::ffff:0x7f00:1]", INVALID, True, "malformed mapped hex"),
     Spelling("0.0.0.0", PRIVATE, True, "unspecified v4"),  # noqa: S104 - connects to this host
     Spelling("0", PRIVATE, True, "zero"),
     Spelling("[::]", PRIVATE, True, "unspecified v6"),

@@ -42,7 +42,11 @@ class Webhook:
 
 
 def _check_webhook_url(url: str) -> str:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.hostname  # noqa: B018 - raises ValueError for a malformed [IPv6] host
+    except ValueError:
+        raise ValidationError("webhook.url is not a valid URL", field="webhook.url") from None
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
         raise ValidationError("webhook.url must be an http(s) URL without credentials", field="webhook.url")
     return url

@@ -151,10 +151,17 @@ def normalise_host(host: str) -> str:
         return host
 
 
-def name_problem(host: str) -> str | None:
-    """Why a host name must be refused before any DNS lookup (localhost and its kin)."""
+_NAME_CHARS = re.compile(r"[a-z0-9_.-]+")
+
+
+def name_problem(host: str, *, local_allowed: bool = False) -> str | None:
+    """Why a host name (not an address) must be refused before any DNS lookup: anything
+    but letters, digits, `-`, `_` and dots (percent-escapes, colons of a malformed IPv6
+    literal: a resolver may read them its own way), or localhost and its kin."""
     name = normalise_host(host)
-    if name in BLOCKED_NAMES or name.endswith(".localhost"):
+    if not _NAME_CHARS.fullmatch(name):
+        return "invalid host"
+    if not local_allowed and (name in BLOCKED_NAMES or name.endswith(".localhost")):
         return "private address"
     return None
 
@@ -254,8 +261,8 @@ class AddressPolicy:
             raise FetchError("blocked", f"port {port} not allowed")
         if literal is not None:
             self.check_address(literal)
-        elif not (listed or self.allow_private):
-            problem = name_problem(host)
+        else:
+            problem = name_problem(host, local_allowed=listed or self.allow_private)
             if problem is not None:
                 raise FetchError("blocked", problem)
         return host, port
@@ -311,10 +318,9 @@ async def checked_resolve(
         policy.check_address(literal)
         return [literal]
     listed = policy.allowed.allows_name(host)
-    if not listed and not policy.allow_private:
-        problem = name_problem(host)
-        if problem is not None:
-            raise FetchError("blocked", problem)
+    problem = name_problem(host, local_allowed=listed or policy.allow_private)
+    if problem is not None:
+        raise FetchError("blocked", problem)
     addresses = await resolver.resolve(host, port)
     if not addresses:
         raise FetchError("dns", "host does not resolve")
