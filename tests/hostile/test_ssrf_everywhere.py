@@ -155,7 +155,9 @@ async def test_a_webhook_call_reaches_an_allow_listed_host(webhook: FakeWebhook)
     guard = OutboundGuard(allowed, StaticResolver({"n8n.corp": ["127.0.0.1"]}))
     assert await call_webhook(webhook.url, guard) == "Agent says hi"
     assert await call_webhook(f"http://n8n.corp:{webhook.port}/webhook/agent", guard) == "Agent says hi"
-    assert webhook.auth_headers == [f"Bearer {TOKEN}"] * 2
+    for host in ("2130706433", "127.1", "0x7f.0.0.1"):  # sent as the address they denote
+        assert await call_webhook(f"http://{host}:{webhook.port}/webhook/agent", guard) == "Agent says hi"
+    assert webhook.auth_headers == [f"Bearer {TOKEN}"] * 5
 
 
 async def test_a_webhook_is_checked_again_when_called_dns_rebinding(webhook: FakeWebhook) -> None:

@@ -19,6 +19,7 @@ from yarl import URL
 from gust.adapters.llm.openai_compat import status_error
 from gust.adapters.llm.sessions import SessionPool
 from gust.adapters.web.connect import refusal
+from gust.adapters.web.guard import parse_ip_host
 from gust.domain.errors import UpstreamError
 from gust.ports.llm import ChatRequest, Chunk
 from gust.ports.web import FetchError
@@ -72,15 +73,14 @@ class WebhookLLM:
         headers = {"Accept": "text/event-stream, application/json"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
-        if self.guarded:
-            self._check_target()
+        target: str | URL = self._checked_target() if self.guarded else self.url
         session = self._sessions.get(self.url, guarded=self.guarded)
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=self._sessions.connect_timeout, sock_read=None
         )
         # No redirects: the token is for this URL only, and a webhook has no reason to move.
         pending = asyncio.ensure_future(
-            session.post(self.url, json=body, headers=headers, timeout=timeout, allow_redirects=False)
+            session.post(target, json=body, headers=headers, timeout=timeout, allow_redirects=False)
         )
         resp: aiohttp.ClientResponse | None = None
         try:
@@ -142,11 +142,15 @@ class WebhookLLM:
             if resp is not None:
                 resp.close()
 
-    def _check_target(self) -> None:
+    def _checked_target(self) -> URL:
         """The guard's URL rules before any connection (literal and localhost hosts in every
-        spelling); the session's connector checks each resolved address when it connects."""
+        spelling); the session's connector checks each resolved address when it connects.
+        A legacy numeric host (2130706433) is sent as the address it denotes."""
         try:
-            self._sessions.guard.policy.check_url(URL(self.url))
+            url = URL(self.url)
+            host, _port = self._sessions.guard.policy.check_url(url)
+            literal = parse_ip_host(host)
+            return url.with_host(str(literal)) if literal is not None and host != str(literal) else url
         except (ValueError, TypeError):
             raise UpstreamError("the agent's webhook URL is invalid", code="upstream_blocked") from None
         except FetchError as exc:
