@@ -52,21 +52,19 @@ async def webhook() -> AsyncIterator[FakeWebhook]:
     await fake.stop()
 
 
-async def call_webhook(url: str, guard: OutboundGuard) -> str:
+async def call_webhook(url: str, guard: OutboundGuard, pool: SessionPool | None = None) -> str:
     """One agent call through a guarded session: the text answered, or the error code."""
-    pool = SessionPool(connect_timeout=5, guard=guard)
+    own = pool is None
+    pool = pool or SessionPool(connect_timeout=5, guard=guard)
     llm = WebhookLLM(url, TOKEN, pool, model="agent", first_token_timeout=10, idle_timeout=5)
+    request = ChatRequest(model="agent", messages=[{"role": "user", "content": "hi"}])
     try:
-        chunks = [
-            c
-            async for c in llm.stream(
-                ChatRequest(model="agent", messages=[{"role": "user", "content": "hi"}])
-            )
-        ]
+        chunks = [c async for c in llm.stream(request)]
     except UpstreamError as exc:
         return exc.code
     finally:
-        await pool.close()
+        if own:
+            await pool.close()
     return "".join(c.text for c in chunks if c.kind == "delta")
 
 
@@ -263,3 +261,21 @@ async def test_a_stored_loopback_webhook_is_refused_when_the_agent_answers(
     finally:
         await app.stop()
     assert webhook.auth_headers == []
+
+
+async def test_a_host_allowed_by_name_opens_only_that_name(webhook: FakeWebhook) -> None:
+    """SSRF_ALLOWED_HOSTS=n8n.corp: the name's private address is reached through that name
+    only; another name answering the same address is still refused."""
+    allowed = AddressPolicy(allowed_ports=None, allowed=AllowList.parse("n8n.corp"))
+    resolver = StaticResolver({"n8n.corp": ["127.0.0.1"], "evil.example.net": ["127.0.0.1"]})
+    guard = OutboundGuard(allowed, resolver)
+    pool = SessionPool(connect_timeout=5, guard=guard)  # one pool: what one name opened stays its own
+    try:
+        answers = [
+            await call_webhook(f"http://{host}:{webhook.port}/webhook/agent", guard, pool)
+            for host in ("n8n.corp", "evil.example.net", "127.0.0.1")
+        ]
+    finally:
+        await pool.close()
+    assert answers == ["Agent says hi", "upstream_blocked", "upstream_blocked"]
+    assert len(webhook.auth_headers) == 1
