@@ -29,7 +29,6 @@ from gust.services.usage import final_usage
 log = logging.getLogger(__name__)
 
 
-
 @dataclass(slots=True)
 class SendOptions:
     message: str
