@@ -333,6 +333,12 @@ def make_research(settings: Settings) -> ResearchService:
     from gust.adapters.web.searx import SearxClient
     from gust.services.research import ResearchOptions
 
+    if settings.research_allow_private:
+        log.warning(
+            "RESEARCH_ALLOW_PRIVATE=true lets research reach any private address and port; "
+            "prefer naming internal hosts in SSRF_ALLOWED_HOSTS"
+        )
+
     user_agent = f"Gust-Research/{__version__} (self-hosted AI chat; fetches pages a user asked it to read)"
     fetcher = SafeFetcher(
         policy=AddressPolicy(
