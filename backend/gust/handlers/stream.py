@@ -22,6 +22,7 @@ from gust.handlers.schemas import (
     StopOut,
     StreamIn,
 )
+from gust.handlers.stream_schemas import GENERATION_STREAM
 from gust.services.events import Event, Format
 from gust.services.generation import SendOptions, Started
 
@@ -31,9 +32,7 @@ if TYPE_CHECKING:
 
 SSE = "text/event-stream"
 NDJSON = "application/x-ndjson"
-STREAM_RESPONSES: dict[int, Any] = {
-    200: "text/event-stream; or application/x-ndjson with Accept: application/x-ndjson"
-}
+STREAM_RESPONSES: dict[int, Any] = {200: GENERATION_STREAM}
 
 
 def options(body: SendIn | RegenerateIn, message: str = "") -> SendOptions:
