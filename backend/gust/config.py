@@ -164,13 +164,24 @@ class Settings(BaseSettings):
     # Research (web pages named in a message, SearxNG search results).
     auto_fetch_urls: bool = True
     searxng_url: str | None = None
-    research_allow_private: bool = False  # intranet deployments only: lifts address/port checks
+    # Private hosts every server-side fetch (research, agent webhooks) may reach: host names
+    # (`*.corp.example` for subdomains), addresses, CIDR ranges; comma-separated.
+    ssrf_allowed_hosts: str = ""
+    research_allow_private: bool = False  # legacy, research only: lifts address/port checks
     research_allowed_ports: Annotated[frozenset[int], NoDecode] = frozenset({80, 443})
     research_page_timeout: float = Field(10.0, gt=0)
     research_total_budget: float = Field(30.0, gt=0)
     research_max_bytes: int = Field(2 * 1024 * 1024, ge=1024)
     research_max_sources: int = Field(5, ge=1, le=20)
     research_context_tokens: int = Field(3000, ge=200)
+
+    @field_validator("ssrf_allowed_hosts")
+    @classmethod
+    def _allow_list(cls, value: str) -> str:
+        from gust.adapters.web.guard import AllowList
+
+        AllowList.parse(value)  # raises ValueError naming the bad entry
+        return value
 
     @field_validator("research_allowed_ports", mode="before")
     @classmethod

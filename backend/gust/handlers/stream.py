@@ -22,6 +22,7 @@ from gust.handlers.schemas import (
     StopOut,
     StreamIn,
 )
+from gust.handlers.stream_schemas import GENERATION_STREAM
 from gust.services.events import Event, Format
 from gust.services.follow import stored_ending
 from gust.services.generation import SendOptions, Started
@@ -32,12 +33,7 @@ if TYPE_CHECKING:
 
 SSE = "text/event-stream"
 NDJSON = "application/x-ndjson"
-STREAM_RESPONSES: dict[int, Any] = {
-    200: "text/event-stream; or application/x-ndjson with Accept: application/x-ndjson. Events: start,"
-    " status, reasoning, delta, sources, title, tool_call, tool_result, tool_approval, usage, error,"
-    " done (always last), and resync {message_id, content, reasoning}: the answer's stored text,"
-    " sent when earlier events are gone, which replaces the text shown so far"
-}
+STREAM_RESPONSES: dict[int, Any] = {200: GENERATION_STREAM}
 
 
 def options(body: SendIn | RegenerateIn, message: str = "") -> SendOptions:
