@@ -394,6 +394,7 @@ class GenerationHub:
                     sub.ping()
 
     async def _beat_forever(self) -> None:
+        failing = False
         while True:
             await asyncio.sleep(self.owner_interval)
             try:
@@ -401,7 +402,11 @@ class GenerationHub:
             except BusUnavailable:
                 pass  # logged once per outage by the bus; the next beat tries again
             except Exception:
-                log.exception("generation heartbeat failed")
+                if not failing:  # once per failing streak, not every few seconds
+                    log.exception("generation heartbeat failed; retrying")
+                failing = True
+            else:
+                failing = False
 
     async def beat(self) -> None:
         """Mark this process's running generations owned; republish lost logs, apply missed stops."""
