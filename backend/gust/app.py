@@ -70,6 +70,7 @@ from gust.services.ratelimit import (
     Limit,
     RateLimitService,
 )
+from gust.services.reaper import OwnerReaper
 from gust.services.reconcile import Reconciler
 from gust.services.registry import HealthCheck, Services
 from gust.services.research import ResearchService
@@ -365,7 +366,12 @@ def make_bus(settings: Settings) -> Bus:
     if settings.redis_url:
         from gust.adapters.bus.redis_streams import RedisBus
 
-        return RedisBus(settings.redis_url)
+        return RedisBus(
+            settings.redis_url,
+            max_block=settings.sse_ping_interval,
+            socket_timeout=settings.redis_socket_timeout,
+            connect_timeout=settings.redis_connect_timeout,
+        )
     return MemoryBus()
 
 
@@ -400,8 +406,10 @@ async def build_streaming(settings: Settings, services: Services) -> None:
         grace_period=settings.stream_grace_period,
         ping_interval=settings.sse_ping_interval,
         max_active=settings.max_active_generations,
+        owner_timeout=settings.generation_owner_timeout,
     )
     services.bus, services.hub, services.models = bus, hub, registry
+    services.extra["reaper"] = OwnerReaper(services.store, hub, settings.generation_owner_timeout)
     services.generation = GenerationService(
         services.store,
         services.chats,
@@ -447,6 +455,9 @@ async def start_background(services: Services) -> None:
     """Start the background tasks of a process (recovery, indexer...)."""
     if services.hub is not None:
         await services.hub.start()
+    reaper = services.extra.get("reaper")
+    if reaper is not None:
+        reaper.start()  # only with a shared bus: other processes' dead generations
     if services.generation is not None:
         try:
             await services.generation.recover_interrupted()
@@ -478,6 +489,9 @@ async def _recover_later(generation: GenerationService) -> None:
 
 
 async def close_services(services: Services) -> None:
+    reaper = services.extra.get("reaper")
+    if reaper is not None:
+        await reaper.stop()
     recovery = services.extra.pop("recovery_task", None)
     if recovery is not None:
         recovery.cancel()

@@ -150,6 +150,13 @@ class Settings(BaseSettings):
     checkpoint_interval: float = Field(1.0, gt=0)
     stream_grace_period: float = Field(60.0, ge=0)
     sse_ping_interval: float = Field(15.0, gt=0)
+    # With REDIS_URL: a generation whose process stopped refreshing its owner mark for
+    # this long is marked interrupted by another process and its followers are told.
+    generation_owner_timeout: float = Field(20.0, ge=3, le=300)
+    # Redis client: read timeout (unset: SSE_PING_INTERVAL + 10 s, above every blocking
+    # read; a smaller value is raised to that) and connect timeout, in seconds.
+    redis_socket_timeout: float | None = Field(None, gt=0)
+    redis_connect_timeout: float = Field(5.0, gt=0)
     upstream_connect_timeout: float = Field(10.0, gt=0)
     upstream_first_token_timeout: float = Field(60.0, gt=0)
     upstream_idle_timeout: float = Field(60.0, gt=0)
