@@ -140,20 +140,25 @@ async def test_the_worker_returns_domain_errors_and_enforces_its_caps() -> None:
 
 
 async def test_too_many_parses_at_once_are_refused_with_retry_after(tmp_path: Path) -> None:
-    running = await start_app(make_settings(tmp_path, parse_max_concurrent=1))
+    """Beyond PARSE_MAX_CONCURRENT: 503; a second upload of one user while the first is read:
+    429 (one user cannot hold every slot)."""
+    running = await start_app(make_settings(tmp_path, parse_max_concurrent=2))
+    body = b'[{"title": "t", "mapping": {"a": {"message": null}}}]'
+    headers = {"Content-Type": "application/json"}
     try:
         import aiohttp
 
         async with aiohttp.ClientSession() as http:
-            alice = await running.sign_up(http, "alice@example.com")
-            body = b'[{"title": "t", "mapping": {"a": {"message": null}}}]'
-            results = await asyncio.gather(*(alice.request("POST", "/api/import", data=body,
-                                                           headers={"Content-Type": "application/json"})
-                                              for _ in range(3)))
-        statuses = sorted(r.status for r in results)
-        assert statuses[0] == 200 and statuses[-1] == 503
-        busy = next(r for r in results if r.status == 503)
-        assert busy.error_code == "parse_busy" and busy.headers["Retry-After"] == "5"
+            users = [await running.sign_up(http, f"user{n}@example.com") for n in range(3)]
+            results = await asyncio.gather(*(u.request("POST", "/api/import", data=body, headers=headers)
+                                             for u in users))
+            assert sorted(r.status for r in results) == [200, 200, 503]
+            busy = next(r for r in results if r.status == 503)
+            assert busy.error_code == "parse_busy" and busy.headers["Retry-After"] == "5"
+            twice = await asyncio.gather(*(users[0].request("POST", "/api/import", data=body, headers=headers)
+                                           for _ in range(2)))
+            assert sorted(r.status for r in twice) == [200, 429]
+            assert next(r for r in twice if r.status == 429).error_code == "parse_busy"
     finally:
         await running.stop()
 

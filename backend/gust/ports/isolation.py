@@ -9,7 +9,8 @@ A target is "package.module:function", a function `(data: bytes, params: dict) -
 Iterable[JSON value]` of our own code (for example gust.services.import_read:parse_file).
 A domain error it raises (gust.domain.errors.GustError) comes back as the same error (code,
 status, message, detail); running out of memory is a 413 `upload_too_complex`, running out
-of time a 422 `parse_timeout`; too many parses at once a 503 `parse_busy`.
+of time a 422 `parse_timeout`; too many parses at once a 503 `parse_busy`, and a second
+parse for the same `owner` (a user id) while the first runs a 429 `parse_busy`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ Upload = bytes | bytearray
 
 
 class Isolation(Protocol):
-    async def run(self, target: str, data: Upload, params: Mapping[str, Any]) -> list[Any]:
+    async def run(
+        self, target: str, data: Upload, params: Mapping[str, Any], *, owner: str | None = None
+    ) -> list[Any]:
         """The items `target(data, params)` yields, computed in a limited worker process."""
         ...

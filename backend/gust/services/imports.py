@@ -59,7 +59,7 @@ class ImportService:
         limits = self.limits
         params = {"max_bytes": limits.max_bytes, "max_members": limits.max_members,
                   "max_ratio": limits.max_ratio, "max_seconds": limits.max_seconds}
-        items = await self.isolation.run(PARSE_TARGET, data, params)
+        items = await self.isolation.run(PARSE_TARGET, data, params, owner=user.id)
         report = ImportReport()
         for item in items:
             if "skipped" in item:

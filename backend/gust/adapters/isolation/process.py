@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from gust.adapters.isolation.worker import MEMORY_EXIT
-from gust.domain.errors import GustError, Overloaded, PayloadTooLarge, ValidationError
+from gust.domain.errors import GustError, Overloaded, PayloadTooLarge, RateLimited, ValidationError
 from gust.ports.isolation import Upload
 
 log = logging.getLogger(__name__)
@@ -47,17 +47,26 @@ class ProcessIsolation:
         self.timeout = timeout
         self.max_concurrent = max_concurrent
         self.active = 0
+        self._owners: set[str] = set()  # one parse at a time per owner (a user)
         self._env = _worker_env()
 
-    async def run(self, target: str, data: Upload, params: Mapping[str, Any]) -> list[Any]:
+    async def run(
+        self, target: str, data: Upload, params: Mapping[str, Any], *, owner: str | None = None
+    ) -> list[Any]:
+        if owner is not None and owner in self._owners:
+            raise RateLimited("your previous upload is still being read; retry when it is done",
+                              code="parse_busy", retry_after=5)
         if self.active >= self.max_concurrent:
             raise Overloaded("too many uploads are being read right now; retry shortly",
                              code="parse_busy", retry_after=5)
         self.active += 1
+        if owner is not None:
+            self._owners.add(owner)
         try:
             return await self._run(target, data, params)
         finally:
             self.active -= 1
+            self._owners.discard(owner or "")
 
     async def _run(self, target: str, data: Upload, params: Mapping[str, Any]) -> list[Any]:
         proc = await asyncio.create_subprocess_exec(
