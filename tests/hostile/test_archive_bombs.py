@@ -98,9 +98,9 @@ BOMBS = [
     Bomb("huge ratio", huge_ratio, 422, "archive_ratio"),
     Bomb("nested archives", nested, 422, "archive_nested"),
     Bomb("30,000 members", many_members, 413, "archive_too_many_members"),
-    Bomb("deep JSON in a ZIP", deep_json_in_zip, 422, "import_too_deep"),
+    Bomb("deep JSON in a ZIP", deep_json_in_zip, 400, "json_too_deep"),
     Bomb("path traversal", traversal, 422, "archive_unsafe_path"),
-    Bomb("deep JSON", deep_json, 422, "import_too_deep", "application/json"),
+    Bomb("deep JSON", deep_json, 400, "json_too_deep", "application/json"),
     Bomb("expanding JSON", expanding_json, 413, "upload_too_complex", "application/json"),
     Bomb("big honest export", honest_export, 200, None),
 ]

@@ -181,3 +181,16 @@ async def test_a_malformed_multipart_upload_is_a_400(app: RunningApp, api: Api, 
     resp = await alice.request("POST", "/api/import", data=b"--abc\r\nno end",
                                headers={"Content-Type": content_type})
     assert resp.status == 400 and resp.error_code == "invalid_multipart"
+
+
+@pytest.mark.parametrize("body", [b"[" * 65 + b"]" * 65, b'{"a":' * 500 + b"1" + b"}" * 500, b"[" * 2000],
+                         ids=["65-levels", "500-objects", "unclosed"])
+async def test_json_nested_too_deep_is_a_400(app: RunningApp, api: Api, body: bytes) -> None:  # noqa: F811
+    alice = await api.register_and_login("alice@example.com")
+    resp = await alice.request("POST", "/api/import", data=body, headers={"Content-Type": "application/json"})
+    assert (resp.status, resp.error_code) == (400, "json_too_deep")
+    doc = document("Deep usage", [message(usage={"prompt_tokens": 1, "extra": [[[[[[[[[[]]]]]]]]]]})])
+    resp = await alice.post("/api/import", [doc])  # well under the depth limit: its extra field is dropped
+    assert resp.status == 200 and resp.json["imported"], resp.text
+    [shown] = (await alice.get(f"/api/chats/{resp.json['imported'][0]['chat_id']}")).json["messages"]
+    assert shown["usage"] == {"prompt_tokens": 1, "completion_tokens": 0, "imported": True}

@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from gust.domain.errors import BadRequest, PayloadTooLarge, ValidationError
+from gust.domain.errors import BadRequest, PayloadTooLarge
 from gust.services.import_formats import (
     CHAT_FORMAT,
     EXPORT_FORMAT,
@@ -32,6 +32,10 @@ from gust.services.import_formats import (
     title_of,
 )
 from gust.services.safe_archive import ArchiveLimits, ArchiveRefused, is_zip, read_zip
+
+# Deeper than any file Gust reads (a chat export nests about 6 levels, ChatGPT's
+# conversations.json about 8), far below the parser's recursion limit.
+MAX_JSON_DEPTH = 64
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
@@ -62,14 +66,36 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
+def _too_deep() -> BadRequest:
+    return BadRequest(f"the file nests deeper than {MAX_JSON_DEPTH} levels", code="json_too_deep",
+                      max_depth=MAX_JSON_DEPTH)
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether lists and objects nest more than `limit` levels in `value`, without recursion."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
 def load_json(data: bytes) -> Any:
-    """JSON from a file: NaN and Infinity refused; too deep a nesting is a 422, not a crash."""
+    """JSON from a file: NaN and Infinity refused (400 invalid_import_file); nesting deeper
+    than MAX_JSON_DEPTH a 400 json_too_deep, the answer of every JSON route, not a crash."""
     try:
         loaded = json.loads(data, parse_constant=_no_constants)
     except RecursionError:
-        raise ValidationError("the file nests JSON too deeply", code="import_too_deep") from None
+        raise _too_deep() from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise BadRequest(f"the file is not valid JSON: {exc}", code="invalid_import_file") from None
+    if _deeper_than(loaded, MAX_JSON_DEPTH):
+        raise _too_deep()
     # Lone surrogates ("\\ud800" escapes) cannot be validated, stored or encoded: replace them.
     return _clean_strings(loaded) if _SURROGATE_ESCAPE.search(data) else loaded
 
