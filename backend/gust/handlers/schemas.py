@@ -163,6 +163,8 @@ class SendIn(Strict):
 
 class StreamIn(SendIn):
     chat_id: str | None = Field(None, max_length=64)
+    # A new chat (no chat_id) answered by one of my team's agents.
+    agent_id: str | None = Field(None, max_length=64)
 
 
 class RegenerateIn(Strict):
