@@ -32,6 +32,7 @@ from gust.handlers import exports as export_handlers
 from gust.handlers import openai_api as openai_handlers
 from gust.handlers import search as search_handlers
 from gust.handlers import shares as share_handlers
+from gust.handlers import suggestions as suggestion_handlers
 from gust.handlers import usage as usage_handlers
 from gust.handlers.base import NotFoundHandler
 from gust.handlers.frontend import frontend_handlers
@@ -102,6 +103,7 @@ def api_handlers() -> list[Rule]:
         *usage_handlers.default_handlers,
         *openai_handlers.default_handlers,
         *share_handlers.default_handlers,
+        *suggestion_handlers.default_handlers,
     ]
 
 

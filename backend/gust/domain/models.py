@@ -27,6 +27,8 @@ class Team:
     id: str
     name: str
     created_at: float
+    # Prompts an admin offers on an empty chat (shown to every member of the team).
+    suggestions: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
