@@ -23,7 +23,7 @@ class SuggestionsHandler(SessionHandler):
                      responses={200: SuggestionsOut}, tags=("settings",))}
 
     async def get(self) -> None:
-        items = await SuggestionService(self.services.store).list(self.user)
+        items = await SuggestionService(self.services.store).for_user(self.user)
         self.write_json({"items": items})
 
 

@@ -15,7 +15,7 @@ class SuggestionService:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    async def list(self, user: User) -> list[str]:
+    async def for_user(self, user: User) -> list[str]:
         team = await self.store.get_team(user.team_id)
         return list(team.suggestions) if team else []
 
