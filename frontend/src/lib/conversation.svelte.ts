@@ -57,6 +57,8 @@ class Conversation {
   focusMessageId = $state<string | null>(null);
   /** Model for the next message: the chat's, else the browser's default, else the server's. */
   model = $state<string | null>(null);
+  /** Agent for a new chat (its first message binds the chat to it). */
+  agentId = $state<string | null>(null);
 
   private abort: AbortController | null = null;
   private pendingContent = '';
@@ -150,6 +152,7 @@ class Conversation {
     this.notice = null;
     this.loading = false;
     this.model = null;
+    this.agentId = null;
   }
 
   /** Send a message; `parentId` (an edit) branches from that message instead of the end. */
@@ -175,6 +178,7 @@ class Conversation {
     this.beginLive(answer.id);
     const body: Record<string, unknown> = { message: text };
     if (chatId) body.chat_id = chatId;
+    else if (this.agentId) body.agent_id = this.agentId;
     // An edit of the first message sends `parent_id: null` explicitly: a new root.
     if (parentId || branching) body.parent_id = parentId ?? null;
     const model = options.model ?? this.model;
