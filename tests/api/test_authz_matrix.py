@@ -79,6 +79,7 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("GET", "/"): public(200),
     ("GET", "/c/{chat_id}"): public(200),
     ("GET", "/s/{share_id}"): public(200),
+    ("GET", "/usage"): public(200),  # the UI's usage page (the data comes from /api/usage)
     ("GET", "/api/shares/{share_id}"): public(404),  # unknown ids and revoked links alike
     ("GET", "/assets/{path}"): public(200, 404),  # 404 until the UI is built
     ("POST", "/api/auth/register"): public(201, body={"email": "new@example.com", "password": PASSWORD}),
@@ -91,6 +92,8 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("POST", "/api/auth/oauth/{provider}/callback"): public(303),
     # -- any signed-in user, about themselves --------------------------------------------
     ("GET", "/api/auth/me"): Policy("user"),
+    ("PATCH", "/api/auth/me"): Policy("user", body={"display_name": "renamed"}),
+    ("GET", "/api/settings/suggestions"): Policy("user"),
     ("POST", "/api/auth/password"): Policy("user", body={"current_password": PASSWORD,
                                                          "new_password": "another pass 2"}),
     ("GET", "/api/auth/api-keys"): Policy("user"),
@@ -128,6 +131,8 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("DELETE", "/api/admin/invites/{invite_id}"): Policy("admin"),
     ("GET", "/api/admin/errors"): Policy("admin"),
     ("GET", "/api/usage"): Policy("admin", query="?all=true"),  # without all=true: my own usage
+    ("GET", "/api/usage/daily"): Policy("admin", query="?all=true"),
+    ("PUT", "/api/admin/suggestions"): Policy("admin", body={"items": ["a suggestion"]}),
     # -- team objects (agents) -------------------------------------------------------------
     ("GET", "/api/agents"): Policy("team_list"),
     ("POST", "/api/agents"): Policy("team_admin", body=AGENT),
