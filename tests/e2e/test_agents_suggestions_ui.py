@@ -60,6 +60,10 @@ async def test_admin_suggestions_show_on_an_empty_chat_and_fill_the_composer(sig
     await field.fill("Plan a trip to Lisbon\n\nWrite a haiku")
     await dialog.get_by_role("button", name="Save suggestions").click()
     await expect(dialog.get_by_text("Suggestions saved.")).to_be_visible()
+    await page.set_viewport_size({"width": 390, "height": 800})
+    assert await ui.axe("settings-mobile") == []
+    await ui.screenshot("settings-mobile")
+    await page.set_viewport_size({"width": 1280, "height": 800})
     assert ui.api is not None
     stored = (await ui.api.get("/api/settings/suggestions")).json["items"]
     assert stored == ["Plan a trip to Lisbon", "Write a haiku"]

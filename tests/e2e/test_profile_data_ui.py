@@ -150,7 +150,11 @@ async def test_usage_page_charts_per_day_and_model_and_team_for_admins(
     await expect(page.get_by_role("heading", name="Usage", level=1)).to_be_visible()
     chart = page.get_by_role("img", name="Tokens per day")
     await expect(chart.locator("rect")).to_have_count(2)  # today: fake-a and fake-b stacked
-    await expect(page.get_by_role("img", name="Cost per day").locator("rect")).to_have_count(2)
+    cost_bars = page.get_by_role("img", name="Cost per day").locator("rect")
+    await expect(cost_bars).to_have_count(2)
+    # The tallest day fills the chart, even when it cost a fraction of a cent.
+    heights = await cost_bars.evaluate_all("rs => rs.map(r => Number(r.getAttribute('height')))")
+    assert sum(heights) > 100, heights
     models = page.get_by_test_id("usage-models")
     await expect(models.get_by_role("row")).to_have_count(4)  # head, fake-a, fake-b, total
     await expect(models.get_by_role("row", name="Total")).to_contain_text("2")
