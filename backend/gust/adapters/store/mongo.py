@@ -85,7 +85,9 @@ class MongoStore(MongoSearchMixin, MongoAccountsMixin, MongoUsageMixin, MongoSha
             isinstance(exc, PyMongoError) and exc.timeout
         ):
             return _first_line(exc)
-        if isinstance(exc, InvalidOperation) and "after close" in str(exc):
+        if (isinstance(exc, InvalidOperation) and "after close" in str(exc)) or (
+            isinstance(exc, RuntimeError) and "before start()" in str(exc)
+        ):
             return "the client is closed (shutting down)"
         return None
 

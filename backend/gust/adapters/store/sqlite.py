@@ -106,7 +106,7 @@ class SQLiteStore(SQLiteSearchMixin, SQLiteAccountsMixin, SQLiteUsageMixin, SQLi
         text = str(exc).lower()
         if isinstance(exc, sqlite3.OperationalError) and any(e in text for e in UNAVAILABLE_ERRORS):
             return str(exc)
-        if isinstance(exc, RuntimeError) and "is closed" in text:
+        if isinstance(exc, RuntimeError) and ("is closed" in text or "before start()" in text):
             return "the store is closed (shutting down)"
         return None
 
