@@ -38,10 +38,3 @@ async def test_a_database_locked_by_another_process_answers_503_with_retry_after
     resp = await api.post("/api/chats", {"title": "after"})
     assert resp.status == 201, resp.text
 
-
-async def test_a_closed_store_answers_503_not_500(app: RunningApp, http: aiohttp.ClientSession) -> None:
-    api = await app.sign_up(http, "closed@example.com")
-    await app.services.store.close()  # what a shutdown does while requests are still open
-    resp = await api.get("/api/chats")
-    assert resp.status == 503, resp.text
-    assert resp.error_code == "store_unavailable"
