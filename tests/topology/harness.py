@@ -8,8 +8,8 @@ that no problem was found — so the counts are printed even when the test fails
 from __future__ import annotations
 
 import asyncio
+import difflib
 import json
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -179,8 +179,12 @@ class Client:
         return None
 
 
-def common_prefix(a: str, b: str) -> int:
-    return len(os.path.commonprefix([a, b]))
+def matched(reference: str, text: str) -> int:
+    """How many characters of `reference` appear, in order, in `text` (gaps and repeats excluded)."""
+    if reference == text:
+        return len(reference)
+    blocks = difflib.SequenceMatcher(None, reference, text, autojunk=False).get_matching_blocks()
+    return sum(block.size for block in blocks)
 
 
 @dataclass
@@ -237,9 +241,9 @@ class Tally:
             self.problem(f"{label}: the stored answer never left `streaming`")
             return
         content: str = stored["content"]
-        lost = len(client_text) - common_prefix(client_text, content)  # seen, but not stored
+        lost = len(client_text) - matched(client_text, content)  # seen, but not stored
         if final_status == "complete":
-            lost += len(expected) - common_prefix(expected, client_text)  # gaps in a "complete" text
+            lost += len(expected) - matched(expected, client_text)  # gaps in a "complete" text
             if client_text != content:
                 self.problem(f"{label}: complete, but the client's text ({len(client_text)} chars) "
                              f"differs from the stored text ({len(content)} chars, {stored['status']})")
