@@ -219,14 +219,14 @@ class Tally:
             self.problem(f"{record.label}: no done ({record.failure}); last events "
                          f"{[e.event for e in record.events[-3:]]}")
 
-    def response(self, label: str, status: int, body: Any, headers: Any) -> None:
-        """Count one plain response: 500s are problems; a 503 must carry Retry-After and JSON."""
+    def response(self, label: str, status: int, body: Any, headers: Any, *, retry_after: bool = True) -> None:
+        """Count one plain response: 500s are problems; a 503 must carry JSON (and Retry-After)."""
         if status >= 500 and status != 503:
             self.http_500 += 1
             self.problem(f"{label}: HTTP {status} {body}")
         if status == 503:
             self.add("http_503")
-            if not headers.get("Retry-After"):
+            if retry_after and not headers.get("Retry-After"):
                 self.problem(f"{label}: 503 without Retry-After")
             if not (isinstance(body, dict) and isinstance(body.get("error"), dict)):
                 self.problem(f"{label}: 503 without a JSON error: {body!r}")
