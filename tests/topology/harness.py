@@ -33,6 +33,7 @@ class Record:
     error_body: Any = None
     retry_after: str | None = None
     failure: str | None = None  # the exception that ended the connection early, if any
+    local_port: int | None = None  # the client side of the TCP connection (which worker has it)
 
     @property
     def start(self) -> SSEEvent | None:
@@ -145,6 +146,9 @@ class Client:
             async with self.http.request(method, url, json=body, headers={**self.headers, **(headers or {})},
                                          timeout=aiohttp.ClientTimeout(total=None, connect=10)) as resp:
                 record.status = resp.status
+                transport = resp.connection.transport if resp.connection is not None else None
+                if transport is not None:
+                    record.local_port = transport.get_extra_info("sockname")[1]
                 if resp.status != 200:
                     text = await resp.text()
                     record.retry_after = resp.headers.get("Retry-After")
