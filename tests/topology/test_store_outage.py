@@ -3,7 +3,8 @@
 During the outage new sends answer 503 with Retry-After and a JSON error (never 500, never
 hang); answers that finish during it are kept and stored once the store is back (a client
 told `complete` finds exactly that text stored); resumes answer. Afterwards both processes
-are ready again, answer normally and still exit on SIGTERM (no wedged process).
+are ready again, answer normally and still exit on SIGTERM (no wedged process); a process
+started during the outage listens at once and becomes ready when the store returns.
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ async def test_store_outage_answers_503_keeps_finished_answers_and_recovers(
     loop = asyncio.get_running_loop()
     outage_ends = loop.time() + OUTAGE
 
+    # A third process starts during the outage: it listens at once and is ready once the store is.
+    starting = asyncio.create_task(topology.gust("c"))
     # During the outage: sends on both processes, resumes on B.
     sends: list[tuple[Record, str, str]] = []
     during = [Record(f"resume-during{i}@B", b.url) for i in range(FINISHING)]
@@ -78,6 +81,10 @@ async def test_store_outage_answers_503_keeps_finished_answers_and_recovers(
     await asyncio.sleep(max(0.0, outage_ends - loop.time()))  # the rest of the outage (the fault's length)
     await asyncio.to_thread(topology.ferret.start if fault == "killed" else topology.ferret.resume)
 
+    try:
+        procs["C"] = await starting
+    except AssertionError as exc:
+        tally.problem(f"process C, started during the outage, did not answer /health: {exc}"[:2000])
     for name, proc in procs.items():
         if not await topology.ready(proc, timeout=45):
             tally.problem(f"process {name}: /health/ready not 200 within 45 s after the store returned")
