@@ -79,6 +79,7 @@ class Topology:
             "UPSTREAM_FIRST_TOKEN_TIMEOUT": "30",
             "UPSTREAM_IDLE_TIMEOUT": "30",
             "SHUTDOWN_TIMEOUT": "2",
+            "MONGODB_TIMEOUT_MS": "2000",  # a store call gives up after 2 s (then 503)
             **extra,
         }
 

@@ -56,18 +56,22 @@ class Record:
         return next((e.id for e in reversed(self.events) if e.id), None)
 
     def text(self, before: str = "") -> str:
-        """The answer text as this client knows it: `before` (from an earlier connection) + deltas.
+        """The answer text as this client shows it: `before` (from an earlier connection) + deltas.
 
-        An event that carries the authoritative text (sent after the bus lost part of the log)
-        replaces what came before, as a client must apply it.
+        A `resync` event (events the client asked for are gone: a Redis restart took the log,
+        a crashed owner) carries the stored text, which replaces what was shown before it.
         """
         text = before
         for event in self.events:
             if event.event == "delta":
                 text += event.data["delta"]
-            elif isinstance(event.data.get("text"), str) and event.event not in ("status", "title"):
-                text = event.data["text"]
+            elif event.event == "resync":
+                text = event.data["content"]
         return text
+
+    @property
+    def resyncs(self) -> int:
+        return sum(1 for e in self.events if e.event == "resync")
 
 
 async def read_stream(resp: aiohttp.ClientResponse, record: Record, timeout: float,
