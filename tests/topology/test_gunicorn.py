@@ -13,7 +13,7 @@ from tests.support.fake_upstream import Script
 from tests.support.wait import until
 from tests.topology.conftest import Topology, answer_tokens, expected_text
 from tests.topology.harness import Client, Record, Tally
-from tests.topology.workers import children, owner_of_connection, post_on_worker
+from tests.topology.workers import children, get_health, owner_of_connection, post_on_worker
 
 pytestmark = [pytest.mark.topology, pytest.mark.timeout(180)]
 
@@ -36,6 +36,13 @@ async def test_gunicorn_two_workers_follow_resume_and_stop_across_workers(
     server = await topology.gunicorn(workers=2, SSE_PING_INTERVAL=PING)
     assert await until(lambda: len(children(server.proc.pid)) == 2, timeout=60), server.log()
     workers = children(server.proc.pid)
+    serving: set[int] = set()
+
+    async def both_serving() -> bool:  # a worker still building its services accepts nothing yet
+        serving.add(await get_health(server.port, workers) or 0)
+        return set(workers) <= serving
+
+    assert await until(both_serving, timeout=60, interval=0.05), (serving, workers, server.log())
     tally = Tally("gunicorn")
     client = await Client.sign_up(http, server.url, "gunicorn@example.com")
 

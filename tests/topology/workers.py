@@ -36,6 +36,32 @@ def owner_of_connection(server_port: int, client_port: int, pids: list[int]) -> 
     return None
 
 
+async def _owner(port: int, writer: asyncio.StreamWriter, workers: list[int]) -> int | None:
+    """The worker that accepted this new connection (polled: the accept may come a bit later)."""
+    client_port = writer.get_extra_info("sockname")[1]
+    for _ in range(100):
+        owner = owner_of_connection(port, client_port, workers)
+        if owner is not None:
+            return owner
+        await asyncio.sleep(0.01)
+    return None
+
+
+async def get_health(port: int, workers: list[int]) -> int | None:
+    """GET /health on a new connection: the worker that answered 200 (None if none did)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        owner = await _owner(port, writer, workers)
+        writer.write(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        return owner if head.startswith(b"HTTP/1.1 200 ") else None
+    except (OSError, TimeoutError, asyncio.IncompleteReadError):
+        return None
+    finally:
+        writer.close()
+
+
 async def post_on_worker(port: int, worker: int, workers: list[int], path: str,
                          headers: dict[str, str], tries: int = 50) -> tuple[int, Any]:
     """POST (empty body) on a connection that `worker` accepted: (status, JSON body).
@@ -45,14 +71,7 @@ async def post_on_worker(port: int, worker: int, workers: list[int], path: str,
     for _ in range(tries):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
-            client_port = writer.get_extra_info("sockname")[1]
-            owner = None
-            for _ in range(50):  # the accept may not have happened yet
-                owner = owner_of_connection(port, client_port, workers)
-                if owner is not None:
-                    break
-                await asyncio.sleep(0.01)
-            if owner != worker:
+            if await _owner(port, writer, workers) != worker:
                 continue
             head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
             request = f"POST {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n{head}\r\n"
