@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pydantic
 import tornado.web
 
-from gust.domain.errors import GustError, NotFound, PayloadTooLarge, RateLimited, Unauthorized
+from gust.domain.errors import (
+    Forbidden,
+    GustError,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    Unauthorized,
+)
 from gust.domain.errors import ValidationError as DomainValidationError
 from gust.domain.ids import new_id
 from gust.domain.models import User
@@ -127,6 +134,10 @@ class APIHandler(BaseHandler):
     auth_method: str | None = None
     # True only where another defence replaces the CSRF checks (the OAuth callback's state).
     csrf_exempt = False
+    # The HTTP methods an API key (`Bearer gust_...`) may call here. Keys are for chatting,
+    # searching, the user's own chats and /v1; anything else (accounts, keys, invites, teams,
+    # agents, administration, and every route that does not opt in) answers 403.
+    api_key_methods: frozenset[str] = frozenset()
 
     async def prepare(self) -> None:
         await super().prepare()
@@ -141,6 +152,8 @@ class APIHandler(BaseHandler):
         self.current_user = await self._authenticate()
         if self.auth_required and self.current_user is None:
             raise Unauthorized("authentication required", code="unauthorized")
+        if self.auth_method == "api_key" and self.request.method not in self.api_key_methods:
+            raise Forbidden("not allowed with an API key; sign in instead", code="api_key_not_allowed")
         if (
             self.request.method in web_security.UNSAFE_METHODS
             and "Authorization" not in self.request.headers

@@ -46,6 +46,7 @@ async def _check(name: str, check: Any) -> tuple[str, dict[str, Any]]:
 
 
 class ReadyHandler(APIHandler):
+    api_key_methods = frozenset({"GET"})
     auth_required = False
     api = {"get": Op("Readiness of each component; 503 when a required one is down",
                      responses={200: ReadyOut, 503: ReadyOut}, tags=("ops",))}
