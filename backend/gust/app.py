@@ -62,8 +62,10 @@ from gust.services.oauth.providers import build_providers
 from gust.services.oauth.service import OAuthService
 from gust.services.ratelimit import (
     LOGIN_ACCOUNT,
+    LOGIN_ACCOUNT_IP,
     LOGIN_IP,
     MESSAGES,
+    PASSWORD_CHANGE,
     REGISTER_ACCOUNT,
     REGISTER_IP,
     Limit,
@@ -194,6 +196,7 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
             refresh_ttl=settings.refresh_token_ttl,
             rate_limits=rate_limits,
             registration=settings.registration,
+            login_slowdown=settings.login_slowdown_seconds,
         ),
         chats=ChatService(store),
         metrics=metrics or Metrics(),
@@ -240,8 +243,10 @@ async def make_rate_limits(settings: Settings) -> RateLimitService:
     return RateLimitService(
         limiter,
         {
-            LOGIN_IP: login,
-            LOGIN_ACCOUNT: login,
+            LOGIN_ACCOUNT_IP: login,
+            LOGIN_IP: Limit(settings.login_ip_limit, 60.0),
+            LOGIN_ACCOUNT: Limit(settings.login_account_limit, 60.0),
+            PASSWORD_CHANGE: login,
             REGISTER_IP: login,
             REGISTER_ACCOUNT: login,
             MESSAGES: Limit(settings.rate_limit_messages_per_minute, 60.0),

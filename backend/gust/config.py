@@ -94,7 +94,13 @@ class Settings(BaseSettings):
     invite_ttl: int = Field(7 * 24 * 3600, ge=300)
     trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()  # IPs/CIDRs whose X-Forwarded-* count
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()  # browser origins allowed besides PUBLIC_URL
-    rate_limit_login_per_minute: int = Field(5, ge=0)  # per IP and per account; 0 disables
+    # Logins: refused past this many per (account, address) a minute; 0 disables all login limits.
+    rate_limit_login_per_minute: int = Field(5, ge=0)
+    rate_limit_login_ip_per_minute: int | None = Field(None, ge=0)  # per address; None: 4 x the above
+    # Attempts on one account from all addresses past which each attempt waits
+    # LOGIN_SLOWDOWN_SECONDS (never refused: the owner still gets in); None: 4 x the above.
+    rate_limit_login_account_per_minute: int | None = Field(None, ge=0)
+    login_slowdown_seconds: float = Field(2.0, ge=0, le=30)
     rate_limit_messages_per_minute: int = Field(20, ge=0)  # per user; 0 disables
     error_log_max_entries: int = Field(1000, ge=10)
     microsoft_tenant: str = "common"
@@ -205,6 +211,20 @@ class Settings(BaseSettings):
                  "glm_api_key", "zhipuai_api_key", "anthropic_api_key", "gemini_api_key", "ollama_base_url",
                  "ollama_model")
         return {name.upper(): str(value) for name in names if (value := getattr(self, name))}
+
+    @property
+    def login_ip_limit(self) -> int:
+        if not self.rate_limit_login_per_minute:
+            return 0
+        value = self.rate_limit_login_ip_per_minute
+        return 4 * self.rate_limit_login_per_minute if value is None else value
+
+    @property
+    def login_account_limit(self) -> int:
+        if not self.rate_limit_login_per_minute:
+            return 0
+        value = self.rate_limit_login_account_per_minute
+        return 4 * self.rate_limit_login_per_minute if value is None else value
 
     @property
     def production(self) -> bool:
