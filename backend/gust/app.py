@@ -509,6 +509,8 @@ def make_app(settings: Settings, services: Services | None) -> GustApplication:
 
 async def main(settings: Settings) -> None:
     """Serve until SIGTERM or SIGINT, then shut down gracefully."""
+    for warning in settings.deployment_warnings():
+        log.warning("%s", warning)
     services = await build_services(settings)
     app = make_app(settings, services)
     await start_background(services)

@@ -212,6 +212,17 @@ class Settings(BaseSettings):
                  "ollama_model")
         return {name.upper(): str(value) for name in names if (value := getattr(self, name))}
 
+    def deployment_warnings(self) -> list[str]:
+        """Settings that work but are probably wrong; logged once at start-up."""
+        warnings = []
+        if self.public_url and self.public_url.lower().startswith("https://") and not self.trusted_proxies:
+            warnings.append(
+                "PUBLIC_URL is https but TRUSTED_PROXIES is unset: behind a reverse proxy every user "
+                "shares the proxy's address (login limits, logs) and X-Forwarded-* are ignored; set "
+                "TRUSTED_PROXIES to the proxy's address or network"
+            )
+        return warnings
+
     @property
     def login_ip_limit(self) -> int:
         if not self.rate_limit_login_per_minute:

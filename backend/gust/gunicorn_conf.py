@@ -43,6 +43,8 @@ def on_starting(server: Any) -> None:
         raise SystemExit(2) from None  # before any worker starts
     if server.cfg.workers > 1 and not settings.redis_url:
         server.log.warning(MULTI_WORKER_WARNING, server.cfg.workers)
+    for warning in settings.deployment_warnings():
+        server.log.warning("%s", warning)
 
 
 def post_worker_init(worker: Any) -> None:

@@ -28,7 +28,7 @@ class SessionHandler(APIHandler):
         return accounts
 
     def set_session_cookies(self, session: Session) -> None:
-        secure = self.scheme == "https"
+        secure = self.secure_transport
         self.set_cookie(web_security.ACCESS_COOKIE, session.access_token, httponly=True, samesite="Lax",
                         secure=secure, expires_days=None, max_age=session.expires_in, path="/")
         if session.refresh_token:

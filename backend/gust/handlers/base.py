@@ -96,7 +96,7 @@ class BaseHandler(tornado.web.RequestHandler):
         self.set_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         self.set_header("Cross-Origin-Opener-Policy", "same-origin")
         self.set_header("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-        if self.scheme == "https":
+        if self.secure_transport:
             self.set_header("Strict-Transport-Security", web_security.HSTS)
         cors_origin = web_security.cors_origin(self.request, self.gust_settings)
         if cors_origin:
@@ -108,6 +108,11 @@ class BaseHandler(tornado.web.RequestHandler):
     def scheme(self) -> str:
         """`https` or `http` as the client sees it (X-Forwarded-Proto from TRUSTED_PROXIES only)."""
         return web_security.request_scheme(self.request, self.gust_settings.trusted_proxies)
+
+    @property
+    def secure_transport(self) -> bool:
+        """Users reach Gust over https (PUBLIC_URL or the request): Secure cookies, HSTS."""
+        return web_security.secure_transport(self.request, self.gust_settings)
 
     @property
     def client_ip(self) -> str:

@@ -55,6 +55,14 @@ def request_scheme(request: HTTPServerRequest, trusted: tuple[str, ...]) -> str:
     return request.protocol
 
 
+def secure_transport(request: HTTPServerRequest, settings: Settings) -> bool:
+    """True when users reach Gust over https: PUBLIC_URL says so (whatever scheme a proxy in
+    front forwards), or the request itself came over https. Cookies get `Secure`, answers HSTS."""
+    if settings.public_url and settings.public_url.lower().startswith("https://"):
+        return True
+    return request_scheme(request, settings.trusted_proxies) == "https"
+
+
 def client_ip(request: HTTPServerRequest, trusted: tuple[str, ...]) -> str:
     """The client's address: the right-most X-Forwarded-For hop that is not a trusted proxy."""
     address = request.remote_ip or "unknown"
