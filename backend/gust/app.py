@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import tornado.httpserver
+import tornado.httputil
 import tornado.netutil
 import tornado.web
 from tornado.routing import Rule
@@ -104,6 +105,17 @@ def api_handlers() -> list[Rule]:
     ]
 
 
+class HideServerHeader(tornado.web.OutputTransform):
+    """No `Server: TornadoServer/x.y` on any answer (static files and errors included): the
+    version tells scanners which advisories to try."""
+
+    def transform_first_chunk(
+        self, status_code: int, headers: tornado.httputil.HTTPHeaders, chunk: bytes, finishing: bool
+    ) -> tuple[int, tornado.httputil.HTTPHeaders, bytes]:
+        headers.pop("Server", None)
+        return status_code, headers, chunk
+
+
 class GustApplication(tornado.web.Application):
     """A Tornado application that owns (or lazily builds) its process's services."""
 
@@ -127,6 +139,7 @@ class GustApplication(tornado.web.Application):
             xsrf_cookies=False,
             **tornado_settings,
         )
+        self.add_transform(HideServerHeader)
 
     def request_started(self, handler: tornado.web.RequestHandler) -> None:
         self.inflight.add(handler)

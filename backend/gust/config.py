@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     login_slowdown_seconds: float = Field(2.0, ge=0, le=30)
     rate_limit_messages_per_minute: int = Field(20, ge=0)  # per user; 0 disables
     error_log_max_entries: int = Field(1000, ge=10)
+    # GET /metrics: with a token, for `Authorization: Bearer <token>` only; without, only for
+    # scrapers on this host (loopback connections that no proxy relayed).
+    metrics_token: str | None = None
     microsoft_tenant: str = "common"
     apple_team_id: str | None = None
     apple_key_id: str | None = None

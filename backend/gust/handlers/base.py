@@ -22,6 +22,7 @@ from gust.domain.errors import ValidationError as DomainValidationError
 from gust.domain.ids import new_id
 from gust.domain.models import User
 from gust.handlers import web_security
+from gust.observability import loggable_path
 from gust.services.auth import API_KEY_PREFIX
 
 if TYPE_CHECKING:
@@ -127,6 +128,21 @@ class BaseHandler(tornado.web.RequestHandler):
         app = self.application
         if app.services is None:
             await app.start_services()
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, GustError):
+            return  # an expected outcome, logged by the access log with its status
+        if isinstance(value, tornado.web.HTTPError):
+            super().log_exception(typ, value, tb)
+            return
+        # Tornado's own line adds repr(request): the full URI (query tokens) and every header
+        # (cookies, Authorization). The request id ties this to the access log line instead.
+        log.error("uncaught exception %s rid=%s", self._request_summary(), self.request_id,
+                  exc_info=(typ, value, tb))
+
+    def _request_summary(self) -> str:
+        return f"{self.request.method} {loggable_path(self)} ({self.request.remote_ip})"
+
 
 
 @tornado.web.stream_request_body
@@ -318,11 +334,6 @@ class APIHandler(BaseHandler):
             user=user,
         )
 
-    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
-        if isinstance(value, GustError):
-            return  # an expected outcome, logged by the access log with its status
-        super().log_exception(typ, value, tb)
-
 
 def validation_error(exc: pydantic.ValidationError) -> DomainValidationError:
     first = exc.errors()[0]
@@ -335,6 +346,7 @@ class NotFoundHandler(APIHandler):
     """Unknown routes answer JSON 404 whatever the method."""
 
     auth_required = False
+    unmatched_route = True  # the access log redacts long path segments (mistyped share links)
 
     async def prepare(self) -> None:
         raise NotFound(f"no such route: {self.request.method} {self.request.path}")
