@@ -32,7 +32,7 @@ from gust.handlers import openai_api as openai_handlers
 from gust.handlers import search as search_handlers
 from gust.handlers import shares as share_handlers
 from gust.handlers import usage as usage_handlers
-from gust.handlers.base import NotFoundHandler
+from gust.handlers.base import NotFoundHandler, ShuttingDownHandler
 from gust.handlers.frontend import frontend_handlers
 from gust.handlers.openapi_doc import build_openapi
 from gust.observability import Metrics
@@ -124,6 +124,7 @@ class GustApplication(tornado.web.Application):
         self.services = services
         self.metrics = services.metrics if services is not None else Metrics()
         self.inflight: set[tornado.web.RequestHandler] = set()
+        self.shutting_down = False  # set when shutdown begins: new requests get 503
         self._idle = asyncio.Event()
         self._starting: asyncio.Future[None] | None = None
         self.api_rules = api_handlers()
@@ -140,6 +141,17 @@ class GustApplication(tornado.web.Application):
             **tornado_settings,
         )
         self.add_transform(HideServerHeader)
+
+    def find_handler(
+        self, request: tornado.httputil.HTTPServerRequest, **kwargs: Any
+    ) -> tornado.web._HandlerDelegate:
+        if self.shutting_down:
+            return self.get_handler_delegate(request, ShuttingDownHandler)
+        return super().find_handler(request, **kwargs)
+
+    def begin_shutdown(self) -> None:
+        """From now on every new request, on any route, answers 503 (see ShuttingDownHandler)."""
+        self.shutting_down = True
 
     def request_started(self, handler: tornado.web.RequestHandler) -> None:
         self.inflight.add(handler)
@@ -167,6 +179,7 @@ class GustApplication(tornado.web.Application):
 
     async def shutdown(self) -> None:
         """Wait for in-flight requests (up to SHUTDOWN_TIMEOUT), then close the services."""
+        self.begin_shutdown()
         timeout = self.gust_settings.shutdown_timeout
         if self.services is not None and self.services.hub is not None:
             # Running answers may finish; then the rest are stored as interrupted and their
@@ -544,6 +557,7 @@ async def main(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    app.begin_shutdown()
     log.info("shutting down: no new connections; waiting up to %.0fs", settings.shutdown_timeout)
     server.stop()
     await app.shutdown()

@@ -36,6 +36,7 @@ log = logging.getLogger("gust.api")
 M = TypeVar("M", bound=pydantic.BaseModel)
 
 ACCESS_COOKIE = web_security.ACCESS_COOKIE
+SHUTDOWN_RETRY_AFTER = 2  # seconds: another process (or this one's successor) answers by then
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 CONTENT_SECURITY_POLICY = (
@@ -301,6 +302,11 @@ class APIHandler(BaseHandler):
             )
             message = (exc.log_message if isinstance(exc, tornado.web.HTTPError) else None) or self._reason
             error = {"code": code, "message": message}
+        elif self.application.shutting_down:
+            # Most likely a service closed under a request that outlived SHUTDOWN_TIMEOUT.
+            self.set_status(503)
+            self.set_header("Retry-After", str(SHUTDOWN_RETRY_AFTER))
+            error = {"code": "shutting_down", "message": "the server is shutting down; retry"}
         else:
             self.set_status(500)
             error = {
@@ -308,7 +314,7 @@ class APIHandler(BaseHandler):
                 "message": "the server failed to handle this request; quote the request id when reporting it",
             }
         error["request_id"] = self.request_id
-        if self.get_status() >= 500:
+        if self.get_status() >= 500 and not self.application.shutting_down:
             self._record_error(exc)
         prepared = self._prepared_future  # set by Tornado for stream_request_body handlers
         if prepared is not None and not prepared.done():
@@ -350,3 +356,20 @@ class NotFoundHandler(APIHandler):
 
     async def prepare(self) -> None:
         raise NotFound(f"no such route: {self.request.method} {self.request.path}")
+
+
+class ShuttingDownHandler(BaseHandler):
+    """Every request that arrives once shutdown has begun (on a kept-alive connection): 503,
+    Retry-After and Connection: close, so clients retry on another process instead of
+    reaching services that are closing."""
+
+    async def prepare(self) -> None:
+        self.set_status(503)
+        self.set_header("Retry-After", str(SHUTDOWN_RETRY_AFTER))
+        self.set_header("Connection", "close")
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+        body = {"code": "shutting_down", "message": "the server is shutting down; retry",
+                "request_id": self.request_id}
+        await self.finish(dumps({"error": body}))
+        self.request.connection.close()  # type: ignore[union-attr]
