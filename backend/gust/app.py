@@ -35,6 +35,7 @@ from gust.handlers import usage as usage_handlers
 from gust.handlers.base import NotFoundHandler, ShuttingDownHandler
 from gust.handlers.frontend import frontend_handlers
 from gust.handlers.openapi_doc import build_openapi
+from gust.http_server import make_http_server
 from gust.observability import Metrics
 from gust.ports.accounts_store import AccountsStore
 from gust.ports.bus import Bus
@@ -541,7 +542,7 @@ async def main(settings: Settings) -> None:
     app = make_app(settings, services)
     await start_background(services)
     freeze_startup_heap()
-    server = tornado.httpserver.HTTPServer(app, xheaders=False, max_body_size=64 * 1024 * 1024)
+    server = make_http_server(app, settings)
     sockets = tornado.netutil.bind_sockets(settings.port, settings.host)
     server.add_sockets(sockets)
     port = sockets[0].getsockname()[1]

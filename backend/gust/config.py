@@ -154,6 +154,14 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(100_000, ge=1)
     max_active_generations: int = Field(256, ge=1)
     shutdown_timeout: float = Field(10.0, ge=0)
+    # Connections: a request's headers must arrive this many seconds after the connection
+    # opens or answers its previous request (slow and idle clients are let go); its body
+    # within HTTP_BODY_TIMEOUT; MAX_CONNECTIONS_PER_ADDRESS caps the open connections of one
+    # client address (0: no cap; TRUSTED_PROXIES are exempt).
+    http_idle_timeout: float = Field(65.0, gt=0)
+    http_body_timeout: float = Field(300.0, gt=0)
+    http_max_header_bytes: int = Field(64 * 1024, ge=4096)
+    max_connections_per_address: int = Field(0, ge=0)
 
     # Streaming.
     checkpoint_interval: float = Field(1.0, gt=0)

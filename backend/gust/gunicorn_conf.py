@@ -63,6 +63,15 @@ def post_worker_init(worker: Any) -> None:
         IOLoop.current().run_sync(application.start_services)
         freeze_startup_heap()
 
+        def limit_connections() -> None:  # the worker's server exists once its loop runs
+            from gust.http_server import apply_timeouts
+
+            http_server = getattr(worker, "server", None)
+            if http_server is not None:
+                apply_timeouts(http_server, application.gust_settings)
+
+        IOLoop.current().add_callback(limit_connections)
+
 
 def worker_exit(server: Any, worker: Any) -> None:
     """In each worker, after gunicorn stopped its loop: finish requests, close services."""

@@ -46,6 +46,11 @@ def _is_trusted(address: str | None, trusted: tuple[str, ...]) -> bool:
     return any(ip in net for net in _networks(trusted))
 
 
+def is_trusted(address: str | None, trusted: tuple[str, ...]) -> bool:
+    """Whether `address` is one of TRUSTED_PROXIES (IPs or networks)."""
+    return _is_trusted(address, trusted)
+
+
 def request_scheme(request: HTTPServerRequest, trusted: tuple[str, ...]) -> str:
     """`https` or `http` as the client sees it; X-Forwarded-Proto counts only from a trusted proxy."""
     if _is_trusted(request.remote_ip, trusted):
