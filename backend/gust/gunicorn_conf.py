@@ -64,11 +64,11 @@ def post_worker_init(worker: Any) -> None:
         freeze_startup_heap()
 
         def limit_connections() -> None:  # the worker's server exists once its loop runs
-            from gust.http_server import apply_timeouts
+            from gust.http_server import harden
 
             http_server = getattr(worker, "server", None)
             if http_server is not None:
-                apply_timeouts(http_server, application.gust_settings)
+                harden(http_server, application.gust_settings)
 
         IOLoop.current().add_callback(limit_connections)
 

@@ -155,10 +155,16 @@ def make_http_server(app: tornado.web.Application, settings: Settings) -> GustHT
     )
 
 
-def apply_timeouts(server: tornado.httpserver.HTTPServer, settings: Settings) -> None:
-    """The header, body and header-size limits on a server built elsewhere (gunicorn's
-    tornado worker builds its own): the per-address cap and accept throttling need
-    GustHTTPServer (`python -m gust serve`)."""
+def harden(server: tornado.httpserver.HTTPServer, settings: Settings) -> None:
+    """Timeouts and resource-safe accepts on a server built elsewhere (gunicorn's tornado
+    worker builds its own, after our hooks run). The per-address cap needs GustHTTPServer
+    (`python -m gust serve`)."""
     server.conn_params.header_timeout = settings.http_idle_timeout
     server.conn_params.body_timeout = settings.http_body_timeout
     server.conn_params.max_header_size = settings.http_max_header_bytes
+    if isinstance(server, GustHTTPServer):
+        return
+    errors = AcceptErrors()
+    for fd, remove in list(server._handlers.items()):
+        remove()
+        server._handlers[fd] = add_accept_handler(server._sockets[fd], server._handle_connection, errors)

@@ -114,24 +114,27 @@ async def test_connections_per_address_are_capped(data_dir: Path) -> None:
 
 
 FD_LIMIT = 60
-SERVE_WITH_FEW_FILES = f"""
-import resource, sys
-resource.setrlimit(resource.RLIMIT_NOFILE, ({FD_LIMIT}, {FD_LIMIT}))
-from gust.__main__ import cli
-sys.exit(cli(["serve"]))
-"""
+FEW_FILES = f"import resource, sys\nresource.setrlimit(resource.RLIMIT_NOFILE, ({FD_LIMIT}, {FD_LIMIT}))\n"
+SERVE = FEW_FILES + "from gust.__main__ import cli\nsys.exit(cli(['serve']))\n"
+GUNICORN = FEW_FILES + "from gunicorn.app.wsgiapp import run\nsys.argv = ['gunicorn', *sys.argv[1:]]\nrun()\n"
 
 
-async def test_running_out_of_file_descriptors_logs_a_few_lines(tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", ["serve", "gunicorn"])
+async def test_running_out_of_file_descriptors_logs_a_few_lines(tmp_path: Path, how: str) -> None:
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     assert soft > 4 * FD_LIMIT, "this test process needs more files than the server it starves"
     port = free_port()
     env = {"DATA_DIR": str(tmp_path / "data"), "LOCAL_MODEL": "false", "PORT": str(port),
            "HOST": "127.0.0.1", "BCRYPT_ROUNDS": "4", "AUTH_SECRET_KEY": "x" * 40}
-    server = ServerProcess([sys.executable, "-c", SERVE_WITH_FEW_FILES], env, port)
+    if how == "serve":
+        args = [sys.executable, "-c", SERVE]
+    else:
+        args = [sys.executable, "-c", GUNICORN, "-k", "tornado", "-w", "1", "-b", f"127.0.0.1:{port}",
+                "--control-socket", str(tmp_path / "gunicorn.ctl"), "gust.wsgi:application"]
+    server = ServerProcess(args, env, port, cwd=ROOT)
     flood: list[asyncio.StreamWriter] = []
     try:
-        await server.wait_ready()
+        await server.wait_ready(60)
         for _ in range(2 * FD_LIMIT):  # more connections than the server has descriptors for
             _, writer = await asyncio.open_connection("127.0.0.1", port)
             flood.append(writer)
@@ -157,6 +160,9 @@ async def test_running_out_of_file_descriptors_logs_a_few_lines(tmp_path: Path) 
     finally:
         for writer in flood:
             writer.close()
+        if server.proc.poll() is None:
+            server.signal(signal.SIGTERM)
+            await server.wait_exit()
         server.kill()
 
 
