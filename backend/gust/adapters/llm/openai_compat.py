@@ -28,16 +28,16 @@ MAX_COMPLETION_BYTES = 1 << 20  # a non-streaming answer (a title) is small
 
 # What users read for each failure code: Gust's words, never the provider's.
 _STATUS_MESSAGES: dict[str, str] = {
-    "upstream_bad_request": "the model provider refused the request",
-    "upstream_auth": "the model provider refused Gust's credentials (ask an admin to check the key)",
-    "upstream_forbidden": "the model provider refused access to this model",
-    "upstream_not_found": "the model provider does not know this model",
-    "upstream_timeout": "the model provider timed out",
-    "upstream_conflict": "the model provider could not handle the request right now",
-    "upstream_too_large": "the conversation is too large for the model provider",
-    "upstream_rate_limited": "the model provider is rate limiting requests; try again later",
-    "upstream_unavailable": "the model provider is unavailable; try again later",
-    "upstream_error": "the model provider failed to answer",
+    "upstream_bad_request": "{who} refused the request",
+    "upstream_auth": "{who} refused Gust's credentials (ask an admin to check the key)",
+    "upstream_forbidden": "{who} refused access to this model",
+    "upstream_not_found": "{who} does not know this model",
+    "upstream_timeout": "{who} timed out",
+    "upstream_conflict": "{who} could not handle the request right now",
+    "upstream_too_large": "the conversation is too large for {who}",
+    "upstream_rate_limited": "{who} is rate limiting requests; try again later",
+    "upstream_unavailable": "{who} is unavailable; try again later",
+    "upstream_error": "{who} failed to answer",
 }
 
 _STATUS_ERRORS: dict[int, tuple[str, bool]] = {
@@ -61,7 +61,7 @@ def _retry_after(headers: Any) -> float | None:
         return None
 
 
-async def status_error(resp: aiohttp.ClientResponse) -> UpstreamError:
+async def status_error(resp: aiohttp.ClientResponse, who: str = "the model provider") -> UpstreamError:
     """An UpstreamError for a non-2xx answer: Gust's message for users, the provider's own
     words in the server log (and `provider_message`) only."""
     try:
@@ -74,9 +74,10 @@ async def status_error(resp: aiohttp.ClientResponse) -> UpstreamError:
         resp.status, ("upstream_unavailable", True) if resp.status >= 500 else ("upstream_error", False)
     )
     provider_message = str(message)[:1000] if message else None
-    log.warning("model provider %s answered HTTP %d: %s", resp.url.host, resp.status, provider_message or "-")
+    log.warning("%s (%s) answered HTTP %d: %s", who, resp.url.host, resp.status, provider_message or "-")
+    template = _STATUS_MESSAGES.get(code, _STATUS_MESSAGES["upstream_error"])
     return UpstreamError(
-        f"{_STATUS_MESSAGES.get(code, _STATUS_MESSAGES['upstream_error'])} (HTTP {resp.status})",
+        f"{template.format(who=who)} (HTTP {resp.status})",
         code=code,
         retryable=retryable,
         upstream_status=resp.status,
