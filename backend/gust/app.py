@@ -35,7 +35,7 @@ from gust.handlers import usage as usage_handlers
 from gust.handlers.base import NotFoundHandler, ShuttingDownHandler
 from gust.handlers.frontend import frontend_handlers
 from gust.handlers.openapi_doc import build_openapi
-from gust.http_server import make_http_server
+from gust.http_server import HideServerHeader, make_http_server
 from gust.observability import Metrics
 from gust.ports.accounts_store import AccountsStore
 from gust.ports.bus import Bus
@@ -104,17 +104,6 @@ def api_handlers() -> list[Rule]:
         *openai_handlers.default_handlers,
         *share_handlers.default_handlers,
     ]
-
-
-class HideServerHeader(tornado.web.OutputTransform):
-    """No `Server: TornadoServer/x.y` on any answer (static files and errors included): the
-    version tells scanners which advisories to try."""
-
-    def transform_first_chunk(
-        self, status_code: int, headers: tornado.httputil.HTTPHeaders, chunk: bytes, finishing: bool
-    ) -> tuple[int, tornado.httputil.HTTPHeaders, bytes]:
-        headers.pop("Server", None)
-        return status_code, headers, chunk
 
 
 class GustApplication(tornado.web.Application):

@@ -1,6 +1,6 @@
 """The HTTP server in front of the application: connection timeouts, an optional cap on
-connections per client address, and an accept loop that survives running out of file
-descriptors without flooding the log."""
+connections per client address, an accept loop that survives running out of file
+descriptors without flooding the log, and no `Server` header."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import tornado.httpserver
+import tornado.httputil
 import tornado.iostream
 import tornado.web
 from tornado.http1connection import HTTP1ServerConnection
@@ -30,6 +31,17 @@ ACCEPT_LOG_INTERVAL = 10.0  # seconds between two log lines about failing accept
 # socket stays readable, and retrying at once would spin (and log) hundreds of thousands of
 # times a minute.
 _RESOURCE_ERRORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+
+class HideServerHeader(tornado.web.OutputTransform):
+    """No `Server: TornadoServer/x.y` on any answer (static files and errors included): the
+    version tells scanners which advisories to try."""
+
+    def transform_first_chunk(
+        self, status_code: int, headers: tornado.httputil.HTTPHeaders, chunk: bytes, finishing: bool
+    ) -> tuple[int, tornado.httputil.HTTPHeaders, bytes]:
+        headers.pop("Server", None)
+        return status_code, headers, chunk
 
 
 class AcceptErrors:

@@ -145,7 +145,6 @@ class BaseHandler(tornado.web.RequestHandler):
         return f"{self.request.method} {loggable_path(self)} ({self.request.remote_ip})"
 
 
-
 @tornado.web.stream_request_body
 class APIHandler(BaseHandler):
     """JSON API: bodies capped and parsed into pydantic models, errors as JSON."""
