@@ -10,6 +10,7 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from tests.support.app_server import ROOT, RunningApp, ServerProcess, make_settings, start_app
@@ -133,8 +134,16 @@ async def test_running_out_of_file_descriptors_logs_a_few_lines(tmp_path: Path, 
                 "--control-socket", str(tmp_path / "gunicorn.ctl"), "gust.wsgi:application"]
     server = ServerProcess(args, env, port, cwd=ROOT)
     flood: list[asyncio.StreamWriter] = []
+    async def ready() -> bool:  # /health answers before the services (and their files) exist
+        try:
+            async with aiohttp.ClientSession() as http, http.get(server.url + "/health/ready") as resp:
+                return resp.status == 200
+        except aiohttp.ClientError:
+            return False
+
     try:
         await server.wait_ready(60)
+        assert await until(ready, timeout=60, interval=0.2), server.log()
         for _ in range(2 * FD_LIMIT):  # more connections than the server has descriptors for
             _, writer = await asyncio.open_connection("127.0.0.1", port)
             flood.append(writer)
