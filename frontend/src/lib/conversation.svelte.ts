@@ -112,7 +112,7 @@ class Conversation {
       if (last?.role === 'assistant' && last.status === 'streaming') this.follow(chatId, last);
     } catch (error) {
       if (token !== this.openToken) return;
-      if (error instanceof HttpError && error.status === 404) this.notFound = true;
+      if (isGone(error)) this.notFound = true;
       else this.loadError = (error as Error).message;
     } finally {
       if (token === this.openToken) this.loading = false;
@@ -133,8 +133,14 @@ class Conversation {
       chatList.upsert(chat);
       const last = messages.at(-1);
       if (!this.generating && last?.role === 'assistant' && last.status === 'streaming') this.follow(chatId, last);
-    } catch {
-      // keep what is shown
+    } catch (error) {
+      // Deleted meanwhile (another tab): say so, and stop following it. Otherwise keep what is shown.
+      if (isGone(error) && token === this.openToken && chatId === this.chatId) {
+        this.detach();
+        this.openToken++;
+        this.messages = [];
+        this.notFound = true;
+      }
     }
   }
 
@@ -527,6 +533,11 @@ class Conversation {
       }, delay);
     }
   }
+}
+
+/** The object a route points at is not there for us (unknown, deleted, someone else's): never retry. */
+export function isGone(error: unknown): boolean {
+  return error instanceof HttpError && (error.status === 403 || error.status === 404 || error.status === 410);
 }
 
 function shouldFallBack(error: unknown): boolean {

@@ -1,0 +1,59 @@
+"""Issue 19's "Broken" items in the browser: unknown chats, the API reference, cut answers,
+live titles, a server that goes away and comes back."""
+
+from __future__ import annotations
+
+from playwright.async_api import Request, expect
+
+from tests.e2e.conftest import UI
+from tests.e2e.seed import add_message, create_chat, user_by_email
+
+NOT_FOUND = "This chat does not exist or was deleted."
+
+
+def _requests_to(ui: UI, path: str) -> list[str]:
+    seen: list[str] = []
+
+    def record(request: Request) -> None:
+        if request.url.split("?")[0].endswith(path):
+            seen.append(request.url)
+
+    ui.page.on("request", record)
+    return seen
+
+
+async def test_unknown_chat_shows_not_found_and_stops_asking(signed_in: UI) -> None:
+    ui = signed_in
+    seen = _requests_to(ui, "/api/chats/nochat000000")
+    await ui.goto("/c/nochat000000")
+    await expect(ui.page.get_by_text(NOT_FOUND)).to_be_visible()
+    # Observe a quiet second: a loop would have sent hundreds of requests by now.
+    await ui.page.wait_for_timeout(1000)
+    assert 1 <= len(seen) <= 2, len(seen)
+
+
+async def test_back_to_a_deleted_chat_shows_not_found_and_stops_asking(signed_in: UI) -> None:
+    ui = signed_in
+    user = await user_by_email(ui.app.services, ui.email or "")
+    chat = await create_chat(ui.app.services, user, "Soon gone")
+    await add_message(ui.app.services, user, chat, "user", "hello", None)
+    await ui.goto(f"/c/{chat.id}")
+    await expect(ui.page.get_by_role("heading", name="Soon gone")).to_be_visible()
+    await ui.page.get_by_role("button", name="New chat").first.click()
+    await expect(ui.page).to_have_url(ui.url + "/")
+    assert ui.api is not None
+    assert (await ui.api.delete(f"/api/chats/{chat.id}")).status == 204
+    seen = _requests_to(ui, f"/api/chats/{chat.id}")
+    await ui.page.go_back()
+    await expect(ui.page.get_by_text(NOT_FOUND)).to_be_visible()
+    await ui.page.wait_for_timeout(1000)
+    assert 1 <= len(seen) <= 2, len(seen)
+
+
+async def test_api_reference_shows_the_operations(ui: UI) -> None:
+    await ui.goto("/api/docs")
+    await expect(ui.page.locator(".opblock").first).to_be_visible()
+    await expect(ui.page.get_by_text("/api/chats/{chat_id}", exact=True).first).to_be_visible()
+    assert await ui.page.locator(".opblock").count() > 20
+    assert ui.watch.csp_violations() == []
+    assert ui.watch.errors == []
