@@ -374,7 +374,9 @@ def model_entries(settings: Settings, env: dict[str, str]) -> list[ModelEntry]:
     entries = preset_entries(env, settings.deepseek_api_url)
     if settings.models_file is not None:
         entries += load_models_file(settings.models_file)
-    if settings.local_model and local_model_available():
+    # A models file entry with `provider: local` configures the bundled model itself.
+    configured_local = any(entry.provider == "local" for entry in entries)
+    if settings.local_model and local_model_available() and not configured_local:
         entries.append(local_entry())
     return entries
 

@@ -7,6 +7,7 @@ from playwright.async_api import Request, expect
 
 from tests.e2e.conftest import UI
 from tests.e2e.seed import add_message, create_chat, user_by_email
+from tests.support.fake_upstream import FakeUpstream, Script
 
 NOT_FOUND = "This chat does not exist or was deleted."
 
@@ -57,3 +58,23 @@ async def test_api_reference_shows_the_operations(ui: UI) -> None:
     assert await ui.page.locator(".opblock").count() > 20
     assert ui.watch.csp_violations() == []
     assert ui.watch.errors == []
+
+
+async def test_an_answer_cut_at_the_length_limit_says_so_and_after_a_reload(
+    signed_in: UI, upstream: FakeUpstream
+) -> None:
+    ui = signed_in
+    upstream.script = Script(tokens=["A long answer that", " goes on and"], finish_reason="length")
+    await ui.goto("/")
+    composer = ui.page.get_by_label("Message", exact=True)
+    await composer.fill("Tell me everything")
+    await composer.press("Enter")
+    notice = ui.page.get_by_test_id("cut-notice")
+    await expect(notice).to_have_text("The answer was cut at the length limit.")
+    await ui.page.reload()
+    await expect(ui.page.get_by_text("A long answer that goes on and")).to_be_visible()
+    await expect(notice).to_be_visible()
+    assert ui.api is not None
+    chat_id = ui.page.url.rsplit("/", 1)[1]
+    detail = (await ui.api.get(f"/api/chats/{chat_id}")).json
+    assert [m["finish_reason"] for m in detail["messages"]] == [None, "length"]

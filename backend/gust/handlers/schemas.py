@@ -108,6 +108,9 @@ class MessageOut(BaseModel):
     usage: dict[str, Any] | None
     sources: list[dict[str, Any]] | None
     error: dict[str, Any] | None
+    finish_reason: str | None = Field(
+        None, description='why the model stopped: "length" means the answer was cut at the length limit'
+    )
     created_at: str
 
 

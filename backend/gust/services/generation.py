@@ -382,6 +382,7 @@ class _Job:
             "status": status,
             "usage": usage,
             "error": error,
+            "finish_reason": self.finish_reason,
             "updated_at": now(),
         }
         if self.sources is not None:

@@ -398,7 +398,7 @@ class Conversation {
         break;
       case 'done':
         this.flush();
-        void this.finish(data.message_id, data.status, data.usage ?? null);
+        void this.finish(data.message_id, data.status, data.usage ?? null, data.finish_reason ?? null);
         return 'done';
     }
     return 'more';
@@ -457,12 +457,15 @@ class Conversation {
     }
   }
 
-  private async finish(messageId: string, status: MessageStatus, usage: Usage | null): Promise<void> {
+  private async finish(
+    messageId: string, status: MessageStatus, usage: Usage | null, finishReason: string | null,
+  ): Promise<void> {
     const live = this.live;
     this.messages = this.messages.map((m) =>
       m.id === messageId || m.id === live.messageId
         ? { ...m, id: messageId, content: live.content, reasoning: live.reasoning || null, status,
-            usage: usage ?? live.usage, sources: live.sources ?? m.sources, error: live.error }
+            usage: usage ?? live.usage, sources: live.sources ?? m.sources, error: live.error,
+            finish_reason: finishReason }
         : m,
     );
     this.generating = false;

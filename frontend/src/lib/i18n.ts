@@ -83,6 +83,7 @@ export const en = {
     sources: 'Sources',
     stopped: 'Stopped.',
     interrupted: 'The answer was interrupted.',
+    cutAtLength: 'The answer was cut at the length limit.',
     errorPrefix: 'Error:',
     model: 'Model',
     modelDefault: 'Default model',
