@@ -32,6 +32,7 @@ from gust.handlers import openai_api as openai_handlers
 from gust.handlers import search as search_handlers
 from gust.handlers import shares as share_handlers
 from gust.handlers import usage as usage_handlers
+from gust.handlers import user_events as user_events_handlers
 from gust.handlers.base import NotFoundHandler
 from gust.handlers.frontend import frontend_handlers
 from gust.handlers.openapi_doc import build_openapi
@@ -78,6 +79,7 @@ from gust.services.secretbox import SecretBox
 from gust.services.teams import TeamService
 from gust.services.titles import TitleService
 from gust.services.usage import UsageService
+from gust.services.user_events import UserEvents
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +102,7 @@ def api_handlers() -> list[Rule]:
         *usage_handlers.default_handlers,
         *openai_handlers.default_handlers,
         *share_handlers.default_handlers,
+        *user_events_handlers.default_handlers,
     ]
 
 
@@ -154,6 +157,8 @@ class GustApplication(tornado.web.Application):
     async def shutdown(self) -> None:
         """Wait for in-flight requests (up to SHUTDOWN_TIMEOUT), then close the services."""
         timeout = self.gust_settings.shutdown_timeout
+        if self.services is not None and self.services.user_events is not None:
+            self.services.user_events.close()  # notification streams end now
         if self.services is not None and self.services.hub is not None:
             # Running answers may finish; then the rest are stored as interrupted and their
             # streams end with a retryable server_shutdown error.
@@ -404,6 +409,8 @@ async def build_streaming(settings: Settings, services: Services) -> None:
         max_active=settings.max_active_generations,
     )
     services.bus, services.hub, services.models = bus, hub, registry
+    services.user_events = UserEvents(bus)
+    titles.on_title = services.user_events.publish  # the sidebar learns new titles live
     services.generation = GenerationService(
         services.store,
         services.chats,

@@ -96,6 +96,7 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("GET", "/api/auth/api-keys"): Policy("user"),
     ("POST", "/api/auth/api-keys"): Policy("user", body={"name": "k"}),
     ("GET", "/api/chats"): Policy("user"),
+    ("GET", "/api/events"): Policy("user"),  # an endless stream: checked anonymously only
     ("POST", "/api/chats"): Policy("user", body={"title": "t"}),
     ("GET", "/api/models"): Policy("user"),
     ("GET", "/api/search"): Policy("user", query=f"?q={SECRET_WORD}"),

@@ -3,11 +3,17 @@ live titles, a server that goes away and comes back."""
 
 from __future__ import annotations
 
-from playwright.async_api import Request, expect
+from collections.abc import AsyncIterator
+from pathlib import Path
 
-from tests.e2e.conftest import UI
+import aiohttp
+import pytest
+from playwright.async_api import Browser, Request, expect
+
+from tests.e2e.conftest import UI, new_ui, sign_in, start_ui_app
 from tests.e2e.seed import add_message, create_chat, user_by_email
 from tests.support.fake_upstream import FakeUpstream, Script
+from tests.support.wait import until
 
 NOT_FOUND = "This chat does not exist or was deleted."
 
@@ -78,3 +84,36 @@ async def test_an_answer_cut_at_the_length_limit_says_so_and_after_a_reload(
     chat_id = ui.page.url.rsplit("/", 1)[1]
     detail = (await ui.api.get(f"/api/chats/{chat_id}")).json
     assert [m["finish_reason"] for m in detail["messages"]] == [None, "length"]
+
+
+@pytest.fixture
+async def titled(browser: Browser, upstream: FakeUpstream, tmp_path: Path,
+                 http: aiohttp.ClientSession) -> AsyncIterator[UI]:
+    app = await start_ui_app(upstream, tmp_path, generate_titles=True)
+    page_ui = await new_ui(browser, app)
+    try:
+        yield await sign_in(page_ui, http, "titles@example.com")
+    finally:
+        await page_ui.context.close()
+        await app.stop()
+
+
+async def test_the_sidebar_gets_the_title_live_without_polling(titled: UI, upstream: FakeUpstream) -> None:
+    ui = titled
+    lists = _requests_to(ui, "/api/chats")
+    feeds = _requests_to(ui, "/api/events")
+    upstream.script = Script(tokens=["Museums", " and", " food."], plain_text="Paris in spring")
+    await ui.goto("/")
+    assert await until(lambda: len(feeds) > 0, timeout=15), "no /api/events request"
+    composer = ui.page.get_by_label("Message", exact=True)
+    await composer.fill("Plan three days in Paris for me")
+    await composer.press("Enter")
+    nav = ui.page.get_by_role("navigation", name="Chats")
+    await expect(nav.get_by_role("link", name="Paris in spring")).to_be_visible()
+    await expect(ui.page.get_by_role("heading", name="Paris in spring", level=1)).to_be_visible()
+    settled, streams = len(lists), len(feeds)
+    # No polling: nothing asks for the list again while the page sits there, and the
+    # notification stream stays open (no reconnects).
+    await ui.page.wait_for_timeout(3500)
+    assert len(lists) == settled
+    assert len(feeds) == streams

@@ -286,7 +286,7 @@ class EventsHandler(StreamingHandler):
                     "type": "done",
                     "message_id": message.id,
                     "status": message.status,
-                    "finish_reason": None,
+                    "finish_reason": message.finish_reason,
                     "usage": message.usage,
                 },
             )

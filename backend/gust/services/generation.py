@@ -24,6 +24,7 @@ from gust.services.context import build_messages
 from gust.services.events import EventLog, ReasoningText
 from gust.services.hub import Generation, GenerationHub
 from gust.services.models import ModelRegistry, ModelSpec
+from gust.services.title_text import shorten
 from gust.services.usage import final_usage
 
 log = logging.getLogger(__name__)
@@ -502,5 +503,4 @@ def provisional_title(text: str) -> str:
 
     Kept, not "New chat", so the sidebar names the chat at once and still does when the
     title cannot be generated (webhook models, a failing provider)."""
-    title = " ".join(text.split())[:60]
-    return title or DEFAULT_TITLE
+    return shorten(text) or DEFAULT_TITLE

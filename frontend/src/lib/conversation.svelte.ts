@@ -511,30 +511,16 @@ class Conversation {
     }
   }
 
-  /** Titles are generated after the first answer: look again a few times (bounded). */
+  /** The list shows the new chat and its last activity; its title arrives as a `title`
+   * notice (lib/feed.ts), with no polling. */
   private refreshTitleSoon(): void {
-    const chatId = this.chatId;
-    let known = this.chat?.title ?? (chatId ? chatList.get(chatId)?.title : undefined) ?? null;
     void chatList.refreshTop();
     tellOtherTabs({ type: 'chats-changed' });
-    if (!chatId || this.messages.length > 2) return; // only the first exchange is titled
-    let settled = false;
-    for (const delay of [1000, 3000, 8000, 20000]) {
-      setTimeout(() => {
-        if (settled) return;
-        void chatList.refreshTop().then(() => {
-          const chat = chatList.get(chatId);
-          if (!chat) return;
-          if (known === null) {
-            known = chat.title;
-            return;
-          }
-          if (chat.title === known) return;
-          settled = true;
-          if (this.chatId === chatId && this.chat) this.chat = { ...this.chat, title: chat.title };
-        });
-      }, delay);
-    }
+  }
+
+  /** A title pushed by the server for a chat (maybe this one). */
+  applyTitle(chatId: string, title: string): void {
+    if (this.chatId === chatId && this.chat && this.chat.title !== title) this.chat = { ...this.chat, title };
   }
 }
 
