@@ -8,7 +8,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, Request, expect
+from playwright.async_api import Browser, Request, Route, expect
 
 from tests.e2e.conftest import UI, new_ui, sign_in, start_ui_app
 from tests.e2e.seed import add_message, create_chat, user_by_email
@@ -117,3 +117,38 @@ async def test_the_sidebar_gets_the_title_live_without_polling(titled: UI, upstr
     await ui.page.wait_for_timeout(3500)
     assert len(lists) == settled
     assert len(feeds) == streams
+
+
+async def test_server_down_keeps_the_message_and_retry_sends_it_when_back(
+    signed_in: UI, upstream: FakeUpstream
+) -> None:
+    ui = signed_in
+    upstream.script = Script(tokens=["Here", " you", " are."])
+    await ui.goto("/")
+    await expect(ui.page.get_by_role("navigation", name="Chats")).to_be_visible()
+
+    async def refuse(route: Route) -> None:
+        await route.abort("connectionrefused")
+
+    # The server goes away: every request fails before reaching it.
+    for pattern in ("**/chat/**", "**/api/**", "**/health"):
+        await ui.page.route(pattern, refuse)
+    composer = ui.page.get_by_label("Message", exact=True)
+    await composer.fill("Are you there?")
+    await composer.press("Enter")
+    await expect(ui.page.get_by_text("Could not reach the server. Your message is kept")).to_be_visible()
+    await expect(ui.page.get_by_text("The server cannot be reached. Checking again…")).to_be_visible()
+    await expect(ui.page.get_by_text("Are you there?")).to_be_visible()  # the message is kept
+    await expect(ui.page.get_by_text("Streaming is unavailable")).to_have_count(0)
+    await expect(ui.page.get_by_text("Failed to fetch")).to_have_count(0)
+
+    # It comes back: the banner goes by itself (the page asks /health), Retry sends the message.
+    await ui.page.unroute_all()
+    await expect(ui.page.get_by_text("The server cannot be reached. Checking again…")).to_have_count(0)
+    await ui.page.get_by_role("button", name="Retry").click()
+    await expect(ui.page.get_by_text("Here you are.")).to_be_visible()
+    assert ui.api is not None
+    chats = (await ui.api.get("/api/chats")).json["items"]
+    assert len(chats) == 1
+    detail = (await ui.api.get(f"/api/chats/{chats[0]['id']}")).json
+    assert [m["content"] for m in detail["messages"]] == ["Are you there?", "Here you are."]

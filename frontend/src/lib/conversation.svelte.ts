@@ -9,7 +9,8 @@
  */
 import { api, apiFetch, HttpError } from './api';
 import { chatList } from './chats.svelte';
-import { onTabMessage, tellOtherTabs, network } from './app.svelte';
+import { onServerBack, onTabMessage, serverUnreachable, tellOtherTabs, network } from './app.svelte';
+import { isNetworkFailure } from './backoff';
 import { t } from './i18n';
 import { chatUrl, navigate } from './router.svelte';
 import { resumableStream, type SSEEvent, type SSERequest } from './sse';
@@ -75,6 +76,11 @@ class Conversation {
         void this.reload();
       }
       if (message.type === 'chats-changed') void chatList.refreshTop();
+    });
+    onServerBack(() => {
+      if (this.notice === t.chat.serverUnreachable) this.notice = null;
+      const last = this.messages.at(-1);
+      if (this.chatId && !this.abort && last?.status === 'streaming') void this.reload();
     });
     window.addEventListener('online', () => {
       const last = this.messages.at(-1);
@@ -336,6 +342,13 @@ class Conversation {
       if (!finished && outcome !== 'aborted') await this.settle();
     } catch (error) {
       if (this.abort !== controller) return;
+      if (!received && isNetworkFailure(error)) {
+        // The server is not reachable at all: no fallback (it would fail the same way). The
+        // message stays on screen with Retry; the banner goes when the server is back.
+        serverUnreachable();
+        this.failLive({ code: 'network', message: t.chat.serverUnreachable, retryable: true });
+        return;
+      }
       if (!received && fallbackBody !== null && shouldFallBack(error)) {
         await this.fallback(fallbackBody);
         return;
@@ -344,7 +357,8 @@ class Conversation {
         this.failLive({ code: error.code, message: error.message, retryable: error.status >= 500 || error.status === 429 });
         return;
       }
-      this.notice = network.online ? (error as Error).message : t.app.offline;
+      if (isNetworkFailure(error)) serverUnreachable();
+      this.notice = !network.online ? t.app.offline : isNetworkFailure(error) ? t.chat.serverUnreachable : (error as Error).message;
       await this.settle();
     } finally {
       if (this.abort === controller) {
@@ -506,6 +520,12 @@ class Conversation {
       void chatList.refreshTop();
       this.refreshTitleSoon();
     } catch (error) {
+      if (isNetworkFailure(error)) {
+        serverUnreachable();
+        this.notice = null;
+        this.failLive({ code: 'network', message: t.chat.serverUnreachable, retryable: true });
+        return;
+      }
       const e = error as HttpError;
       this.failLive({ code: e.code ?? 'network', message: e.message, retryable: true });
     }
