@@ -166,6 +166,10 @@ class SendIn(Strict):
 
 class StreamIn(SendIn):
     chat_id: str | None = Field(None, max_length=64)
+    system_prompt: str | None = Field(
+        None, max_length=20_000,
+        description="The new chat's system prompt: only without chat_id (PATCH an existing chat instead)",
+    )
 
 
 class RegenerateIn(Strict):

@@ -41,6 +41,7 @@ class SendOptions:
     temperature: float | None = None
     max_tokens: int | None = None
     research: bool = False
+    system_prompt: str | None = None  # a new chat's (send() refuses it with a chat_id)
 
 
 @dataclass(slots=True)
@@ -107,6 +108,11 @@ class GenerationService:
             raise ValidationError(
                 f"message is longer than {self.max_message_chars} characters", field="message"
             )
+        if chat_id is not None and options.system_prompt is not None:
+            raise ValidationError(
+                "system_prompt is for a new chat only: change an existing chat's with PATCH /api/chats/{id}",
+                field="system_prompt",
+            )
         requested = self._check_model(options)
         async with self.admission.starting(user):
             return await self._send(user, options, chat_id, requested)
@@ -117,7 +123,8 @@ class GenerationService:
         text = options.message  # validated by send()
         if chat_id is None:
             chat = await self.chats.create_chat(
-                user, title=provisional_title(text), model=(requested or self.models.resolve(None)).id
+                user, title=provisional_title(text), model=(requested or self.models.resolve(None)).id,
+                system_prompt=options.system_prompt or None,
             )
             messages: list[Message] = []
         else:

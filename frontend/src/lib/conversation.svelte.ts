@@ -56,6 +56,8 @@ class Conversation {
   notice = $state<string | null>(null);
   connection = $state<'idle' | 'open' | 'reconnecting'>('idle');
   focusMessageId = $state<string | null>(null);
+  /** A new chat's system prompt, set before its first message (sent with it). */
+  pendingSystemPrompt = $state<string | null>(null);
   /** Model for the next message: the chat's, else the browser's default, else the server's. */
   model = $state<string | null>(null);
 
@@ -162,6 +164,7 @@ class Conversation {
     this.notice = null;
     this.loading = false;
     this.model = null;
+    this.pendingSystemPrompt = null;
   }
 
   /** Send a message; `parentId` (an edit) branches from that message instead of the end. */
@@ -187,6 +190,7 @@ class Conversation {
     this.beginLive(answer.id);
     const body: Record<string, unknown> = { message: text };
     if (chatId) body.chat_id = chatId;
+    else if (this.pendingSystemPrompt) body.system_prompt = this.pendingSystemPrompt;
     // An edit of the first message sends `parent_id: null` explicitly: a new root.
     if (parentId || branching) body.parent_id = parentId ?? null;
     const model = options.model ?? this.model;
@@ -261,8 +265,16 @@ class Conversation {
     }
   }
 
+  /** The chat's system prompt; in a new chat, the one its first message will create it with. */
+  get systemPrompt(): string | null {
+    return this.chatId ? (this.chat?.system_prompt ?? null) : this.pendingSystemPrompt;
+  }
+
   async setSystemPrompt(prompt: string | null): Promise<void> {
-    if (!this.chatId) return;
+    if (!this.chatId) {
+      this.pendingSystemPrompt = prompt;
+      return;
+    }
     this.chat = await api.updateChat(this.chatId, { system_prompt: prompt });
   }
 
@@ -437,6 +449,7 @@ class Conversation {
       return m;
     });
     if (isNew) {
+      this.pendingSystemPrompt = null; // the chat holds it now
       this.chatId = data.chat_id;
       navigate(chatUrl(data.chat_id));
       void chatList.refreshTop().then(() => {

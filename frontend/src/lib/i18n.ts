@@ -107,6 +107,8 @@ export const en = {
     copy: 'Copy',
     copied: 'Copied',
     plain: 'text',
+    region: (language: string) => `Code (${language})`,
+    table: 'Table',
   },
   search: {
     title: 'Search chats',
