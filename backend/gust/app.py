@@ -20,6 +20,7 @@ from tornado.routing import Rule
 
 from gust import __version__
 from gust.adapters.bus.memory import MemoryBus
+from gust.adapters.isolation.process import ProcessIsolation
 from gust.adapters.llm.factory import LLMFactory
 from gust.adapters.llm.local import local_model_available
 from gust.adapters.llm.sessions import SessionPool
@@ -71,6 +72,7 @@ from gust.services.ratelimit import (
     Limit,
     RateLimitService,
 )
+from gust.services.reaper import OwnerReaper
 from gust.services.reconcile import Reconciler
 from gust.services.registry import HealthCheck, Services
 from gust.services.research import ResearchService
@@ -205,6 +207,11 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
         metrics=metrics or Metrics(),
     )
     services.health_checks["store"] = HealthCheck(backend=store.name, ping=store.ping)
+    services.isolation = ProcessIsolation(
+        memory_bytes=settings.parse_worker_memory_mb * 1024 * 1024,
+        timeout=settings.parse_timeout,
+        max_concurrent=settings.parse_max_concurrent,
+    )
     build_accounts(settings, services, accounts_store, rate_limits)
     await build_streaming(settings, services)
     limit_messages(services, rate_limits)
@@ -370,7 +377,12 @@ def make_bus(settings: Settings) -> Bus:
     if settings.redis_url:
         from gust.adapters.bus.redis_streams import RedisBus
 
-        return RedisBus(settings.redis_url)
+        return RedisBus(
+            settings.redis_url,
+            max_block=settings.sse_ping_interval,
+            socket_timeout=settings.redis_socket_timeout,
+            connect_timeout=settings.redis_connect_timeout,
+        )
     return MemoryBus()
 
 
@@ -407,10 +419,12 @@ async def build_streaming(settings: Settings, services: Services) -> None:
         grace_period=settings.stream_grace_period,
         ping_interval=settings.sse_ping_interval,
         max_active=settings.max_active_generations,
+        owner_timeout=settings.generation_owner_timeout,
     )
     services.bus, services.hub, services.models = bus, hub, registry
     services.user_events = UserEvents(bus)
     titles.on_title = services.user_events.publish  # the sidebar learns new titles live
+    services.extra["reaper"] = OwnerReaper(services.store, hub, settings.generation_owner_timeout)
     services.generation = GenerationService(
         services.store,
         services.chats,
@@ -456,6 +470,9 @@ async def start_background(services: Services) -> None:
     """Start the background tasks of a process (recovery, indexer...)."""
     if services.hub is not None:
         await services.hub.start()
+    reaper = services.extra.get("reaper")
+    if reaper is not None:
+        reaper.start()  # only with a shared bus: other processes' dead generations
     if services.generation is not None:
         try:
             await services.generation.recover_interrupted()
@@ -487,6 +504,9 @@ async def _recover_later(generation: GenerationService) -> None:
 
 
 async def close_services(services: Services) -> None:
+    reaper = services.extra.get("reaper")
+    if reaper is not None:
+        await reaper.stop()
     recovery = services.extra.pop("recovery_task", None)
     if recovery is not None:
         recovery.cancel()

@@ -142,6 +142,12 @@ class Settings(BaseSettings):
     # Limits.
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     import_max_bytes: int = Field(50 * 1024 * 1024, ge=1024)  # POST /api/import only
+    # Uploads are parsed in a short-lived worker process with these caps (ports/isolation.py).
+    parse_worker_memory_mb: int = Field(1024, ge=128)
+    parse_timeout: float = Field(60.0, gt=0)
+    parse_max_concurrent: int = Field(2, ge=1)
+    archive_max_members: int = Field(25_000, ge=1)
+    archive_max_ratio: float = Field(250.0, ge=2)
     max_message_chars: int = Field(100_000, ge=1)
     max_active_generations: int = Field(256, ge=1)
     shutdown_timeout: float = Field(10.0, ge=0)
@@ -150,6 +156,13 @@ class Settings(BaseSettings):
     checkpoint_interval: float = Field(1.0, gt=0)
     stream_grace_period: float = Field(60.0, ge=0)
     sse_ping_interval: float = Field(15.0, gt=0)
+    # With REDIS_URL: a generation whose process stopped refreshing its owner mark for
+    # this long is marked interrupted by another process and its followers are told.
+    generation_owner_timeout: float = Field(20.0, ge=3, le=300)
+    # Redis client: read timeout (unset: SSE_PING_INTERVAL + 10 s, above every blocking
+    # read; a smaller value is raised to that) and connect timeout, in seconds.
+    redis_socket_timeout: float | None = Field(None, gt=0)
+    redis_connect_timeout: float = Field(5.0, gt=0)
     upstream_connect_timeout: float = Field(10.0, gt=0)
     upstream_first_token_timeout: float = Field(60.0, gt=0)
     upstream_idle_timeout: float = Field(60.0, gt=0)

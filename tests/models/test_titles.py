@@ -20,6 +20,7 @@ from tests.streaming.conftest import StartApp
 from tests.streaming.helpers import stream
 from tests.support.app_server import RunningApp, make_settings, start_app
 from tests.support.client import Api
+from tests.support.env import require_env
 from tests.support.fake_upstream import DEFAULT_TOKENS, FakeUpstream, Script
 from tests.support.openapi_check import OpenAPIChecker
 from tests.support.wait import until
@@ -219,10 +220,12 @@ def bearer(api: Api) -> dict[str, str]:
     return {"Authorization": f"Bearer {api.token}"}
 
 
+@pytest.mark.parametrize("bus", ["memory", "redis"])
 async def test_a_title_is_pushed_to_the_users_event_stream(
-    start_stream_app: StartApp, upstream: FakeUpstream, http: aiohttp.ClientSession
+    start_stream_app: StartApp, upstream: FakeUpstream, http: aiohttp.ClientSession, bus: str
 ) -> None:
-    app = await start_stream_app(generate_titles=True)
+    redis = {"redis_url": require_env("TEST_REDIS_URL", "a Redis server")} if bus == "redis" else {}
+    app = await start_stream_app(generate_titles=True, **redis)
     user = await login(app, http)
     other = await login(app, http, "someone-else@example.com")
     upstream.script = Script(plain_text="Paris in spring")

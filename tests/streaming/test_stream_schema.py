@@ -21,7 +21,7 @@ from tests.support.fake_upstream import FakeUpstream, Script
 from tests.support.site_server import SiteServer
 
 STREAMS = [("/chat/stream", "post"), ("/api/chats/{chat_id}/events", "get")]
-EVENT_TYPES = {"start", "status", "reasoning", "delta", "sources", "usage", "error", "done", "ping"}
+EVENT_TYPES = {"start", "status", "reasoning", "delta", "resync", "sources", "usage", "error", "done", "ping"}
 
 
 def component(document: dict[str, Any], ref: str) -> dict[str, Any]:
@@ -110,7 +110,7 @@ async def test_every_event_of_real_streams_validates_against_the_document(
         # NDJSON, with pings while the upstream is slow to start.
         upstream.script = Script(first_token_delay=0.5)
         seen += await ndjson_events(api, {"message": "slow", "chat_id": chat_id})
-        # /api/chats/{id}/events once the log is gone: the stored answer's done.
+        # /api/chats/{id}/events once the log is gone: the stored answer's text (resync) and done.
         final = seen[-1]
         await wait_final(app, await user_id(api), final["message_id"])
         seen += [e.data for e in await follow(api, chat_id)]

@@ -69,6 +69,19 @@ class DeltaEvent(_Event):
     delta: str
 
 
+class ResyncEvent(_Event):
+    """The answer's whole text so far, from the store: it replaces what the client has shown.
+
+    Sent instead of events that are gone (a resume after the log expired, a log lost with
+    Redis, a server that died while answering), then the stream goes on or ends.
+    """
+
+    type: Literal["resync"]
+    message_id: str
+    content: str
+    reasoning: str | None
+
+
 class SourceOut(BaseModel):
     """A source the answer may cite as [n]."""
 
@@ -127,6 +140,7 @@ StreamEventUnion = Annotated[
     | StatusEvent
     | ReasoningEvent
     | DeltaEvent
+    | ResyncEvent
     | SourcesEvent
     | UsageEvent
     | ErrorEvent

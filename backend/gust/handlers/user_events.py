@@ -69,6 +69,8 @@ class UserEventsHandler(APIHandler):
             if not events:
                 self.write(b": ping\n\n")
             for seq, event in events:
+                if event.get("type") == "open":
+                    continue  # the log's opening marker (services/user_events.py)
                 data = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
                 self.write(f"id: {seq}\nevent: {event.get('type', 'message')}\ndata: {data}\n\n".encode())
                 after = seq

@@ -268,7 +268,13 @@ class GenerationService:
             await self.store.update_chat(user.id, chat.id, {"updated_at": assistant.created_at})
 
     async def recover_interrupted(self) -> int:
-        """Mark `streaming` messages with no live generation as `interrupted` (start-up)."""
+        """Mark `streaming` messages with no live generation as `interrupted` (start-up).
+
+        With a shared bus other processes may be running them: the reaper
+        (services/reaper.py) ends those whose owner stopped, after the owner timeout.
+        """
+        if self.hub.bus.shared:
+            return 0
         count = 0
         while True:
             stale = await self.store.list_messages_by_status("streaming", limit=500)

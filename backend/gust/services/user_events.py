@@ -5,7 +5,8 @@ Each user has a short log on the bus (key `user-events:<user id>`), so a notific
 published by the process that titled the chat reaches the process holding the user's
 connection (Redis), or the same process (in-memory bus). Sequence numbers are milliseconds
 since the epoch, bumped to stay increasing in this process: a client resumes after the last
-one it saw (Last-Event-ID), and a new connection starts from now. The log expires a few
+one it saw (Last-Event-ID), and a new connection starts from now (a log begins with an
+`open` marker at seq 1, as the bus starts every log there). The log expires a few
 minutes after its last event: it carries notifications, not state (the chat list is the state).
 """
 
@@ -42,12 +43,16 @@ class UserEvents:
     async def publish(self, user_id: str, event: dict[str, Any]) -> None:
         """Send one notification to every connection of the user (never raises: a lost
         notification only delays what the next list refresh shows)."""
-        seq = max(self._last + 1, time.time_ns() // 1_000_000)
-        self._last = seq
+        key = _key(user_id)
         try:
-            await self.bus.publish(_key(user_id), [(seq, event)])
-            await self.bus.expire(_key(user_id), self.ttl)
-        except Exception as exc:  # noqa: BLE001 - e.g. Redis down, or another process's clock ahead
+            # Above the log's last event (another process's clock may be ahead of ours).
+            seq = max(self._last + 1, time.time_ns() // 1_000_000, await self.bus.last_seq(key) + 1)
+            self._last = seq
+            if not await self.bus.publish(key, [(seq, event)], ttl=self.ttl):
+                # No log yet: the bus starts a log at seq 1 only. Readers start after "now",
+                # so they never see this opening marker.
+                await self.bus.publish(key, [(1, {"type": "open"}), (seq, event)], ttl=self.ttl)
+        except Exception as exc:  # noqa: BLE001 - e.g. the bus is down: the next list refresh catches up
             log.warning("user notification %s not published: %s", event.get("type"), exc)
 
     async def read(self, user_id: str, after: int, wait: float) -> list[LoggedEvent]:
