@@ -180,7 +180,21 @@ class GenerationService:
 
     async def stop(self, user: User, chat_id: str) -> str | None:
         await self.chats.get_chat(user, chat_id)
-        return await self.hub.stop(chat_id)
+        stopped = await self.hub.stop(chat_id)
+        if stopped is None and self.hub.bus.shared:
+            # The chat's live mark can be missing for a moment (Redis restarted without
+            # persistence; its owner writes it again on its next heartbeat): the store
+            # knows which answer is still running.
+            running = [
+                m
+                for m in await self.store.list_messages(user.id, chat_id)
+                if m.role == "assistant" and m.status == "streaming"
+            ]
+            if running:
+                latest = max(running, key=lambda m: m.created_at)
+                await self.hub.stop_generation(latest.id)
+                stopped = latest.id
+        return stopped
 
     # -- internals ---------------------------------------------------------------------
     def _check_model(self, options: SendOptions) -> ModelSpec | None:
