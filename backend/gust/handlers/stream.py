@@ -268,17 +268,23 @@ class EventsHandler(StreamingHandler):
             self.request.headers.get("Last-Event-ID") or self.get_query_argument("last_event_id", None)
         )
         message = await store.get_message(self.user.id, generation_id) if generation_id else None
-        if message is None or message.chat_id != chat_id:
+        live = await self.hub.live_generation_id(chat_id)
+        if generation_id is not None and generation_id == live:
+            pass  # following the live answer (a continuation's id is not a message id)
+        elif message is None or message.chat_id != chat_id:
             # No usable Last-Event-ID: the live answer, else the latest one, from its start.
             after = 0
-            generation_id = await self.hub.live_generation_id(chat_id)
+            generation_id = live
             if generation_id is None:
                 answers = [
                     m for m in await store.list_messages(self.user.id, chat_id) if m.role == "assistant"
                 ]
                 message = answers[-1] if answers else None
-                generation_id = message.id if message else None
-        if generation_id is not None and (message is None or message.id != generation_id):
+                # A continued answer was last written by another generation than its id.
+                generation_id = (message.generation_id or message.id) if message else None
+        if generation_id is not None and (
+            message is None or generation_id not in (message.id, message.generation_id)
+        ):
             message = await store.get_message(self.user.id, generation_id)
         streaming = message is None or message.status == "streaming"
         if generation_id is not None and await self.hub.followable(generation_id, streaming=streaming):

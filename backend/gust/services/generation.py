@@ -296,6 +296,7 @@ class _Job:
     __slots__ = (
         "service", "user", "chat", "spec", "request", "assistant", "question", "user_message",
         "options", "log", "usage", "finish_reason", "sources", "_checkpoint", "persisted",
+        "continued",
     )  # fmt: skip
     # Set by run(): the generation's event log, the only place the answer's text lives.
     log: EventLog
@@ -327,6 +328,9 @@ class _Job:
         self.sources: list[dict[str, Any]] | None = None
         self._checkpoint: asyncio.Task[None] | None = None
         self.persisted = persisted
+        # Continuing a stored answer (services/continuation.py): its text so far, which the
+        # new text is appended to (the events carry only the new text).
+        self.continued: Message | None = None
 
     async def run(self, generation: Generation) -> None:
         self.log = generation.log
@@ -343,6 +347,7 @@ class _Job:
                 "generation_id": generation.id,
                 "parent_id": self.assistant.parent_id,
                 "model": self.spec.id,
+                **({"continues": self.continued.content} if self.continued is not None else {}),
             }
         )
         status = "complete"
@@ -382,12 +387,15 @@ class _Job:
         content, reasoning = self.log.text(), self.log.text(reasoning=True)
         # Reported by the provider, else estimated (marked so) when any text came; priced.
         usage = final_usage(self.spec, self.usage, self.request.messages, content, reasoning)
+        if self.continued is not None:
+            content, reasoning, usage = _continued(self.continued, content, reasoning, usage)
         final: dict[str, Any] = {
             "content": content,
             "reasoning": reasoning or None,
             "status": status,
             "usage": usage,
             "error": error,
+            "finish_reason": self.finish_reason,
             "updated_at": now(),
         }
         if self.sources is not None:
@@ -471,15 +479,28 @@ class _Job:
             return  # the record is being created; nothing to update yet
         if self._checkpoint is not None and not self._checkpoint.done():
             return  # one write at a time; the next one will carry everything
+        prior = self.continued
         changes = {
-            "content": self.log.text(),
-            "reasoning": self.log.text(reasoning=True) or None,
+            "content": (prior.content if prior else "") + self.log.text(),
+            "reasoning": ((prior.reasoning or "") if prior else "") + self.log.text(reasoning=True) or None,
             "updated_at": time.time(),
             "index_state": "pending",
         }
         self._checkpoint = asyncio.ensure_future(
             self.service.store.update_message(self.user.id, self.assistant.id, changes)
         )
+
+
+def _continued(
+    prior: Message, content: str, reasoning: str, usage: dict[str, Any] | None
+) -> tuple[str, str, dict[str, Any] | None]:
+    """A continued answer's text and usage: what it had, plus what came now."""
+    total = dict(prior.usage or {})
+    for key, value in (usage or {}).items():
+        old = total.get(key)
+        both_numbers = isinstance(value, int | float) and isinstance(old, int | float)
+        total[key] = old + value if both_numbers and not isinstance(value, bool) else value
+    return prior.content + content, (prior.reasoning or "") + reasoning, total or None
 
 
 async def _logged(coro: Awaitable[None]) -> None:

@@ -15,6 +15,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from gust.adapters.store.mongo_accounts import MongoAccountsMixin
+from gust.adapters.store.mongo_extras import MongoExtrasMixin
 from gust.adapters.store.mongo_search import MongoSearchMixin
 from gust.adapters.store.mongo_shares import MongoSharesMixin
 from gust.adapters.store.mongo_usage import MongoUsageMixin
@@ -33,7 +34,9 @@ def _doc(record: Any) -> Doc:
     return data
 
 
-class MongoStore(MongoSearchMixin, MongoAccountsMixin, MongoUsageMixin, MongoSharesMixin):
+class MongoStore(
+    MongoSearchMixin, MongoAccountsMixin, MongoUsageMixin, MongoSharesMixin, MongoExtrasMixin
+):
     """Store on MongoDB (or a wire-compatible server such as FerretDB).
 
     The client is created in start(), on the running event loop: an AsyncMongoClient
@@ -118,6 +121,7 @@ class MongoStore(MongoSearchMixin, MongoAccountsMixin, MongoUsageMixin, MongoSha
         await self._ensure_accounts_indexes()
         await self._ensure_usage_indexes()
         await self._ensure_shares_indexes()
+        await self._ensure_extras_indexes()
 
     async def close(self) -> None:
         if self._index_task is not None:
@@ -210,10 +214,13 @@ class MongoStore(MongoSearchMixin, MongoAccountsMixin, MongoUsageMixin, MongoSha
         limit: int,
         after: ChatCursor | None = None,
         archived: bool | None = None,
+        tag: str | None = None,
     ) -> list[Chat]:
         query: Doc = {"user_id": user_id}
         if archived is not None:
             query["archived"] = archived
+        if tag is not None:
+            query["tags"] = tag
         if after is not None:
             query["$or"] = [
                 {"updated_at": {"$lt": after[0]}},

@@ -18,6 +18,8 @@ from gust.adapters.sqlite_threads import SQLiteThreads
 from gust.adapters.store.records import check_changes, from_doc, mark_pending, to_doc
 from gust.adapters.store.sqlite_accounts import MIGRATIONS as ACCOUNTS_MIGRATIONS
 from gust.adapters.store.sqlite_accounts import SQLiteAccountsMixin
+from gust.adapters.store.sqlite_extras import MIGRATIONS as EXTRAS_MIGRATIONS
+from gust.adapters.store.sqlite_extras import SQLiteExtrasMixin
 from gust.adapters.store.sqlite_search import MIGRATIONS as SEARCH_MIGRATIONS
 from gust.adapters.store.sqlite_search import SQLiteSearchMixin, record_chat_tombstone
 from gust.adapters.store.sqlite_shares import MIGRATIONS as SHARES_MIGRATIONS
@@ -70,6 +72,7 @@ CORE_MIGRATIONS: list[tuple[str, str]] = [
 # Migrations contributed by feature modules (search state, accounts...), appended here.
 FEATURE_MIGRATIONS: list[tuple[str, str]] = [*SEARCH_MIGRATIONS, *ACCOUNTS_MIGRATIONS, *USAGE_MIGRATIONS]
 FEATURE_MIGRATIONS += SHARES_MIGRATIONS
+FEATURE_MIGRATIONS += EXTRAS_MIGRATIONS
 
 
 def all_migrations() -> list[tuple[str, str]]:
@@ -80,7 +83,9 @@ def _dumps(record: Any) -> str:
     return json.dumps(to_doc(record), ensure_ascii=False, separators=(",", ":"))
 
 
-class SQLiteStore(SQLiteSearchMixin, SQLiteAccountsMixin, SQLiteUsageMixin, SQLiteSharesMixin):
+class SQLiteStore(
+    SQLiteSearchMixin, SQLiteAccountsMixin, SQLiteUsageMixin, SQLiteSharesMixin, SQLiteExtrasMixin
+):
     """Store on one SQLite file. Writes go through one thread (SQLite has one writer);
     reads run on a small pool of threads, each with its own connection (WAL readers
     never wait for the writer)."""
@@ -265,12 +270,16 @@ class SQLiteStore(SQLiteSearchMixin, SQLiteAccountsMixin, SQLiteUsageMixin, SQLi
         limit: int,
         after: ChatCursor | None = None,
         archived: bool | None = None,
+        tag: str | None = None,
     ) -> list[Chat]:
         sql = "SELECT data FROM chats WHERE user_id = ?"
         params: list[Any] = [user_id]
         if archived is not None:
             sql += " AND archived = ?"
             params.append(int(archived))
+        if tag is not None:
+            sql += " AND EXISTS (SELECT 1 FROM json_each(chats.data, '$.tags') WHERE value = ?)"
+            params.append(tag)
         if after is not None:
             sql += " AND (updated_at < ? OR (updated_at = ? AND id < ?))"
             params += [after[0], after[0], after[1]]
