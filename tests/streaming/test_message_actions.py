@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 
+import aiohttp
+
 from gust.domain.ids import new_id, now
 from gust.domain.models import Message
+from tests.streaming.conftest import StartApp
 from tests.streaming.helpers import deltas, follow, stream, user_id, wait_final
 from tests.support.app_server import RunningApp
 from tests.support.client import Api, Response
@@ -62,7 +65,7 @@ async def test_continue_a_cut_answer_appends_to_the_same_message(
 
 
 async def test_continue_refuses_bad_targets(
-    stream_app: RunningApp, user: Api, upstream: FakeUpstream, http: object
+    stream_app: RunningApp, user: Api, upstream: FakeUpstream, http: aiohttp.ClientSession
 ) -> None:
     first = await _answer(user, upstream, ["hi"])
     chat_id, message_id = first["chat_id"], first["message_id"]
@@ -71,15 +74,15 @@ async def test_continue_refuses_bad_targets(
     assert (await user.post(f"/api/chats/{new_id()}/messages/{message_id}/continue")).status == 404
     question = await user.post(f"{base}/{first['user_message_id']}/continue")
     assert question.status == 422 and question.error_code == "validation_error"
-    other = await stream_app.sign_up(http, "other@example.com")  # type: ignore[arg-type]
+    other = await stream_app.sign_up(http, "other@example.com")
     assert (await other.post(f"{base}/{message_id}/continue")).status == 404
 
 
 async def test_continue_goes_through_admission(
-    start_stream_app: object, http: object, upstream: FakeUpstream
+    start_stream_app: StartApp, http: aiohttp.ClientSession, upstream: FakeUpstream
 ) -> None:
-    app: RunningApp = await start_stream_app(max_active_generations=1)  # type: ignore[operator]
-    api = await app.sign_up(http, "busy@example.com")  # type: ignore[arg-type]
+    app = await start_stream_app(max_active_generations=1)
+    api = await app.sign_up(http, "busy@example.com")
     first = await _answer(api, upstream, ["cut"], finish="length")
     other = await _answer(api, upstream, ["x"])
     upstream.script = Script(tokens=[f"w{i} " for i in range(400)], delay=0.02)
@@ -135,12 +138,14 @@ async def test_delete_stops_a_live_answer_inside_the_subtree(
     assert {m["id"] for m in items} == {a["user_message_id"], a["message_id"]}
 
 
-async def test_delete_bad_input(stream_app: RunningApp, user: Api, upstream: FakeUpstream, http: object) -> None:
+async def test_delete_bad_input(
+    stream_app: RunningApp, user: Api, upstream: FakeUpstream, http: aiohttp.ClientSession
+) -> None:
     a = await _answer(user, upstream, ["one"])
     chat_id = a["chat_id"]
     assert (await user.delete(f"/api/chats/{chat_id}/messages/{new_id()}")).status == 404
     assert (await user.delete(f"/api/chats/{new_id()}/messages/{a['message_id']}")).status == 404
-    other = await stream_app.sign_up(http, "other@example.com")  # type: ignore[arg-type]
+    other = await stream_app.sign_up(http, "other@example.com")
     assert (await other.delete(f"/api/chats/{chat_id}/messages/{a['message_id']}")).status == 404
     assert len((await user.get(f"/api/chats/{chat_id}/messages")).json["items"]) == 2
 
@@ -167,7 +172,7 @@ async def test_delete_walks_a_very_deep_chat_without_recursion(
 
 # -- feedback ---------------------------------------------------------------------------
 async def test_feedback_set_change_clear_and_count_per_model(
-    stream_app: RunningApp, user: Api, upstream: FakeUpstream, http: object
+    stream_app: RunningApp, user: Api, upstream: FakeUpstream, http: aiohttp.ClientSession
 ) -> None:
     a = await _answer(user, upstream, ["good"])
     b = await _answer(user, upstream, ["bad"], chat_id=a["chat_id"])
@@ -197,7 +202,7 @@ async def test_feedback_set_change_clear_and_count_per_model(
     counts = await user.get("/api/admin/feedback")
     assert counts.json["items"] == [{"model": "fake-model", "up": 1, "down": 0}]
 
-    member = await stream_app.sign_up(http, "member@example.com")  # type: ignore[arg-type]
+    member = await stream_app.sign_up(http, "member@example.com")
     assert (await member.get("/api/admin/feedback")).status == 403
 
     exported = await user.get(f"/api/chats/{a['chat_id']}/export?format=json")
@@ -208,7 +213,9 @@ async def test_feedback_set_change_clear_and_count_per_model(
     assert "*Feedback: 👍 helpful: spot on*" in markdown.text
 
 
-async def test_feedback_bad_input(stream_app: RunningApp, user: Api, upstream: FakeUpstream, http: object) -> None:
+async def test_feedback_bad_input(
+    stream_app: RunningApp, user: Api, upstream: FakeUpstream, http: aiohttp.ClientSession
+) -> None:
     a = await _answer(user, upstream, ["x"])
     path = f"/api/chats/{a['chat_id']}/messages"
     for body in ({"rating": 2}, {"rating": "up"}, {"rating": 1, "comment": 5}, {}, {"rating": 1, "x": 1}):
@@ -217,5 +224,5 @@ async def test_feedback_bad_input(stream_app: RunningApp, user: Api, upstream: F
     question = await _put(user, f"{path}/{a['user_message_id']}/feedback", {"rating": 1})
     assert question.status == 422
     assert (await _put(user, f"{path}/{new_id()}/feedback", {"rating": 1})).status == 404
-    other = await stream_app.sign_up(http, "other@example.com")  # type: ignore[arg-type]
+    other = await stream_app.sign_up(http, "other@example.com")
     assert (await _put(other, f"{path}/{a['message_id']}/feedback", {"rating": 1})).status == 404
