@@ -33,7 +33,7 @@ class PromptCreateIn(Strict):
     name: str = Field(max_length=200)
     command: str = Field(max_length=64, description="run with /command; a slug, unique per owner")
     body: str = Field(max_length=20_000, description="may hold {{variables}}")
-    team: bool = Field(False, description="a team prompt (team admins only), visible to the team")
+    team: bool = Field(False, strict=True, description="a team prompt (team admins only)")
 
 
 class PromptPatchIn(Strict):

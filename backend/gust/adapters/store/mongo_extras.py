@@ -94,6 +94,13 @@ class MongoExtrasMixin:
         return [_prompt(doc) async for doc in cursor]
 
     async def add_prompt_version(self, prompt: Prompt) -> None:
+        # Checked first: FerretDB reports a unique index clash on replace as a generic
+        # error; the unique index still guards against two writers at once on MongoDB.
+        taken = await self._col("prompts").find_one(
+            {"scope": scope_key(prompt), "command": prompt.command, "_id": {"$ne": prompt.id}}, {"_id": 1}
+        )
+        if taken is not None:
+            raise PromptConflict(prompt.command)
         try:
             await self._col("prompts").replace_one({"_id": prompt.id}, {"_id": prompt.id, **_doc(prompt)})
         except DuplicateKeyError as exc:
