@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import aiohttp
+import pytest
 
 from gust.domain.ids import new_id, now
 from gust.domain.models import Message
@@ -12,7 +14,9 @@ from tests.streaming.conftest import StartApp
 from tests.streaming.helpers import deltas, follow, stream, user_id, wait_final
 from tests.support.app_server import RunningApp
 from tests.support.client import Api, Response
+from tests.support.env import require_env
 from tests.support.fake_upstream import FakeUpstream, Script
+from tests.support.wait import until
 
 
 async def _answer(api: Api, upstream: FakeUpstream, tokens: list[str], finish: str = "stop",
@@ -226,3 +230,29 @@ async def test_feedback_bad_input(
     assert (await _put(user, f"{path}/{new_id()}/feedback", {"rating": 1})).status == 404
     other = await stream_app.sign_up(http, "other@example.com")
     assert (await _put(other, f"{path}/{a['message_id']}/feedback", {"rating": 1})).status == 404
+
+
+async def test_a_continuation_on_a_shared_bus_is_followed_and_never_reaped_while_it_runs(
+    start_stream_app: StartApp, http: aiohttp.ClientSession, upstream: FakeUpstream,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    redis_url = require_env("TEST_REDIS_URL", "a Redis server")
+    app = await start_stream_app(redis_url=redis_url, generation_owner_timeout=3, stream_grace_period=0.1)
+    api = await app.sign_up(http, "shared@example.com")
+    first = await _answer(api, upstream, ["cut "], finish="length")
+    hub = app.services.hub
+    assert hub is not None
+    # The first generation (whose id is the message's) leaves this process, as it would be
+    # absent from every other process: only the continuation's own id can show its owner.
+    assert await until(lambda: first["message_id"] not in hub.generations, timeout=10, interval=0.05)
+    tokens = [f"w{i} " for i in range(150)]
+    upstream.script = Script(tokens=tokens, delay=0.02)  # longer than the reaper's patience
+    with caplog.at_level(logging.WARNING, logger="gust.services.reaper"):
+        accepted = await api.post(f"/api/chats/{first['chat_id']}/messages/{first['message_id']}/continue")
+        assert accepted.status == 202
+        events = await follow(api, first["chat_id"])
+        final = await wait_final(app, await user_id(api), first["message_id"])
+    assert deltas(events) == "".join(tokens)
+    assert events[-1].data["status"] == "complete"
+    assert final.status == "complete" and final.content == "cut " + "".join(tokens)
+    assert not [r for r in caplog.records if "marked interrupted" in r.getMessage()]

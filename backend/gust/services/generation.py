@@ -273,7 +273,8 @@ class GenerationService:
             todo = [
                 m
                 for m in stale
-                if m.id not in self.hub.generations and await self.hub.live_generation_id(m.chat_id) != m.id
+                if (key := m.generation_id or m.id) not in self.hub.generations
+                and await self.hub.live_generation_id(m.chat_id) != key
             ]
             for message in todo:
                 await self.store.update_message(message.user_id, message.id, {"status": "interrupted"})
