@@ -167,3 +167,42 @@ async def test_tags_in_the_sidebar_and_the_filter(signed_in: UI) -> None:
     listed = (await ui.api.get("/api/chats?tag=work")).json["items"]
     assert [c["title"] for c in listed] == ["Alpha"]
     assert await ui.axe("tags-sidebar") == []
+
+
+async def test_the_prompts_dialog_creates_edits_and_deletes_prompts(signed_in: UI) -> None:
+    ui, page = signed_in, signed_in.page
+    await ui.goto("/")
+    await page.get_by_role("navigation", name="Chats").get_by_role("button", name="Prompts").click()
+    dialog = page.get_by_role("dialog", name="Prompts")
+    await expect(dialog).to_contain_text("No saved prompts yet.")
+    await dialog.get_by_role("button", name="New prompt").click()
+    await dialog.get_by_label("Name").fill("Explain")
+    await dialog.get_by_label("Command (letters, digits and dashes)").fill("explain")
+    await dialog.get_by_label("Prompt", exact=True).fill("Explain {{topic}} simply.")
+    await dialog.get_by_role("button", name="Save").click()
+    await expect(dialog.locator(".prompts li")).to_have_count(1)
+    await expect(dialog.locator(".prompts li")).to_contain_text("/explain")
+    await expect(dialog.locator(".prompts li")).to_contain_text("v1")
+
+    await dialog.get_by_role("button", name="Edit /explain").click()
+    await dialog.get_by_label("Prompt", exact=True).fill("Explain {{topic}} to a child.")
+    await dialog.get_by_role("button", name="Save").click()
+    await expect(dialog.locator(".prompts li")).to_contain_text("v2")
+    assert ui.api is not None
+    prompt = (await ui.api.get("/api/prompts")).json["items"][0]
+    versions = (await ui.api.get(f"/api/prompts/{prompt['id']}/versions")).json["items"]
+    assert [v["body"] for v in versions] == ["Explain {{topic}} to a child.", "Explain {{topic}} simply."]
+
+    # A bad command is refused with the server's message, and nothing is saved.
+    await dialog.get_by_role("button", name="New prompt").click()
+    await dialog.get_by_label("Name").fill("Bad")
+    await dialog.get_by_label("Command (letters, digits and dashes)").fill("not ok!")
+    await dialog.get_by_label("Prompt", exact=True).fill("x")
+    await dialog.get_by_role("button", name="Save").click()
+    await expect(page.get_by_text("command must be")).to_be_visible()
+    await dialog.get_by_role("button", name="Cancel").click()
+
+    await dialog.get_by_role("button", name="Delete /explain").click()
+    await expect(dialog).to_contain_text("No saved prompts yet.")
+    assert (await ui.api.get("/api/prompts")).json["items"] == []
+    assert await ui.axe("prompts-dialog") == []
