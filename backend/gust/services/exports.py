@@ -10,7 +10,8 @@ back (services/imports.py):
                    "usage", "sources", "error", "finish_reason", "feedback",
                    "created_at", "updated_at"}, ...]}
 
-`feedback` is the owner's rating of an answer, {"rating": 1 | -1, "comment"}, or null.
+`feedback` is the owner's rating of an answer, {"rating": 1 | -1, "comment"}, or null;
+tags, finish reasons and ratings are read back by an import.
 
 `messages` holds every message of every branch, oldest first; `parent_id` links the tree
 (null for a root). Times are ISO 8601 UTC with microseconds, so a round trip keeps the

@@ -29,10 +29,11 @@ from typing import Any, Literal
 
 import pydantic
 
-from gust.domain.errors import BadRequest, PayloadTooLarge
+from gust.domain.errors import BadRequest, PayloadTooLarge, ValidationError
 from gust.domain.ids import new_id, now
 from gust.domain.models import FINAL_STATUSES, Chat, Message, MessageStatus, Role, User
 from gust.ports.store import Store
+from gust.services.chats import clean_tags
 from gust.services.exports import CHAT_FORMAT, EXPORT_FORMAT
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,11 @@ class _Strict(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="ignore")
 
 
+class GustFeedbackIn(_Strict):
+    rating: Literal[1, -1]
+    comment: str | None = pydantic.Field(None, max_length=2000)
+
+
 class GustMessageIn(_Strict):
     id: str = pydantic.Field(min_length=1, max_length=200)
     parent_id: str | None = None
@@ -75,6 +81,8 @@ class GustMessageIn(_Strict):
     usage: dict[str, Any] | None = None
     sources: list[dict[str, Any]] | None = None
     error: dict[str, Any] | None = None
+    finish_reason: str | None = pydantic.Field(None, max_length=40)
+    feedback: GustFeedbackIn | None = None
     created_at: datetime
     updated_at: datetime | None = None
 
@@ -85,6 +93,7 @@ class GustChatIn(_Strict):
     system_prompt: str | None = None
     pinned: bool = False
     archived: bool = False
+    tags: list[str] = pydantic.Field(default_factory=list, max_length=100)
     created_at: datetime
     updated_at: datetime | None = None
 
@@ -105,6 +114,13 @@ def _title(value: Any, default: str = "Imported chat") -> str:
     return (title or default)[:MAX_TITLE]
 
 
+def _tags(tags: list[str]) -> list[str]:
+    try:
+        return clean_tags(tags)
+    except ValidationError as exc:
+        raise InvalidConversation(f"chat.tags: {exc.message}") from None
+
+
 def parse_gust(raw: Any) -> ParsedChat:
     try:
         doc = GustDocumentIn.model_validate(raw)
@@ -122,6 +138,7 @@ def parse_gust(raw: Any) -> ParsedChat:
             "system_prompt": chat.system_prompt,
             "pinned": chat.pinned,
             "archived": chat.archived,
+            "tags": _tags(chat.tags),
             "created_at": created,
             "updated_at": _ts(chat.updated_at) if chat.updated_at else created,
         },
@@ -141,7 +158,10 @@ def parse_gust(raw: Any) -> ParsedChat:
             "role": m.role, "content": m.content, "reasoning": m.reasoning, "status": status,
             "model": m.model, "usage": m.usage, "sources": m.sources, "error": m.error,
             "created_at": created_m, "updated_at": _ts(m.updated_at) if m.updated_at else created_m,
+            "finish_reason": m.finish_reason,
         }
+        if m.feedback is not None and m.role == "assistant":
+            fields["feedback"] = {**m.feedback.model_dump(), "updated_at": created_m}
         parsed.messages.append((fields, m.id, m.parent_id))
     return parsed
 
