@@ -45,7 +45,9 @@ async def test_stopped_answers_offer_continue(signed_in: UI) -> None:
 async def test_thumbs_toggle_and_comment(signed_in: UI) -> None:
     ui, page = signed_in, signed_in.page
     user = await user_by_email(ui.app.services, ui.email or "")
-    chat, messages = await seed_conversation(ui.app.services, user, "Rate", [("q", "an answer")])
+    chat = await create_chat(ui.app.services, user, "Rate")
+    q = await add_message(ui.app.services, user, chat, "user", "q", None)
+    await add_message(ui.app.services, user, chat, "assistant", "an answer", q.id, model="fake-model")
     await ui.goto(f"/c/{chat.id}")
     answer = page.locator("article.assistant")
     up = answer.get_by_role("button", name="Good answer")
@@ -69,6 +71,15 @@ async def test_thumbs_toggle_and_comment(signed_in: UI) -> None:
     assert stored["feedback"] is None
     # Questions have no thumbs.
     await expect(page.locator("article.user").get_by_role("button", name="Good answer")).to_have_count(0)
+
+    # The admin (the first account) sees the ratings per model.
+    await up.click()
+    await expect(up).to_have_attribute("aria-pressed", "true")
+    await page.get_by_role("button", name="Administration").click()
+    ratings = page.get_by_role("dialog", name="Administration").get_by_role(
+        "region", name="Ratings of answers per model")
+    await expect(ratings.locator("tbody tr")).to_have_count(1)
+    await expect(ratings.locator("tbody td")).to_have_text(["fake-model", "1", "0"])
 
 
 async def test_delete_a_message_and_what_follows_after_confirming(signed_in: UI) -> None:

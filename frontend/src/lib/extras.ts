@@ -78,4 +78,7 @@ export const tx = {
   edit: 'Edit',
   editPrompt: (command: string) => `Edit /${command}`,
   deletePrompt: (command: string) => `Delete /${command}`,
+  feedbackTitle: 'Ratings of answers per model',
+  noFeedback: 'No answer has been rated yet.',
+  model: 'Model',
 };
