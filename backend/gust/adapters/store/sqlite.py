@@ -79,6 +79,19 @@ def all_migrations() -> list[tuple[str, str]]:
     return [*CORE_MIGRATIONS, *FEATURE_MIGRATIONS]
 
 
+def sql_statements(script: str) -> list[str]:
+    """A migration script's statements; a trigger's body (`BEGIN ...; END`) stays whole."""
+    statements: list[str] = []
+    buffer = ""
+    for piece in script.split(";"):
+        buffer += piece + ";"
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip(" \n\t;"):
+                statements.append(buffer)
+            buffer = ""
+    return statements
+
+
 def _dumps(record: Any) -> str:
     return json.dumps(to_doc(record), ensure_ascii=False, separators=(",", ":"))
 
@@ -137,9 +150,8 @@ class SQLiteStore(
                 done = conn.execute("SELECT 1 FROM schema_migrations WHERE name = ?", (name,)).fetchone()
                 if not done:
                     log.info("applying schema migration %s to %s", name, self.path)
-                    for statement in script.split(";"):
-                        if statement.strip():
-                            conn.execute(statement)
+                    for statement in sql_statements(script):
+                        conn.execute(statement)
                     conn.execute(
                         "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)", (name, time.time())
                     )
@@ -278,8 +290,8 @@ class SQLiteStore(
             sql += " AND archived = ?"
             params.append(int(archived))
         if tag is not None:
-            sql += " AND EXISTS (SELECT 1 FROM json_each(chats.data, '$.tags') WHERE value = ?)"
-            params.append(tag)
+            sql += " AND id IN (SELECT chat_id FROM chat_tags WHERE user_id = ? AND tag = ?)"
+            params += [user_id, tag]
         if after is not None:
             sql += " AND (updated_at < ? OR (updated_at = ? AND id < ?))"
             params += [after[0], after[0], after[1]]

@@ -33,6 +33,32 @@ MIGRATIONS: list[tuple[str, str]] = [
         PRIMARY KEY (id, version)
     );
     """),
+    # The tags of chats, indexed: kept by triggers from the chats' JSON (the only writer),
+    # so `GET /api/chats?tag=` reads an index instead of every chat of the user.
+    ("0510_chat_tags", """
+    CREATE TABLE chat_tags (
+        chat_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        tag TEXT NOT NULL,
+        PRIMARY KEY (user_id, tag, chat_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX chat_tags_chat ON chat_tags (chat_id);
+    INSERT OR IGNORE INTO chat_tags (chat_id, user_id, tag)
+        SELECT chats.id, chats.user_id, tags.value FROM chats, json_each(chats.data, '$.tags') AS tags;
+    CREATE TRIGGER chat_tags_insert AFTER INSERT ON chats BEGIN
+        INSERT OR IGNORE INTO chat_tags (chat_id, user_id, tag)
+            SELECT new.id, new.user_id, value FROM json_each(new.data, '$.tags');
+    END;
+    CREATE TRIGGER chat_tags_update AFTER UPDATE OF data ON chats
+    WHEN json_extract(old.data, '$.tags') IS NOT json_extract(new.data, '$.tags') BEGIN
+        DELETE FROM chat_tags WHERE chat_id = old.id;
+        INSERT OR IGNORE INTO chat_tags (chat_id, user_id, tag)
+            SELECT new.id, new.user_id, value FROM json_each(new.data, '$.tags');
+    END;
+    CREATE TRIGGER chat_tags_delete AFTER DELETE ON chats BEGIN
+        DELETE FROM chat_tags WHERE chat_id = old.id;
+    END;
+    """),
 ]
 
 
