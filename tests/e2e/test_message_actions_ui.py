@@ -30,6 +30,9 @@ async def test_continue_a_cut_answer_in_place(signed_in: UI, upstream: FakeUpstr
     assert stored[-1]["content"] == "Once upon a time there was a test."
     assert upstream.requests[-1]["messages"][-2] == {"role": "assistant", "content": "Once upon a"}
     assert ui.watch.errors == []
+    await answer.get_by_role("button", name="More actions").click()
+    await ui.screenshot("message-actions")
+    assert await ui.axe("message-actions") == []
 
 
 async def test_stopped_answers_offer_continue(signed_in: UI) -> None:
@@ -123,6 +126,8 @@ async def test_slash_opens_the_prompt_picker_and_fills_variables(
     await composer.fill("/")
     picker = page.get_by_role("region", name="Saved prompts")
     await expect(picker.get_by_role("button")).to_have_count(2)
+    await ui.screenshot("prompt-picker")
+    assert await ui.axe("prompt-picker") == []
     await composer.press_sequentially("tra")
     await expect(picker.get_by_role("button")).to_have_text(["/translate Translate"])
     await composer.press("Enter")
