@@ -80,6 +80,15 @@ async def test_continue_refuses_bad_targets(
     assert question.status == 422 and question.error_code == "validation_error"
     other = await stream_app.sign_up(http, "other@example.com")
     assert (await other.post(f"{base}/{message_id}/continue")).status == 404
+    # While the chat answers something else: 409, and nothing changes.
+    upstream.script = Script(tokens=[f"w{i} " for i in range(400)], delay=0.02)
+    busy = await user.post(base, {"message": "a long one"})
+    assert busy.status == 202
+    conflict = await user.post(f"{base}/{message_id}/continue")
+    assert conflict.status == 409 and conflict.error_code == "generation_active"
+    await user.post(f"/api/chats/{chat_id}/stop")
+    final = await wait_final(stream_app, await user_id(user), message_id)
+    assert final.content == "hi" and final.status == "complete"
 
 
 async def test_continue_goes_through_admission(
