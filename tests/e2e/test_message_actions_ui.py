@@ -222,3 +222,23 @@ async def test_the_prompts_dialog_creates_edits_and_deletes_prompts(signed_in: U
     await expect(dialog).to_contain_text("No saved prompts yet.")
     assert (await ui.api.get("/api/prompts")).json["items"] == []
     assert await ui.axe("prompts-dialog") == []
+
+
+async def test_an_answer_can_be_continued_again_and_again(signed_in: UI, upstream: FakeUpstream) -> None:
+    ui, page = signed_in, signed_in.page
+    user = await user_by_email(ui.app.services, ui.email or "")
+    chat = await create_chat(ui.app.services, user, "Long")
+    q = await add_message(ui.app.services, user, chat, "user", "Count", None)
+    await add_message(ui.app.services, user, chat, "assistant", "0", q.id, finish_reason="length",
+                      model="fake-model")
+    await ui.goto(f"/c/{chat.id}")
+    answer = page.locator("article.assistant").last
+    expected = "0"
+    for n in range(1, 6):
+        upstream.script = Script(tokens=[f" {n}"], finish_reason="length")
+        await answer.get_by_role("button", name="Continue").click()
+        expected += f" {n}"
+        await expect(answer.locator(".markdown")).to_have_text(expected)
+        await expect(answer).to_have_attribute("data-status", "complete")
+    assert ui.api is not None
+    assert (await ui.api.get(f"/api/chats/{chat.id}")).json["messages"][-1]["content"] == "0 1 2 3 4 5"

@@ -235,6 +235,7 @@ class Conversation {
     const answer: Message = { ...message, status: 'streaming', finish_reason: null, error: null };
     this.messages = this.messages.map((m) => (m.id === message.id ? answer : m));
     tellOtherTabs({ type: 'generation', chat_id: chatId });
+    this.follows.delete(message.id); // a new generation: the re-follow budget starts again
     this.follow(chatId, answer);
   }
 
