@@ -103,10 +103,10 @@ class Message:
     usage: dict[str, Any] | None = None
     sources: list[dict[str, Any]] | None = None
     error: dict[str, Any] | None = None
+    # Why the model stopped ("stop", "length"...): "length" means the answer was cut.
+    finish_reason: str | None = None
     team_id: str = ""
     index_state: IndexState = "pending"
-    # Why the model stopped ("stop", "length"...), as the provider said; None if unknown.
-    finish_reason: str | None = None
     # The owner's rating of an answer: {"rating": 1 | -1, "comment": str | None, "updated_at"}.
     feedback: dict[str, Any] | None = None
     # The generation that last wrote this answer when it is not the message id (a

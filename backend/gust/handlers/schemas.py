@@ -117,8 +117,10 @@ class MessageOut(BaseModel):
     usage: dict[str, Any] | None
     sources: list[dict[str, Any]] | None
     error: dict[str, Any] | None
-    finish_reason: str | None
-    feedback: FeedbackOut | None
+    finish_reason: str | None = Field(
+        None, description='why the model stopped: "length" means the answer was cut at the length limit'
+    )
+    feedback: FeedbackOut | None = None
     created_at: str
 
 
@@ -176,6 +178,10 @@ class SendIn(Strict):
 
 class StreamIn(SendIn):
     chat_id: str | None = Field(None, max_length=64)
+    system_prompt: str | None = Field(
+        None, max_length=20_000,
+        description="The new chat's system prompt: only without chat_id (PATCH an existing chat instead)",
+    )
 
 
 class RegenerateIn(Strict):

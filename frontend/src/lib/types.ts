@@ -64,6 +64,7 @@ export interface Message {
   usage: Usage | null;
   sources: Source[] | null;
   error: MessageError | null;
+  /** Why the model stopped: 'length' means the answer was cut at the length limit. */
   finish_reason?: string | null;
   feedback?: Feedback | null;
   created_at: string;
