@@ -19,6 +19,7 @@ class SuggestionsIn(Strict):
 
 
 class SuggestionsHandler(SessionHandler):
+    api_key_methods = frozenset({"GET"})  # reading is harmless; replacing needs a session
     api = {"get": Op("Suggested prompts of my team (shown on an empty chat)",
                      responses={200: SuggestionsOut}, tags=("settings",))}
 
@@ -34,7 +35,6 @@ class AdminSuggestionsHandler(SessionHandler):
                      tags=("admin",))}
 
     async def put(self) -> None:
-        self.refuse_api_key()
         body = self.json_body(SuggestionsIn)
         items = await SuggestionService(self.services.store).replace(self.user, body.items)
         self.write_json({"items": items})
