@@ -54,7 +54,7 @@ async def test_admin_suggestions_show_on_an_empty_chat_and_fill_the_composer(sig
     ui = signed_in
     page = ui.page
     await ui.goto("/")
-    await page.get_by_role("button", name="Settings").click()
+    await page.get_by_role("button", name="Settings", exact=True).click()
     dialog = page.get_by_role("dialog", name="Settings")
     field = dialog.get_by_label("Suggested prompts, one per line")
     await field.fill("Plan a trip to Lisbon\n\nWrite a haiku")
