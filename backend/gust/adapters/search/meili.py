@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict
+from functools import cache
 from typing import Any
 
 import httpx2
@@ -35,6 +37,33 @@ SORTABLE = ["created_at"]
 RETRIEVE = ["id", "kind", "chat_id", "message_id", "role", "created_at", "title", "content"]
 CROP_WORDS = 24
 _FAILURES = (MeilisearchError, httpx2.HTTPError, pydantic.ValidationError)
+
+# SQLite FTS5's unicode61 tokenizer splits words on every punctuation, symbol, space and
+# control character; Meilisearch's tokenizer keeps many of them inside words (`<`, `>`, `=`,
+# `|`, `$`, `~`, `^`, no-break spaces, arrows, math and currency signs, box drawing, emoji),
+# so `Code <b>review</b>` was not found by `review`. Adding them as separator tokens gives
+# both engines the same words. The blocks are those everyday text and code are written with;
+# each token costs the query tokenizer a little (about 1.7 ms per 1,000 per search, measured
+# on Meilisearch 1.50), so the rarely typed blocks (musical, ancient, mahjong...) stay out.
+_SEPARATOR_BLOCKS = (
+    (0x0021, 0x00FF),  # ASCII and Latin-1 punctuation, symbols, no-break space, C1 controls
+    (0x2000, 0x27BF),  # general punctuation and spaces ... arrows, math, technical, box
+    # drawing, geometric shapes, miscellaneous symbols, dingbats
+    (0x3000, 0x303F),  # CJK symbols and punctuation (ideographic space)
+    (0x1F300, 0x1FAFF),  # emoji: pictographs, emoticons, transport, supplemental symbols
+)
+_SEPARATOR_CATEGORIES = ("P", "S", "Z", "Cc")
+
+
+@cache
+def separator_tokens() -> tuple[str, ...]:
+    """The characters of _SEPARATOR_BLOCKS that FTS5's unicode61 treats as separators."""
+    return tuple(
+        chr(cp)
+        for first, last in _SEPARATOR_BLOCKS
+        for cp in range(first, last + 1)
+        if unicodedata.category(chr(cp)).startswith(_SEPARATOR_CATEGORIES)
+    )
 
 
 def quote(value: str) -> str:
@@ -105,19 +134,35 @@ class MeilisearchIndex:
             raise SearchIndexError(f"meilisearch: {exc}") from exc
 
     async def apply_settings(self) -> None:
-        """Set searchable, filterable and sortable attributes, only when they differ."""
+        """Bring the index's settings to ours, only when they differ.
+
+        The settings held by the index are its version: an index made by an older Gust (no
+        separator tokens, say) gets the new settings at the next start, and Meilisearch
+        re-indexes its documents once under them. A settings task still running (a start
+        that gave up waiting, another worker) is waited for, not enqueued again.
+        """
         current = await self.index.get_settings()
         if (
             current.searchable_attributes == SEARCHABLE
             and _names(current.filterable_attributes) == sorted(FILTERABLE)
             and _names(current.sortable_attributes) == sorted(SORTABLE)
+            and set(current.separator_tokens or ()) == set(separator_tokens())
         ):
             return
-        log.info("applying search settings to meilisearch index %s", self.index_uid)
+        running = await self.client.get_tasks(
+            index_ids=[self.index_uid], types="settingsUpdate", statuses=["enqueued", "processing"]
+        )
+        if running.results:
+            log.info("waiting for the settings update of meilisearch index %s", self.index_uid)
+            await self._wait(running.results[0].uid)  # the newest first
+            return
+        log.info("applying search settings to meilisearch index %s (it re-indexes its documents)",
+                 self.index_uid)
         settings = MeilisearchSettings(
             searchable_attributes=SEARCHABLE,
             filterable_attributes=list(FILTERABLE),
             sortable_attributes=SORTABLE,
+            separator_tokens=list(separator_tokens()),
         )
         await self._wait(await self.index.update_settings(settings))
 
@@ -134,14 +179,15 @@ class MeilisearchIndex:
         if health.status != "available":
             raise SearchIndexError(f"meilisearch is {health.status}")
 
-    async def _wait(self, task: TaskInfo) -> None:
+    async def _wait(self, task: TaskInfo | int) -> None:
+        uid = task if isinstance(task, int) else task.task_uid
         result = await self.client.wait_for_task(
-            task.task_uid, timeout_in_ms=int(self.task_timeout * 1000), interval_in_ms=25
+            uid, timeout_in_ms=int(self.task_timeout * 1000), interval_in_ms=25
         )
         if result.status != "succeeded":
             error = result.error or {}
             raise SearchIndexError(
-                f"meilisearch task {task.task_uid} {result.status}: "
+                f"meilisearch task {uid} {result.status}: "
                 f"{error.get('code', 'unknown')}: {error.get('message', '')}"
             )
 
