@@ -98,7 +98,7 @@ class ChatCompletionsHandler(OpenAIHandler):
         "post": Op(
             "Chat completion (OpenAI-compatible; `stream: true` answers server-sent events)",
             body=CompletionIn,
-            responses={200: _JSON, **_ERRORS},
+            responses={200: _JSON + '; or text/event-stream with "stream": true', **_ERRORS},
             tags=("openai",),
         )
     }
