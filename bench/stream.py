@@ -101,8 +101,7 @@ class Bench:
                 report["s2"] = await self.s2()
             if "s3" in self.args.scenarios:
                 if given is None:
-                    first = f"{self.args.connections[0]}:gust:stream"
-                    given = report["s2"]["capacity"].get(first) or 25
+                    given = report["s2"]["capacity"].get(f"{self.args.connections[0]}:gust:stream") or 25
                 report["s3"] = await self.s3(given)
             if "s4" in self.args.scenarios:
                 self.upstream.stop()
@@ -210,7 +209,7 @@ class Bench:
         print(f"S3: overload K={k} with MAX_ACTIVE_GENERATIONS={capacity}", flush=True)
         results = []
         for rep in range(self.args.reps):
-            result = await self.measure("gust", k, "stream", self.args.connections[0], max_active=capacity)
+            result = await self.measure("gust", k, "stream", "fresh", max_active=capacity)
             results.append(result.summary())
             print(f"  rep {rep + 1}: {json.dumps(result.summary())}", flush=True)
         keys = ("errors", "rejected_503", "ttft_p99_ms", "chunk_p99_ms", "chunks_per_s")
