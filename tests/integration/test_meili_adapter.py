@@ -102,6 +102,29 @@ async def test_an_index_of_an_older_version_gets_the_new_settings_and_is_reindex
         await upgraded.close()
 
 
+async def test_a_start_goes_on_while_the_index_reindexes_and_never_enqueues_it_twice(uid: str) -> None:
+    url, key = server()
+    old = MeilisearchIndex(url, key, index_uid=uid)
+    await old.start()
+    await old._wait(await old.index.update_settings(MeilisearchSettings(separator_tokens=[])))
+    c = chat(title="Code <b>review</b>")
+    await old.upsert([chat_document(c)] + [message_document(message(i, c)) for i in range(3000)])
+    tasks_before = await settings_tasks(old)
+    await old.close()
+
+    hurried = MeilisearchIndex(url, key, index_uid=uid, settings_wait=0.001)
+    await hurried.start()  # does not wait for the re-indexing, and does not fail
+    other_worker = MeilisearchIndex(url, key, index_uid=uid)
+    await other_worker.start()  # finds the update running (or done): waits for it
+    try:
+        assert await settings_tasks(other_worker) == tasks_before + 1
+        assert [h.doc_id for h in (await other_worker.search("alice", "review", limit=5)).hits] == [
+            f"c_{c.id}"]
+    finally:
+        await hurried.close()
+        await other_worker.close()
+
+
 async def test_upsert_sends_batches_and_waits_for_every_task(uid: str) -> None:
     url, key = server()
     index = MeilisearchIndex(url, key, index_uid=uid, batch_size=2)

@@ -12,7 +12,7 @@ from typing import Any
 import httpx2
 import pydantic
 from meilisearch_python_sdk import AsyncClient
-from meilisearch_python_sdk.errors import MeilisearchApiError, MeilisearchError
+from meilisearch_python_sdk.errors import MeilisearchApiError, MeilisearchError, MeilisearchTimeoutError
 from meilisearch_python_sdk.index import AsyncIndex
 from meilisearch_python_sdk.models.settings import MeilisearchSettings
 from meilisearch_python_sdk.models.task import TaskInfo
@@ -97,6 +97,7 @@ class MeilisearchIndex:
         index_uid: str = "gust",
         timeout: float = 10.0,
         task_timeout: float = 60.0,
+        settings_wait: float = 10.0,
         batch_size: int = 1000,
     ) -> None:
         self.url = url
@@ -104,6 +105,7 @@ class MeilisearchIndex:
         self.index_uid = index_uid
         self.timeout = timeout
         self.task_timeout = task_timeout
+        self.settings_wait = settings_wait
         self.batch_size = batch_size
         self._client: AsyncClient | None = None
 
@@ -140,7 +142,10 @@ class MeilisearchIndex:
         The settings held by the index are its version: an index made by an older Gust (no
         separator tokens, say) gets the new settings at the next start, and Meilisearch
         re-indexes its documents once under them. A settings task still running (a start
-        that gave up waiting, another worker) is waited for, not enqueued again.
+        that stopped waiting, another worker) is waited for, not enqueued again. Re-indexing
+        a large index takes a while: the start waits `settings_wait` seconds at most, then
+        goes on (searches use the old settings until Meilisearch is done, and writes queue
+        behind it in Meilisearch's task queue).
         """
         current = await self.index.get_settings()
         if (
@@ -154,18 +159,24 @@ class MeilisearchIndex:
             index_ids=[self.index_uid], types="settingsUpdate", statuses=["enqueued", "processing"]
         )
         if running.results:
-            log.info("waiting for the settings update of meilisearch index %s", self.index_uid)
-            await self._wait(running.results[0].uid)  # the newest first
-            return
-        log.info("applying search settings to meilisearch index %s (it re-indexes its documents)",
-                 self.index_uid)
-        settings = MeilisearchSettings(
-            searchable_attributes=SEARCHABLE,
-            filterable_attributes=list(FILTERABLE),
-            sortable_attributes=SORTABLE,
-            separator_tokens=list(separator_tokens()),
-        )
-        await self._wait(await self.index.update_settings(settings))
+            task_uid = running.results[0].uid  # the newest first
+            log.info("meilisearch index %s: waiting for its settings update (task %d)",
+                     self.index_uid, task_uid)
+        else:
+            log.info("meilisearch index %s: applying the search settings (it re-indexes its documents)",
+                     self.index_uid)
+            settings = MeilisearchSettings(
+                searchable_attributes=SEARCHABLE,
+                filterable_attributes=list(FILTERABLE),
+                sortable_attributes=SORTABLE,
+                separator_tokens=list(separator_tokens()),
+            )
+            task_uid = (await self.index.update_settings(settings)).task_uid
+        try:
+            await self._wait(task_uid, limit=self.settings_wait)
+        except MeilisearchTimeoutError:
+            log.warning("meilisearch index %s is still re-indexing under its new settings (task %d); "
+                        "searches use the old ones until it is done", self.index_uid, task_uid)
 
     async def close(self) -> None:
         if self._client is not None:
@@ -180,10 +191,10 @@ class MeilisearchIndex:
         if health.status != "available":
             raise SearchIndexError(f"meilisearch is {health.status}")
 
-    async def _wait(self, task: TaskInfo | int) -> None:
+    async def _wait(self, task: TaskInfo | int, *, limit: float | None = None) -> None:
         uid = task if isinstance(task, int) else task.task_uid
         result = await self.client.wait_for_task(
-            uid, timeout_in_ms=int(self.task_timeout * 1000), interval_in_ms=25
+            uid, timeout_in_ms=int((limit or self.task_timeout) * 1000), interval_in_ms=25
         )
         if result.status != "succeeded":
             error = result.error or {}
