@@ -3,6 +3,7 @@ password change, and authentication of access tokens and API keys."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from typing import Literal
@@ -14,7 +15,9 @@ from gust.ports.accounts_store import AccountsStore
 from gust.services.passwords import PasswordHasher, check_password_rules
 from gust.services.ratelimit import (
     LOGIN_ACCOUNT,
+    LOGIN_ACCOUNT_IP,
     LOGIN_IP,
+    PASSWORD_CHANGE,
     REGISTER_ACCOUNT,
     REGISTER_IP,
     RateLimitService,
@@ -52,6 +55,7 @@ class AuthService:
         refresh_ttl: int = 7 * 24 * 3600,
         rate_limits: RateLimitService | None = None,
         registration: RegistrationMode | None = None,
+        login_slowdown: float = 0.0,
     ) -> None:
         self.store = store
         self.tokens = TokenService(
@@ -61,6 +65,7 @@ class AuthService:
         self.hasher = PasswordHasher(bcrypt_rounds)
         self.rate_limits = rate_limits
         self.registration = registration
+        self.login_slowdown = login_slowdown
 
     # -- tokens --------------------------------------------------------------------
     def issue_access_token(self, user: User) -> str:
@@ -189,6 +194,49 @@ class AuthService:
         log.info("user %s registered (team %s, role %s)", user.id, team_id, role)
         return user
 
+    # -- operator commands (python -m gust users ...) -----------------------------------
+    async def provision(
+        self, email: str, password: str, *, admin: bool, display_name: str | None = None
+    ) -> User:
+        """Create an account whatever the registration rules say (the server's operator
+        asked for it): an admin of the instance's team with `admin`, else a user. The
+        first account of an instance is always its admin."""
+        email = normalise_email(email)
+        check_password_rules(password)
+        password_hash = await self.hasher.hash(password)
+        created = now()
+        if await self.store.get_team(DEFAULT_TEAM_ID) is None:
+            with contextlib.suppress(Conflict):
+                team = Team(id=DEFAULT_TEAM_ID, name="Default team", created_at=created)
+                await self.store.create_team(team)
+        first = await self.store.count_users() == 0
+        user = User(
+            id=new_id(),
+            email=email,
+            display_name=(display_name or email.split("@")[0]).strip()[:100] or email.split("@")[0],
+            role="admin" if admin or first else "user",
+            team_id=DEFAULT_TEAM_ID,
+            created_at=created,
+            password_hash=password_hash,
+        )
+        await self.store.create_user(user)  # Conflict if the address is taken
+        log.info("user %s created from the command line (role %s)", user.id, user.role)
+        return user
+
+    async def reset_password(self, user: User, new: str) -> User:
+        """Set a password without the current one (the operator's reset); every session
+        and access token of the user ends."""
+        check_password_rules(new)
+        password_hash = await self.hasher.hash(new)
+        updated = await self.store.update_user(
+            user.id, {"password_hash": password_hash, "token_version": user.token_version + 1}
+        )
+        if updated is None:
+            raise NotFound("user not found")
+        await self.tokens.end_all_sessions(user.id)
+        log.info("password of user %s reset from the command line; sessions revoked", user.id)
+        return updated
+
     # -- login -------------------------------------------------------------------------
     async def login(self, email: str, password: str, *, client_ip: str | None = None) -> Session:
         if client_ip is not None:
@@ -198,8 +246,14 @@ class AuthService:
         except ValidationError:
             await self.hasher.verify(password, None)
             raise Unauthorized(LOGIN_FAILED, code="login_failed") from None
-        # Counted for unknown addresses too: the limit must not reveal which accounts exist.
-        await self._limit(LOGIN_ACCOUNT, email)
+        # Counted for unknown addresses too: the limits must not reveal which accounts exist.
+        # Refused per (account, address): a guesser stops there, and the owner signing in
+        # from anywhere else is not locked out by them.
+        await self._limit(LOGIN_ACCOUNT_IP, f"{email}\x00{client_ip or '-'}")
+        if self.rate_limits is not None and not await self.rate_limits.within(LOGIN_ACCOUNT, email):
+            # Many attempts on one account from many addresses: slow every attempt down
+            # (the right password still gets in), never refuse it.
+            await asyncio.sleep(self.login_slowdown)
         user = await self.store.get_user_by_email(email)
         ok = await self.hasher.verify(password, user.password_hash if user else None)
         if user is None or not ok or user.disabled:
@@ -212,7 +266,7 @@ class AuthService:
     async def change_password(self, user: User, current: str | None, new: str) -> Session:
         """Set a new password; every session and access token of the user ends, and the
         caller gets a fresh session."""
-        await self._limit(LOGIN_ACCOUNT, user.email)  # no brute force with a stolen session
+        await self._limit(PASSWORD_CHANGE, user.id)  # no brute force with a stolen session
         if user.password_hash is not None:
             if not current or not await self.hasher.verify(current, user.password_hash):
                 raise Forbidden("current password is incorrect", code="wrong_password")
