@@ -58,10 +58,15 @@ async def completions(app: RunningApp, user: Api, accept: str) -> Request:
     return "POST", "/v1/chat/completions", headers, json.dumps(body).encode()
 
 
+async def user_events(app: RunningApp, user: Api, accept: str) -> Request:
+    return "GET", "/api/events", {"Accept": accept}, None
+
+
 OPENERS: dict[tuple[str, str], Opener] = {
     ("POST", "/chat/stream"): chat_stream,
     ("GET", "/api/chats/{chat_id}/events"): chat_events,
     ("POST", "/v1/chat/completions"): completions,
+    ("GET", "/api/events"): user_events,
 }
 
 
