@@ -70,6 +70,7 @@ from gust.services.models import (
 )
 from gust.services.oauth.providers import build_providers
 from gust.services.oauth.service import OAuthService
+from gust.services.profile import ProfileService
 from gust.services.prompts import PromptService
 from gust.services.ratelimit import (
     LOGIN_ACCOUNT,
@@ -88,6 +89,7 @@ from gust.services.registry import HealthCheck, Services
 from gust.services.research import ResearchService
 from gust.services.search import SearchService
 from gust.services.secretbox import SecretBox
+from gust.services.suggestions import SuggestionService
 from gust.services.teams import TeamService
 from gust.services.titles import TitleService
 from gust.services.usage import UsageService
@@ -269,6 +271,8 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
     await build_search(settings, services)
     services.messages = MessageService(store, services.chats, services.hub)
     services.prompts = PromptService(store)
+    services.profiles = ProfileService(store, services.models)
+    services.suggestions = SuggestionService(store)
     return services
 
 

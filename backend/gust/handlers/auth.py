@@ -141,8 +141,10 @@ class MeHandler(APIHandler):
     async def patch(self) -> None:
         body = self.json_body(ProfileIn)
         changes = {name: getattr(body, name) for name in body.model_fields_set}
-        service = ProfileService(self.services.store, self.services.models)
-        user = await service.update(self.user, changes)
+        profiles: ProfileService | None = self.services.profiles
+        if profiles is None:
+            raise RuntimeError("profile service not configured")
+        user = await profiles.update(self.user, changes)
         self.write_json(user.profile())
 
 

@@ -19,10 +19,12 @@ from gust.services.hub import GenerationHub
 from gust.services.indexer import Indexer
 from gust.services.messages import MessageService
 from gust.services.models import ModelRegistry
+from gust.services.profile import ProfileService
 from gust.services.prompts import PromptService
 from gust.services.ratelimit import RateLimitService
 from gust.services.research import ResearchService
 from gust.services.search import SearchService
+from gust.services.suggestions import SuggestionService
 from gust.services.usage import UsageService
 from gust.services.user_events import UserEvents
 
@@ -60,6 +62,9 @@ class Services:
     # Deleting and rating single messages; the prompt library.
     messages: MessageService | None = None
     prompts: PromptService | None = None
+    # A user's own defaults (PATCH /api/auth/me) and their team's suggested prompts.
+    profiles: ProfileService | None = None
+    suggestions: SuggestionService | None = None
     # Parsing of untrusted uploads (imports, archives, documents) in limited worker processes.
     isolation: Isolation | None = None
     # Components checked by /health/ready: name -> async ping callable.
