@@ -126,6 +126,14 @@ async def each_view(page: Page, visit: Visit, check: Callable[[str, str], Awaita
             await check(size, theme)
 
 
+async def open_drawer_if_narrow(page: Page) -> None:
+    """At phone width the chat list is a drawer behind the header's menu button."""
+    viewport = page.viewport_size
+    if viewport is not None and viewport["width"] < 700:
+        await page.get_by_role("button", name="Open the chat list").click()
+        await expect(page.get_by_role("navigation", name="Chats")).to_be_visible()
+
+
 def require_axe() -> str:
     if not AXE.is_file():
         message = f"{AXE.relative_to(ROOT)} is missing: run npm ci in frontend/"

@@ -13,7 +13,7 @@ import aiohttp
 from playwright.async_api import Browser, Page, expect
 
 from tests.e2e.conftest import ARTIFACTS
-from tests.e2e.screens import Scenes, chat_ready, each_view, require_axe, set_scenes
+from tests.e2e.screens import Scenes, chat_ready, each_view, open_drawer_if_narrow, require_axe, set_scenes
 from tests.support.app_server import RunningApp
 from tests.support.fake_upstream import FakeUpstream
 
@@ -95,8 +95,7 @@ async def test_main_screens_have_no_wcag_violations(
             if await settings.is_visible():
                 return
             await scenes.user.goto(f"/c/{scenes.chat_id}")
-            if await user.get_by_role("button", name="Open the chat list").is_visible():
-                await user.get_by_role("button", name="Open the chat list").click()
+            await open_drawer_if_narrow(user)
             await user.get_by_role("button", name="Settings", exact=True).click()
             await expect(settings).to_be_visible()
 
