@@ -19,6 +19,7 @@ from tests.e2e.seed import add_message, create_chat, seed_conversation, user_by_
 from tests.support.app_server import RunningApp
 from tests.support.env import IN_CI
 from tests.support.fake_upstream import FakeUpstream, Script
+from tests.support.wait import until
 
 SIZES = {"desktop": (1280, 800), "mobile": (390, 844)}
 THEMES = ("light", "dark")
@@ -87,8 +88,14 @@ async def set_scenes(
     answer = user.page.locator("article.assistant").last
     await expect(answer).to_have_attribute("data-status", "complete")
     await chat_ready(user.page)
-    assert user.api is not None
-    shared = await user.api.post(f"/api/chats/{chat.id}/share")
+    api = user.api
+    assert api is not None
+
+    async def indexed() -> bool:  # the indexer ships new messages in batches
+        return bool((await api.get("/api/search?q=quicksort")).json["hits"])
+
+    assert await until(indexed, timeout=20, interval=0.2), "the answer was never indexed"
+    shared = await api.post(f"/api/chats/{chat.id}/share")
     assert shared.status == 201, shared.json
     return Scenes(anonymous, user, chat.id, shared.json["url"])
 

@@ -1,5 +1,6 @@
 """axe-core (WCAG 2.0/2.1 A and AA) finds nothing on the main screens, at 1280 and 390 px,
-light and dark: sign-in, a chat with a streamed rich answer, share page, settings, usage.
+light and dark: sign-in, a chat with a streamed rich answer, share page, the chat list, search,
+administration, settings and usage.
 
 One browser and one app for the whole sweep; every violation of every view is collected, so a
 failure lists them all (rule id, impact, target nodes) rather than the first one.
@@ -89,6 +90,31 @@ async def test_main_screens_have_no_wcag_violations(
 
         await each_view(user, chat_page, lambda s, t: sweep.run(user, f"chat {s} {t}"))
 
+        async def drawer_and_search() -> None:
+            await scenes.user.goto(f"/c/{scenes.chat_id}")
+            await chat_ready(user)
+            await open_drawer_if_narrow(user)
+            await expect(user.get_by_role("link", name="Birthday cake ideas")).to_be_visible()
+
+        await each_view(user, drawer_and_search, lambda s, t: sweep.run(user, f"chat list {s} {t}"))
+
+        async def search_dialog() -> None:
+            await scenes.user.goto(f"/c/{scenes.chat_id}")
+            await chat_ready(user)
+            await user.keyboard.press("Control+k")
+            await user.get_by_label("Search messages and chats").fill("quicksort")
+            await expect(user.locator("a.hit").first).to_be_visible()
+
+        await each_view(user, search_dialog, lambda s, t: sweep.run(user, f"search {s} {t}"))
+
+        async def admin_dialog() -> None:
+            await scenes.user.goto(f"/c/{scenes.chat_id}")
+            await open_drawer_if_narrow(user)
+            await user.get_by_role("button", name="Administration").click()
+            await expect(user.get_by_role("dialog", name="Administration")).to_be_visible()
+
+        await each_view(user, admin_dialog, lambda s, t: sweep.run(user, f"admin {s} {t}"))
+
         settings = user.get_by_role("dialog", name="Settings")
 
         async def settings_dialog() -> None:
@@ -110,5 +136,5 @@ async def test_main_screens_have_no_wcag_violations(
     finally:
         await scenes.close()
         report = sweep.report()
-    assert len(sweep.checked) == 5 * 4
+    assert len(sweep.checked) == 8 * 4
     assert report == "", f"axe found WCAG A/AA violations:\n{report}"
