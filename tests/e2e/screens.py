@@ -37,10 +37,14 @@ RICH_ANSWER = [
     "    return quicksort([x for x in rest if x < pivot]) + [pivot] + "
     "quicksort([x for x in rest if x >= pivot])\n",
     "```\n\n",
-    "| algorithm | average | worst | stable |\n|---|---|---|---|\n",
-    "| quicksort | $O(n \\log n)$ | $O(n^2)$ | no |\n",
-    "| merge sort | $O(n \\log n)$ | $O(n \\log n)$ | yes |\n\n",
+    "| algorithm | average | worst | memory | stable | in CPython's standard library |\n",
+    "|---|---|---|---|---|---|\n",
+    "| quicksort | $O(n \\log n)$ | $O(n^2)$ | $O(\\log n)$ | no | no |\n",
+    "| merge sort | $O(n \\log n)$ | $O(n \\log n)$ | $O(n)$ | yes | as part of Timsort |\n\n",
     "The expected comparisons satisfy\n\n$$C(n) = 2(n+1)H_n - 4n \\approx 1.39\\, n \\log_2 n$$\n\n",
+    "and, wider than a phone,\n\n",
+    "$$\\sum_{k=1}^{n} \\frac{1}{k(k+1)(k+2)} = \\frac{1}{4} - \\frac{1}{2(n+1)(n+2)}",
+    " \\quad \\text{for every natural number } n \\ge 1$$\n\n",
     "See [the Wikipedia article](https://en.wikipedia.org/wiki/Quicksort) for more.",
 ]
 SOURCES = [
