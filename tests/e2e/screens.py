@@ -83,7 +83,10 @@ async def set_scenes(
         app.services, account, chat, "assistant", "Quicksort and merge sort are the usual ones [1][2].",
         question.id, sources=SOURCES,
     )
-    upstream.script = Script(tokens=RICH_ANSWER)
+    # With reasoning (a collapsible part) and cut at the length limit (the UI says so).
+    upstream.script = Script(
+        tokens=RICH_ANSWER, reasoning=["The user wants ", "a comparison."], finish_reason="length"
+    )
     await user.goto(f"/c/{chat.id}")
     await expect(user.page.get_by_role("heading", name="Sorting algorithms")).to_be_visible()
     composer = user.page.get_by_label("Message", exact=True)
@@ -92,6 +95,7 @@ async def set_scenes(
     answer = user.page.locator("article.assistant").last
     await expect(answer).to_have_attribute("data-status", "complete")
     await chat_ready(user.page)
+    await answer.locator("details.reasoning summary").click()  # shown open
     api = user.api
     assert api is not None
 
