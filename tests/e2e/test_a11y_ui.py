@@ -14,7 +14,15 @@ import aiohttp
 from playwright.async_api import Browser, Page, expect
 
 from tests.e2e.conftest import ARTIFACTS
-from tests.e2e.screens import Scenes, chat_ready, each_view, open_drawer_if_narrow, require_axe, set_scenes
+from tests.e2e.screens import (
+    Scenes,
+    chat_ready,
+    each_view,
+    open_drawer_if_narrow,
+    require_axe,
+    set_scenes,
+    show,
+)
 from tests.support.app_server import RunningApp
 from tests.support.fake_upstream import FakeUpstream
 
@@ -34,6 +42,25 @@ async (tags) => {
 def last_line(text: str | None) -> str:
     lines = (text or "").strip().splitlines()
     return lines[-1].strip() if lines else ""
+
+
+# Every region that scrolls sideways in the answers must be in the tab order and, focused after
+# keyboard use, drawn with a visible focus outline.
+SCROLLERS_WITHOUT_KEYBOARD_JS = """
+() => {
+  const scrollers = [...document.querySelectorAll('article.assistant *')].filter(el => {
+    const style = getComputedStyle(el);
+    return ['auto', 'scroll'].includes(style.overflowX) && el.scrollWidth > el.clientWidth + 1;
+  });
+  const describe = el => el.tagName.toLowerCase() + '.' + [...el.classList].join('.');
+  const unreachable = el => {
+    if (el.tabIndex < 0) return true;
+    el.focus();
+    return !el.matches(':focus-visible') || getComputedStyle(el).outlineStyle === 'none';
+  };
+  return {scrollers: scrollers.map(describe), missing: scrollers.filter(unreachable).map(describe)};
+}
+"""
 
 
 class Sweep:
@@ -89,6 +116,14 @@ async def test_main_screens_have_no_wcag_violations(
             await chat_ready(user)
 
         await each_view(user, chat_page, lambda s, t: sweep.run(user, f"chat {s} {t}"))
+        # At phone width the code, the table and the long formula scroll sideways: each is
+        # reached with Tab and shows the focus ring there.
+        await show(user, "mobile", "light")
+        await user.keyboard.press("Shift")  # keyboard use: focus rings are drawn from now on
+        scrollers = await user.evaluate(SCROLLERS_WITHOUT_KEYBOARD_JS)
+        assert len(scrollers["scrollers"]) >= 3, scrollers  # code, table, formula
+        for missing in scrollers["missing"]:
+            sweep.found.append(f"chat mobile: scrolls sideways, no keyboard focus ring: {missing}")
 
         async def drawer_and_search() -> None:
             await scenes.user.goto(f"/c/{scenes.chat_id}")
