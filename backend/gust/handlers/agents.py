@@ -25,6 +25,7 @@ def agent_input(body: AgentIn) -> AgentInput:
 
 
 class AgentsHandler(SessionHandler):
+    api_key_methods = frozenset({"GET"})
     api = {
         "get": Op("Agents of my team", responses={200: AgentListOut}, tags=TAGS),
         "post": Op("Create an agent (admins); a webhook token is stored encrypted and never returned",
@@ -42,6 +43,7 @@ class AgentsHandler(SessionHandler):
 
 
 class AgentHandler(SessionHandler):
+    api_key_methods = frozenset({"GET"})
     api = {
         "get": Op("One agent of my team", responses={200: AgentOut}, tags=TAGS),
         "put": Op("Replace an agent (admins); a webhook without `token` keeps the stored one if the "
@@ -64,6 +66,7 @@ class AgentHandler(SessionHandler):
 
 
 class AgentAvatarHandler(SessionHandler):
+    api_key_methods = frozenset({"GET"})
     max_body_bytes = MAX_BYTES
     api = {
         "get": Op("The agent's avatar (PNG)", responses={200: "image/png"}, tags=TAGS),

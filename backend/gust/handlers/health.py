@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
+import ipaddress
 import time
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gust import __version__
-from gust.handlers.base import APIHandler, BaseHandler
+from gust.handlers.base import APIHandler, BaseHandler, dumps
 from gust.handlers.routing import Op, route
 from gust.handlers.schemas import HealthOut, ReadyOut
 
@@ -54,6 +56,7 @@ async def _check(name: str, check: Any) -> tuple[str, dict[str, Any]]:
 
 
 class ReadyHandler(APIHandler):
+    api_key_methods = frozenset({"GET"})
     auth_required = False
     api = {"get": Op("Readiness of each component; 503 when a required one is down",
                      responses={200: ReadyOut, 503: ReadyOut}, tags=("ops",))}
@@ -82,14 +85,40 @@ class ReadyHandler(APIHandler):
         )
 
 
+# Headers a proxy adds: a request that carries one was relayed, so it is not a local scraper.
+_PROXY_HEADERS = ("X-Forwarded-For", "X-Real-IP", "Forwarded")
+
+
 class MetricsHandler(BaseHandler):
-    api = {"get": Op("Prometheus metrics of this process",
-                     responses={200: CONTENT_TYPE_LATEST}, tags=("ops",))}
+    api = {"get": Op("Prometheus metrics of this process. With METRICS_TOKEN: send it as "
+                     "`Authorization: Bearer ...`; without it: only for scrapers on this host "
+                     "(loopback, not relayed by a proxy)",
+                     responses={200: CONTENT_TYPE_LATEST, 403: None}, tags=("ops",))}
     auth_required = False
 
     def get(self) -> None:
+        if not self._allowed():
+            self.set_status(403)
+            self.set_header("Content-Type", "application/json; charset=utf-8")
+            self.set_header("Cache-Control", "no-store")
+            message = "metrics need METRICS_TOKEN as a bearer token, or a scraper on this host"
+            self.finish(dumps({"error": {"code": "metrics_forbidden", "message": message,
+                                         "request_id": self.request_id}}))
+            return
         self.set_header("Content-Type", CONTENT_TYPE_LATEST)
         self.finish(generate_latest(self.application.metrics.registry))
+
+    def _allowed(self) -> bool:
+        token = self.gust_settings.metrics_token
+        if token:
+            scheme, _, value = self.request.headers.get("Authorization", "").partition(" ")
+            return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())
+        if any(name in self.request.headers for name in _PROXY_HEADERS):
+            return False
+        try:
+            return ipaddress.ip_address(self.request.remote_ip or "").is_loopback
+        except ValueError:
+            return False
 
 
 default_handlers = [
