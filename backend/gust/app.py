@@ -35,6 +35,7 @@ from gust.handlers import openai_api as openai_handlers
 from gust.handlers import search as search_handlers
 from gust.handlers import shares as share_handlers
 from gust.handlers import usage as usage_handlers
+from gust.handlers import user_events as user_events_handlers
 from gust.handlers.base import NotFoundHandler, ShuttingDownHandler
 from gust.handlers.frontend import frontend_handlers
 from gust.handlers.openapi_doc import build_openapi
@@ -85,6 +86,7 @@ from gust.services.secretbox import SecretBox
 from gust.services.teams import TeamService
 from gust.services.titles import TitleService
 from gust.services.usage import UsageService
+from gust.services.user_events import UserEvents
 from gust.services.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
@@ -108,6 +110,7 @@ def api_handlers() -> list[Rule]:
         *usage_handlers.default_handlers,
         *openai_handlers.default_handlers,
         *share_handlers.default_handlers,
+        *user_events_handlers.default_handlers,
     ]
 
 
@@ -190,6 +193,8 @@ class GustApplication(tornado.web.Application):
         """Wait for in-flight requests (up to SHUTDOWN_TIMEOUT), then close the services."""
         self.begin_shutdown()
         timeout = self.gust_settings.shutdown_timeout
+        if self.services is not None and self.services.user_events is not None:
+            self.services.user_events.close()  # notification streams end now
         if self.services is not None and self.services.hub is not None:
             # Running answers may finish; then the rest are stored as interrupted and their
             # streams end with a retryable server_shutdown error.
@@ -426,7 +431,9 @@ def model_entries(settings: Settings, env: dict[str, str]) -> list[ModelEntry]:
     entries = preset_entries(env, settings.deepseek_api_url)
     if settings.models_file is not None:
         entries += load_models_file(settings.models_file)
-    if settings.local_model and local_model_available():
+    # A models file entry with `provider: local` configures the bundled model itself.
+    configured_local = any(entry.provider == "local" for entry in entries)
+    if settings.local_model and local_model_available() and not configured_local:
         entries.append(local_entry())
     return entries
 
@@ -455,6 +462,8 @@ async def build_streaming(settings: Settings, services: Services) -> None:
         owner_timeout=settings.generation_owner_timeout,
     )
     services.bus, services.hub, services.models = bus, hub, registry
+    services.user_events = UserEvents(bus)
+    titles.on_title = services.user_events.publish  # the sidebar learns new titles live
     services.extra["reaper"] = OwnerReaper(services.store, hub, settings.generation_owner_timeout)
     services.generation = GenerationService(
         services.store,

@@ -101,6 +101,7 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("GET", "/api/auth/api-keys"): Policy("user", key=True),
     ("POST", "/api/auth/api-keys"): Policy("user", body={"name": "k"}),
     ("GET", "/api/chats"): Policy("user", key=True),
+    ("GET", "/api/events"): Policy("user"),  # an endless stream: checked anonymously only
     ("POST", "/api/chats"): Policy("user", body={"title": "t"}, key=True),
     ("GET", "/api/models"): Policy("user", key=True),
     ("GET", "/api/search"): Policy("user", query=f"?q={SECRET_WORD}", key=True),

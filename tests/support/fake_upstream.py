@@ -42,6 +42,7 @@ class Script:
     empty_choices: bool = False  # first send a chunk with "choices": [] (Azure's prompt-filter chunk)
     usage_in_choice: bool = False  # usage inside the last choice (Moonshot), not at the top level
     stamp: bool = False  # add the send time to every chunk as "t" (for benchmarks)
+    plain_text: str | None = None  # the reply to non-streaming requests (e.g. titles), if not tokens
 
 
 class FakeUpstream:
@@ -107,7 +108,7 @@ class FakeUpstream:
                 headers=headers,
             )
         if not body.get("stream"):
-            text = "".join(self._tokens(script, body))
+            text = script.plain_text if script.plain_text is not None else "".join(self._tokens(script, body))
             return web.json_response(
                 {
                     "id": "cmpl-fake",

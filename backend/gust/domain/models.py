@@ -101,6 +101,8 @@ class Message:
     usage: dict[str, Any] | None = None
     sources: list[dict[str, Any]] | None = None
     error: dict[str, Any] | None = None
+    # Why the model stopped ("stop", "length"...): "length" means the answer was cut.
+    finish_reason: str | None = None
     team_id: str = ""
     index_state: IndexState = "pending"
 
@@ -117,6 +119,7 @@ class Message:
             "usage": self.usage,
             "sources": self.sources,
             "error": self.error,
+            "finish_reason": self.finish_reason,
             "created_at": iso(self.created_at),
         }
 

@@ -27,6 +27,9 @@ class ProvidersOut(BaseModel):
     items: list[ProviderOut]
     password: bool
     registration: Literal["open", "invite", "closed"]
+    first_account: bool = Field(
+        description="True while the server has no account: the next one created becomes its admin"
+    )
 
 
 class OAuthStartQuery(Strict):

@@ -148,6 +148,7 @@ class ProvidersHandler(SessionHandler):
                 ],
                 "password": True,
                 "registration": await self.auth.registration_mode(),
+                "first_account": await self.auth.store.count_users() == 0,
             }
         )
 

@@ -70,6 +70,7 @@ class ReadyHandler(APIHandler):
         await super().prepare()
 
     async def get(self) -> None:
+        operator = is_operator(self)
         if self.starting:
             backend = "mongodb" if self.gust_settings.mongodb_uri else "sqlite"
             store = {"status": "down", "backend": backend, "detail": "starting"}
@@ -77,6 +78,12 @@ class ReadyHandler(APIHandler):
             return
         checks = self.services.health_checks
         results = dict(await asyncio.gather(*(_check(n, c) for n, c in checks.items())))
+        if not operator:
+            # The cause of a failure can name internal hosts and ports: operators (METRICS_TOKEN,
+            # or a probe on this host) read it; anyone else gets the status alone.
+            for result in results.values():
+                if result["status"] == "down" and "detail" in result:
+                    result["detail"] = "unavailable"
         down = [n for n, r in results.items() if r["status"] == "down" and checks[n].required]
         degraded = any(r["status"] != "ok" for r in results.values())
         status = "down" if down else ("degraded" if degraded else "ok")
@@ -109,16 +116,22 @@ class MetricsHandler(BaseHandler):
         self.finish(generate_latest(self.application.metrics.registry))
 
     def _allowed(self) -> bool:
-        token = self.gust_settings.metrics_token
-        if token:
-            scheme, _, value = self.request.headers.get("Authorization", "").partition(" ")
-            return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())
-        if any(name in self.request.headers for name in _PROXY_HEADERS):
-            return False
-        try:
-            return ipaddress.ip_address(self.request.remote_ip or "").is_loopback
-        except ValueError:
-            return False
+        return is_operator(self)
+
+
+def is_operator(handler: BaseHandler) -> bool:
+    """The request carries METRICS_TOKEN, or (without one) comes from this host, not via a proxy."""
+    request = handler.request
+    token = handler.gust_settings.metrics_token
+    if token:
+        scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())
+    if any(name in request.headers for name in _PROXY_HEADERS):
+        return False
+    try:
+        return ipaddress.ip_address(request.remote_ip or "").is_loopback
+    except ValueError:
+        return False
 
 
 default_handlers = [

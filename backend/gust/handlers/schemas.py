@@ -108,6 +108,9 @@ class MessageOut(BaseModel):
     usage: dict[str, Any] | None
     sources: list[dict[str, Any]] | None
     error: dict[str, Any] | None
+    finish_reason: str | None = Field(
+        None, description='why the model stopped: "length" means the answer was cut at the length limit'
+    )
     created_at: str
 
 
@@ -165,6 +168,10 @@ class SendIn(Strict):
 
 class StreamIn(SendIn):
     chat_id: str | None = Field(None, max_length=64)
+    system_prompt: str | None = Field(
+        None, max_length=20_000,
+        description="The new chat's system prompt: only without chat_id (PATCH an existing chat instead)",
+    )
 
 
 class RegenerateIn(Strict):

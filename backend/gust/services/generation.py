@@ -24,6 +24,7 @@ from gust.services.context import build_messages
 from gust.services.events import EventLog, ReasoningText
 from gust.services.hub import Generation, GenerationHub
 from gust.services.models import ModelRegistry, ModelSpec
+from gust.services.title_text import shorten
 from gust.services.usage import final_usage
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ class SendOptions:
     temperature: float | None = None
     max_tokens: int | None = None
     research: bool = False
+    system_prompt: str | None = None  # a new chat's (send() refuses it with a chat_id)
 
 
 @dataclass(slots=True)
@@ -109,6 +111,11 @@ class GenerationService:
             raise ValidationError(
                 f"message is longer than {self.max_message_chars} characters", field="message"
             )
+        if chat_id is not None and options.system_prompt is not None:
+            raise ValidationError(
+                "system_prompt is for a new chat only: change an existing chat's with PATCH /api/chats/{id}",
+                field="system_prompt",
+            )
         requested = self._check_model(options)
         async with self.admission.starting(user):
             return await self._send(user, options, chat_id, requested)
@@ -119,7 +126,8 @@ class GenerationService:
         text = options.message  # validated by send()
         if chat_id is None:
             chat = await self.chats.create_chat(
-                user, title=provisional_title(text), model=(requested or self.models.resolve(None)).id
+                user, title=provisional_title(text), model=(requested or self.models.resolve(None)).id,
+                system_prompt=options.system_prompt or None,
             )
             messages: list[Message] = []
         else:
@@ -394,6 +402,7 @@ class _Job:
             "status": status,
             "usage": usage,
             "error": error,
+            "finish_reason": self.finish_reason,
             "updated_at": now(),
         }
         if self.sources is not None:
@@ -595,5 +604,4 @@ def provisional_title(text: str) -> str:
 
     Kept, not "New chat", so the sidebar names the chat at once and still does when the
     title cannot be generated (webhook models, a failing provider)."""
-    title = " ".join(text.split())[:60]
-    return title or DEFAULT_TITLE
+    return shorten(text) or DEFAULT_TITLE

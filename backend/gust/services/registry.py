@@ -22,6 +22,7 @@ from gust.services.ratelimit import RateLimitService
 from gust.services.research import ResearchService
 from gust.services.search import SearchService
 from gust.services.usage import UsageService
+from gust.services.user_events import UserEvents
 
 
 @dataclass(slots=True)
@@ -48,6 +49,7 @@ class Services:
     search: SearchService | None = None
     usage: UsageService | None = None
     indexer: Indexer | None = None
+    user_events: UserEvents | None = None  # GET /api/events (services/user_events.py)
     # Accounts and security: abuse limits (`await rate_limits.check(bucket, key)`), the
     # admins' error log, and teams / API keys / agents / sign-in providers.
     rate_limits: RateLimitService | None = None

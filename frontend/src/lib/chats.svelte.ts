@@ -24,6 +24,7 @@ class ChatList {
   error = $state<string | null>(null);
   pendingDeletes = $state.raw<PendingDelete[]>([]);
   private generation = 0;
+  private topSeq = 0;
 
   get pinned(): Chat[] {
     return this.items.filter((c) => c.pinned);
@@ -67,8 +68,10 @@ class ChatList {
 
   /** Refresh the first page without losing what was scrolled in (new titles, new chats). */
   async refreshTop(): Promise<void> {
+    const seq = ++this.topSeq;
     try {
       const page = await api.listChats({ limit: PAGE, archived: this.archived });
+      if (seq !== this.topSeq) return; // a later refresh is on its way: this one may be stale
       const fresh = new Map(page.items.map((c) => [c.id, c]));
       const merged = this.items.map((c) => fresh.get(c.id) ?? c);
       const known = new Set(merged.map((c) => c.id));
@@ -93,6 +96,15 @@ class ChatList {
     }
     const rest = this.items.filter((c) => c.id !== chat.id);
     this.items = [chat, ...rest].sort(newestFirst);
+  }
+
+  /** A title pushed by the server (`title` on /api/events): shown at once, then the first
+   * page is read again, which also supersedes any list read still on its way from before
+   * the title was stored (refreshTop keeps only the latest read). */
+  applyTitle(chatId: string, title: string): void {
+    const chat = this.get(chatId);
+    if (chat && chat.title !== title) this.replace({ ...chat, title });
+    void this.refreshTop();
   }
 
   get(id: string): Chat | undefined {

@@ -58,6 +58,8 @@ export interface Message {
   usage: Usage | null;
   sources: Source[] | null;
   error: MessageError | null;
+  /** Why the model stopped: 'length' means the answer was cut at the length limit. */
+  finish_reason?: string | null;
   created_at: string;
   sibling_ids?: string[];
 }
