@@ -31,7 +31,9 @@ from gust.config import ConfigError, Settings, stuck_store_limit
 from gust.domain.models import User
 from gust.handlers import admin, agents, api_keys, auth, chats, health, meta, oauth, stream
 from gust.handlers import exports as export_handlers
+from gust.handlers import messages as message_handlers
 from gust.handlers import openai_api as openai_handlers
+from gust.handlers import prompts as prompt_handlers
 from gust.handlers import search as search_handlers
 from gust.handlers import shares as share_handlers
 from gust.handlers import usage as usage_handlers
@@ -56,6 +58,7 @@ from gust.services.errorlog import ErrorLogService
 from gust.services.generation import GenerationService
 from gust.services.hub import GenerationHub
 from gust.services.indexer import Indexer
+from gust.services.messages import MessageService
 from gust.services.models import (
     ModelEntry,
     ModelRegistry,
@@ -66,6 +69,7 @@ from gust.services.models import (
 )
 from gust.services.oauth.providers import build_providers
 from gust.services.oauth.service import OAuthService
+from gust.services.prompts import PromptService
 from gust.services.ratelimit import (
     LOGIN_ACCOUNT,
     LOGIN_ACCOUNT_IP,
@@ -104,6 +108,8 @@ def api_handlers() -> list[Rule]:
         *admin.default_handlers,
         *agents.default_handlers,
         *chats.default_handlers,
+        *message_handlers.default_handlers,
+        *prompt_handlers.default_handlers,
         *export_handlers.default_handlers,
         *stream.default_handlers,
         *search_handlers.default_handlers,
@@ -259,6 +265,8 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
     if services.generation is not None:
         services.generation.research = services.research
     await build_search(settings, services)
+    services.messages = MessageService(store, services.chats, services.hub)
+    services.prompts = PromptService(store)
     return services
 
 

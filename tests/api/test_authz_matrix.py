@@ -129,6 +129,15 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("POST", "/api/chats/{chat_id}/stop"): Policy("owned", key=True),
     ("POST", "/api/chats/{chat_id}/messages/{message_id}/regenerate"): Policy("owned", body={}, key=True),
     ("DELETE", "/api/auth/api-keys/{key_id}"): Policy("owned"),
+    ("DELETE", "/api/chats/{chat_id}/messages/{message_id}"): Policy("owned"),
+    ("PUT", "/api/chats/{chat_id}/messages/{message_id}/feedback"): Policy("owned", body={"rating": 1}),
+    ("POST", "/api/chats/{chat_id}/messages/{message_id}/continue"): Policy("owned", owner_reads=False),
+    ("GET", "/api/prompts"): Policy("user"),
+    ("POST", "/api/prompts"): Policy("user", body={"name": "n", "command": "matrix", "body": "b"}),
+    ("GET", "/api/prompts/{prompt_id}"): Policy("owned"),  # A's personal prompt
+    ("PATCH", "/api/prompts/{prompt_id}"): Policy("owned", body={"body": "stolen"}),
+    ("DELETE", "/api/prompts/{prompt_id}"): Policy("owned"),
+    ("GET", "/api/prompts/{prompt_id}/versions"): Policy("owned"),
     # -- admins of the team ----------------------------------------------------------------
     ("GET", "/api/admin/users"): Policy("admin"),
     ("PATCH", "/api/admin/users/{user_id}"): Policy("admin", body={"role": "admin"}),  # B promoting B
@@ -136,7 +145,8 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("POST", "/api/admin/invites"): Policy("admin", body={"role": "admin"}),
     ("DELETE", "/api/admin/invites/{invite_id}"): Policy("admin"),
     ("GET", "/api/admin/errors"): Policy("admin"),
-    ("GET", "/api/usage"): Policy("admin", query="?all=true"),  # without all=true: my own usage
+    ("GET", "/api/usage"): Policy("admin", query="?all=true"),
+    ("GET", "/api/admin/feedback"): Policy("admin"),  # without all=true: my own usage
     # -- team objects (agents) -------------------------------------------------------------
     ("GET", "/api/agents"): Policy("team_list", key=True),
     ("POST", "/api/agents"): Policy("team_admin", body=AGENT),
@@ -268,8 +278,9 @@ async def setup_world(m: Matrix) -> tuple[Caller, Caller, Caller]:
     invite = await as_a("POST", "/api/admin/invites", {})
     agent = await as_a("POST", "/api/agents", AGENT)
     await as_a("PUT", f"/api/agents/{agent['id']}/avatar", raw=png())
+    prompt = await as_a("POST", "/api/prompts", {"name": "A's", "command": "secret", "body": "b"})
     m.ids.update(chat_id=chat["id"], message_id=answer.id, key_id=key["id"], invite_id=invite["id"],
-                 agent_id=agent["id"], user_id=b_user.id)
+                 agent_id=agent["id"], user_id=b_user.id, prompt_id=prompt["id"])
     return a, b, c
 
 

@@ -70,11 +70,13 @@ class Chat:
     archived: bool = False
     share_id: str | None = None
     index_state: IndexState = "pending"
+    tags: list[str] = field(default_factory=list)
 
     def public(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "title": self.title,
+            "tags": list(self.tags),
             "model": self.model,
             "system_prompt": self.system_prompt,
             "agent_id": self.agent_id,
@@ -105,6 +107,11 @@ class Message:
     finish_reason: str | None = None
     team_id: str = ""
     index_state: IndexState = "pending"
+    # The owner's rating of an answer: {"rating": 1 | -1, "comment": str | None, "updated_at"}.
+    feedback: dict[str, Any] | None = None
+    # The generation that last wrote this answer when it is not the message id (a
+    # continuation runs as a new generation into the same message).
+    generation_id: str | None = None
 
     def public(self) -> dict[str, Any]:
         return {
@@ -120,8 +127,15 @@ class Message:
             "sources": self.sources,
             "error": self.error,
             "finish_reason": self.finish_reason,
+            "feedback": public_feedback(self.feedback),
             "created_at": iso(self.created_at),
         }
+
+
+def public_feedback(feedback: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not feedback:
+        return None
+    return {"rating": feedback["rating"], "comment": feedback.get("comment")}
 
 
 def to_doc(record: Any) -> dict[str, Any]:

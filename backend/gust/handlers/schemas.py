@@ -38,12 +38,15 @@ class ChatPatchIn(Strict):
     system_prompt: str | None = Field(None, max_length=20_000)
     model: str | None = Field(None, max_length=200)
     agent_id: str | None = Field(None, max_length=64)  # null unbinds the agent
+    # At most 20 tags of 1-32 characters; trimmed, lower-cased and deduplicated.
+    tags: list[str] | None = Field(None, max_length=100)
 
 
 class ChatListQuery(Strict):
     limit: int = Field(50, ge=1, le=200)
     cursor: str | None = Field(None, max_length=500)
     archived: bool | None = None
+    tag: str | None = Field(None, min_length=1, max_length=32)  # only chats with this tag
 
 
 class ChatGetQuery(Strict):
@@ -82,6 +85,7 @@ class LoginOut(BaseModel):
 class ChatOut(BaseModel):
     id: str
     title: str
+    tags: list[str]
     model: str | None
     system_prompt: str | None
     agent_id: str | None
@@ -94,6 +98,11 @@ class ChatOut(BaseModel):
 class ChatListOut(BaseModel):
     items: list[ChatOut]
     next_cursor: str | None
+
+
+class FeedbackOut(BaseModel):
+    rating: Literal[1, -1]
+    comment: str | None
 
 
 class MessageOut(BaseModel):
@@ -111,6 +120,7 @@ class MessageOut(BaseModel):
     finish_reason: str | None = Field(
         None, description='why the model stopped: "length" means the answer was cut at the length limit'
     )
+    feedback: FeedbackOut | None = None
     created_at: str
 
 

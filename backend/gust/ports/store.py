@@ -67,8 +67,10 @@ class Store(Protocol):
         limit: int,
         after: ChatCursor | None = None,
         archived: bool | None = None,
+        tag: str | None = None,
     ) -> list[Chat]:
-        """Chats newest first (by updated_at, then id), starting after the cursor."""
+        """Chats newest first (by updated_at, then id), starting after the cursor; with
+        `tag`, only chats carrying it."""
 
     async def update_chat(
         self, user_id: str, chat_id: str, changes: Mapping[str, Any]

@@ -180,7 +180,21 @@ class GenerationService:
 
     async def stop(self, user: User, chat_id: str) -> str | None:
         await self.chats.get_chat(user, chat_id)
-        return await self.hub.stop(chat_id)
+        stopped = await self.hub.stop(chat_id)
+        if stopped is None and self.hub.bus.shared:
+            # The chat's live mark can be missing for a moment (Redis restarted without
+            # persistence; its owner writes it again on its next heartbeat): the store
+            # knows which answer is still running.
+            running = [
+                m
+                for m in await self.store.list_messages(user.id, chat_id)
+                if m.role == "assistant" and m.status == "streaming"
+            ]
+            if running:
+                latest = max(running, key=lambda m: m.created_at)
+                await self.hub.stop_generation(latest.id)
+                stopped = latest.id
+        return stopped
 
     # -- internals ---------------------------------------------------------------------
     def _check_model(self, options: SendOptions) -> ModelSpec | None:
@@ -284,7 +298,8 @@ class GenerationService:
             todo = [
                 m
                 for m in stale
-                if m.id not in self.hub.generations and await self.hub.live_generation_id(m.chat_id) != m.id
+                if (key := m.generation_id or m.id) not in self.hub.generations
+                and await self.hub.live_generation_id(m.chat_id) != key
             ]
             for message in todo:
                 await self.store.update_message(message.user_id, message.id, {"status": "interrupted"})
@@ -307,7 +322,7 @@ class _Job:
     __slots__ = (
         "service", "user", "chat", "spec", "request", "assistant", "question", "user_message",
         "options", "log", "usage", "finish_reason", "sources", "_checkpoint", "persisted",
-        "stored_chars", "record_missing",
+        "stored_chars", "record_missing", "continued",
     )  # fmt: skip
     # Set by run(): the generation's event log, the only place the answer's text lives.
     log: EventLog
@@ -341,6 +356,9 @@ class _Job:
         self.persisted = persisted
         self.stored_chars = 0  # characters of the answer known to be in the store
         self.record_missing = False  # the answer's record could not be created
+        # Continuing a stored answer (services/continuation.py): its text so far, which the
+        # new text is appended to (the events carry only the new text).
+        self.continued: Message | None = None
 
     async def run(self, generation: Generation) -> None:
         self.log = generation.log
@@ -356,6 +374,7 @@ class _Job:
                 "generation_id": generation.id,
                 "parent_id": self.assistant.parent_id,
                 "model": self.spec.id,
+                **({"continues": self.continued.content} if self.continued is not None else {}),
             }
         )
         status = "complete"
@@ -396,6 +415,8 @@ class _Job:
         content, reasoning = self.log.text(), self.log.text(reasoning=True)
         # Reported by the provider, else estimated (marked so) when any text came; priced.
         usage = final_usage(self.spec, self.usage, self.request.messages, content, reasoning)
+        if self.continued is not None:
+            content, reasoning, usage = _continued(self.continued, content, reasoning, usage)
         final: dict[str, Any] = {
             "content": content,
             "reasoning": reasoning or None,
@@ -553,9 +574,10 @@ class _Job:
             return  # the record is being created; nothing to update yet
         if self._checkpoint is not None and not self._checkpoint.done():
             return  # one write at a time; the next one will carry everything
+        prior = self.continued
         changes = {
-            "content": self.log.text(),
-            "reasoning": self.log.text(reasoning=True) or None,
+            "content": (prior.content if prior else "") + self.log.text(),
+            "reasoning": ((prior.reasoning or "") if prior else "") + self.log.text(reasoning=True) or None,
             "updated_at": time.time(),
             "index_state": "pending",
         }
@@ -577,6 +599,18 @@ def _log_store_error(message: str, generation_id: str, exc: Exception) -> None:
         log.warning(message + ": %s", generation_id, exc.reason)  # noqa: G003 - one format
     else:
         log.error(message, generation_id, exc_info=exc)
+
+
+def _continued(
+    prior: Message, content: str, reasoning: str, usage: dict[str, Any] | None
+) -> tuple[str, str, dict[str, Any] | None]:
+    """A continued answer's text and usage: what it had, plus what came now."""
+    total = dict(prior.usage or {})
+    for key, value in (usage or {}).items():
+        old = total.get(key)
+        both_numbers = isinstance(value, int | float) and isinstance(old, int | float)
+        total[key] = old + value if both_numbers and not isinstance(value, bool) else value
+    return prior.content + content, (prior.reasoning or "") + reasoning, total or None
 
 
 async def _logged(coro: Awaitable[None]) -> None:

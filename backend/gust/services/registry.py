@@ -17,7 +17,9 @@ from gust.services.errorlog import ErrorLogService
 from gust.services.generation import GenerationService
 from gust.services.hub import GenerationHub
 from gust.services.indexer import Indexer
+from gust.services.messages import MessageService
 from gust.services.models import ModelRegistry
+from gust.services.prompts import PromptService
 from gust.services.ratelimit import RateLimitService
 from gust.services.research import ResearchService
 from gust.services.search import SearchService
@@ -55,6 +57,9 @@ class Services:
     rate_limits: RateLimitService | None = None
     error_log: ErrorLogService | None = None
     accounts: AccountServices | None = None
+    # Deleting and rating single messages; the prompt library.
+    messages: MessageService | None = None
+    prompts: PromptService | None = None
     # Parsing of untrusted uploads (imports, archives, documents) in limited worker processes.
     isolation: Isolation | None = None
     # Components checked by /health/ready: name -> async ping callable.

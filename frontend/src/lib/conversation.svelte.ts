@@ -13,6 +13,7 @@ import { onServerBack, onTabMessage, serverUnreachable, tellOtherTabs, network }
 import { isNetworkFailure } from './backoff';
 import { t } from './i18n';
 import { chatUrl, navigate } from './router.svelte';
+import { extrasApi } from './extras';
 import { resumableStream, type SSEEvent, type SSERequest } from './sse';
 import type { Chat, Message, MessageError, MessageStatus, Source, StreamEvent, Usage } from './types';
 
@@ -236,6 +237,44 @@ class Conversation {
     this.follow(chatId, answer);
   }
 
+  /** Continue a cut or stopped answer: the new text streams into the same message. */
+  async continueAnswer(message: Message): Promise<void> {
+    const chatId = this.chatId;
+    if (!chatId || this.generating || message.role !== 'assistant') return;
+    this.notice = null;
+    try {
+      await extrasApi.continueAnswer(chatId, message.id);
+    } catch (error) {
+      this.notice = (error as Error).message;
+      return;
+    }
+    const answer: Message = { ...message, status: 'streaming', finish_reason: null, error: null };
+    this.messages = this.messages.map((m) => (m.id === message.id ? answer : m));
+    tellOtherTabs({ type: 'generation', chat_id: chatId });
+    this.follows.delete(message.id); // a new generation: the re-follow budget starts again
+    this.follow(chatId, answer);
+  }
+
+  /** Delete a message and everything below it; show the branch up to its parent. */
+  async deleteMessage(message: Message): Promise<void> {
+    const chatId = this.chatId;
+    if (!chatId) return;
+    await extrasApi.deleteMessage(chatId, message.id);
+    if (chatId !== this.chatId) return;
+    const index = this.messages.findIndex((m) => m.id === message.id);
+    if (index >= 0) this.messages = this.messages.slice(0, index);
+    await this.reload(message.parent_id);
+    tellOtherTabs({ type: 'chats-changed' });
+  }
+
+  /** Rate an answer (0 clears the rating). */
+  async setFeedback(message: Message, rating: 1 | -1 | 0, comment?: string | null): Promise<void> {
+    const chatId = this.chatId;
+    if (!chatId) return;
+    const saved = await extrasApi.setFeedback(chatId, message.id, rating, comment);
+    this.messages = this.messages.map((m) => (m.id === saved.id ? { ...m, feedback: saved.feedback ?? null } : m));
+  }
+
   async stop(): Promise<void> {
     const chatId = this.chatId;
     if (!chatId) return;
@@ -440,9 +479,10 @@ class Conversation {
   private started(data: Extract<StreamEvent, { type: 'start' }>): void {
     const isNew = this.chatId === null;
     const localAnswer = this.live.messageId;
-    // A replay starts from the beginning: drop what a checkpoint had shown.
+    // A replay starts from the beginning: drop what a checkpoint had shown (a continued
+    // answer starts from the text it continues).
     this.live.messageId = data.message_id;
-    this.live.content = '';
+    this.live.content = data.continues ?? '';
     this.live.reasoning = '';
     this.pendingContent = '';
     this.pendingReasoning = '';

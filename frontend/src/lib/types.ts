@@ -18,6 +18,7 @@ export interface Chat {
   agent_id: string | null;
   pinned: boolean;
   archived: boolean;
+  tags?: string[];
   created_at: string;
   updated_at: string;
 }
@@ -46,6 +47,11 @@ export interface MessageError {
   retryable?: boolean;
 }
 
+export interface Feedback {
+  rating: 1 | -1;
+  comment: string | null;
+}
+
 export interface Message {
   id: string;
   chat_id: string;
@@ -60,6 +66,7 @@ export interface Message {
   error: MessageError | null;
   /** Why the model stopped: 'length' means the answer was cut at the length limit. */
   finish_reason?: string | null;
+  feedback?: Feedback | null;
   created_at: string;
   sibling_ids?: string[];
 }
@@ -97,7 +104,7 @@ export interface SearchResult {
 
 /** The JSON of one stream event (DESIGN.md §4). */
 export type StreamEvent =
-  | { type: 'start'; chat_id: string; message_id: string; user_message_id?: string | null; generation_id: string; parent_id: string | null; model: string | null }
+  | { type: 'start'; chat_id: string; message_id: string; user_message_id?: string | null; generation_id: string; parent_id: string | null; model: string | null; continues?: string | null }
   | { type: 'status'; stage: string; detail?: string; done?: boolean }
   | { type: 'reasoning'; delta: string }
   | { type: 'delta'; delta: string }
