@@ -36,6 +36,7 @@ from gust.handlers import openai_api as openai_handlers
 from gust.handlers import prompts as prompt_handlers
 from gust.handlers import search as search_handlers
 from gust.handlers import shares as share_handlers
+from gust.handlers import suggestions as suggestion_handlers
 from gust.handlers import usage as usage_handlers
 from gust.handlers import user_events as user_events_handlers
 from gust.handlers.base import NotFoundHandler, ShuttingDownHandler
@@ -116,6 +117,7 @@ def api_handlers() -> list[Rule]:
         *usage_handlers.default_handlers,
         *openai_handlers.default_handlers,
         *share_handlers.default_handlers,
+        *suggestion_handlers.default_handlers,
         *user_events_handlers.default_handlers,
     ]
 

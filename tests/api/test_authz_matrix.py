@@ -84,6 +84,7 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("GET", "/"): public(200, key=True),
     ("GET", "/c/{chat_id}"): public(200, key=True),
     ("GET", "/s/{share_id}"): public(200, key=True),
+    ("GET", "/usage"): public(200, key=True),  # the UI's usage page (data from /api/usage)
     ("GET", "/api/shares/{share_id}"): public(404, key=True),  # unknown ids and revoked links alike
     ("GET", "/assets/{path}"): public(200, 404, key=True),  # 404 until the UI is built
     ("POST", "/api/auth/register"): public(201, body={"email": "new@example.com", "password": PASSWORD}),
@@ -96,6 +97,8 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("POST", "/api/auth/oauth/{provider}/callback"): public(303),
     # -- any signed-in user, about themselves --------------------------------------------
     ("GET", "/api/auth/me"): Policy("user", key=True),
+    ("PATCH", "/api/auth/me"): Policy("user", body={"display_name": "renamed"}),
+    ("GET", "/api/settings/suggestions"): Policy("user", key=True),
     ("POST", "/api/auth/password"): Policy("user", body={"current_password": PASSWORD,
                                                          "new_password": "another pass 2"}),
     ("GET", "/api/auth/api-keys"): Policy("user", key=True),
@@ -147,6 +150,8 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("GET", "/api/admin/errors"): Policy("admin"),
     ("GET", "/api/usage"): Policy("admin", query="?all=true"),
     ("GET", "/api/admin/feedback"): Policy("admin"),  # without all=true: my own usage
+    ("GET", "/api/usage/daily"): Policy("admin", query="?all=true"),
+    ("PUT", "/api/admin/suggestions"): Policy("admin", body={"items": ["a suggestion"]}),
     # -- team objects (agents) -------------------------------------------------------------
     ("GET", "/api/agents"): Policy("team_list", key=True),
     ("POST", "/api/agents"): Policy("team_admin", body=AGENT),

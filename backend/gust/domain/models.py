@@ -27,6 +27,8 @@ class Team:
     id: str
     name: str
     created_at: float
+    # Prompts an admin offers on an empty chat (shown to every member of the team).
+    suggestions: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -42,6 +44,17 @@ class User:
     # Bumped on password change or disable: tokens issued before it stop working.
     token_version: int = 0
     identities: list[dict[str, str]] = field(default_factory=list)
+    # Profile defaults for new chats (None: the server's default).
+    default_model: str | None = None
+    default_system_prompt: str | None = None
+
+    def profile(self) -> dict[str, Any]:
+        """What the user sees of themselves: public fields plus their defaults."""
+        return {
+            **self.public(),
+            "default_model": self.default_model,
+            "default_system_prompt": self.default_system_prompt,
+        }
 
     def public(self) -> dict[str, Any]:
         return {

@@ -178,6 +178,8 @@ class SendIn(Strict):
 
 class StreamIn(SendIn):
     chat_id: str | None = Field(None, max_length=64)
+    # A new chat (no chat_id) answered by one of my team's agents.
+    agent_id: str | None = Field(None, max_length=64)
     system_prompt: str | None = Field(
         None, max_length=20_000,
         description="The new chat's system prompt: only without chat_id (PATCH an existing chat instead)",

@@ -45,6 +45,7 @@ def options(body: SendIn | RegenerateIn, message: str = "") -> SendOptions:
         temperature=body.temperature,
         max_tokens=body.max_tokens,
         research=getattr(body, "research", False),
+        agent_id=getattr(body, "agent_id", None),
         system_prompt=getattr(body, "system_prompt", None),
     )
 

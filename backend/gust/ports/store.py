@@ -44,6 +44,9 @@ class Store(Protocol):
 
     async def get_team(self, team_id: str) -> Team | None: ...
 
+    async def update_team(self, team_id: str, changes: Mapping[str, Any]) -> Team | None:
+        """Set fields of a team; None if there is no such team."""
+
     async def create_user(self, user: User) -> None:
         """Insert a user; raise Conflict if the email is taken."""
 

@@ -41,6 +41,8 @@ class SendOptions:
     temperature: float | None = None
     max_tokens: int | None = None
     research: bool = False
+    # Only for a message that creates its chat: bind the new chat to this team agent.
+    agent_id: str | None = None
     system_prompt: str | None = None  # a new chat's (send() refuses it with a chat_id)
 
 
@@ -111,6 +113,8 @@ class GenerationService:
             raise ValidationError(
                 f"message is longer than {self.max_message_chars} characters", field="message"
             )
+        if chat_id is not None and options.agent_id is not None:
+            raise ValidationError("agent_id is only for a new chat (without chat_id)", field="agent_id")
         if chat_id is not None and options.system_prompt is not None:
             raise ValidationError(
                 "system_prompt is for a new chat only: change an existing chat's with PATCH /api/chats/{id}",
@@ -126,7 +130,10 @@ class GenerationService:
         text = options.message  # validated by send()
         if chat_id is None:
             chat = await self.chats.create_chat(
-                user, title=provisional_title(text), model=(requested or self.models.resolve(None)).id,
+                user,
+                title=provisional_title(text),
+                model=(requested or self.models.resolve_or_default(user.default_model)).id,
+                agent_id=options.agent_id,
                 system_prompt=options.system_prompt or None,
             )
             messages: list[Message] = []
@@ -210,7 +217,8 @@ class GenerationService:
 
         Model: the request's, else the chat's agent's (its webhook if it has one), else the
         chat's own, else the default; a chat's stale model falls back to the default.
-        System prompt: the chat's, else its agent's, else DEFAULT_SYSTEM_PROMPT.
+        System prompt: the chat's, else its agent's, else the user's default, else
+        DEFAULT_SYSTEM_PROMPT.
         """
         agent = webhook = None
         if chat.agent_id and self.agents is not None:
@@ -219,7 +227,12 @@ class GenerationService:
                 webhook = await self.agents.webhook(user, agent.id)
             except NotFound:
                 log.warning("chat %s is bound to agent %s, which is gone", chat.id, chat.agent_id)
-        prompt = chat.system_prompt or (agent.system_prompt if agent else None) or self.default_system_prompt
+        prompt = (
+            chat.system_prompt
+            or (agent.system_prompt if agent else None)
+            or user.default_system_prompt
+            or self.default_system_prompt
+        )
         if options.model is not None:
             spec = self.models.resolve(options.model)
         elif agent is not None and webhook is not None:
@@ -227,7 +240,9 @@ class GenerationService:
                 f"agent:{agent.id}", agent.name, webhook.url, webhook.token, agent.model or "agent"
             )
         else:
-            spec = self.models.resolve_or_default(agent.model if agent and agent.model else chat.model)
+            spec = self.models.resolve_or_default(
+                agent.model if agent and agent.model else chat.model or user.default_model
+            )
         check_max_tokens(spec, options.max_tokens)
         return Binding(spec, prompt)
 

@@ -61,6 +61,8 @@ class Conversation {
   pendingSystemPrompt = $state<string | null>(null);
   /** Model for the next message: the chat's, else the browser's default, else the server's. */
   model = $state<string | null>(null);
+  /** Agent for a new chat (its first message binds the chat to it). */
+  agentId = $state<string | null>(null);
 
   private abort: AbortController | null = null;
   private pendingContent = '';
@@ -165,6 +167,7 @@ class Conversation {
     this.notice = null;
     this.loading = false;
     this.model = null;
+    this.agentId = null;
     this.pendingSystemPrompt = null;
   }
 
@@ -191,7 +194,10 @@ class Conversation {
     this.beginLive(answer.id);
     const body: Record<string, unknown> = { message: text };
     if (chatId) body.chat_id = chatId;
-    else if (this.pendingSystemPrompt) body.system_prompt = this.pendingSystemPrompt;
+    else {
+      if (this.agentId) body.agent_id = this.agentId;
+      if (this.pendingSystemPrompt) body.system_prompt = this.pendingSystemPrompt;
+    }
     // An edit of the first message sends `parent_id: null` explicitly: a new root.
     if (parentId || branching) body.parent_id = parentId ?? null;
     const model = options.model ?? this.model;

@@ -8,6 +8,9 @@ export interface User {
   team_id: string;
   disabled: boolean;
   created_at: string;
+  // Only on the signed-in user's own profile (/api/auth/me).
+  default_model?: string | null;
+  default_system_prompt?: string | null;
 }
 
 export interface Chat {

@@ -199,6 +199,13 @@ class MongoStore(
         doc = await self._col("teams").find_one({"_id": team_id})
         return from_doc(Team, doc) if doc else None
 
+    async def update_team(self, team_id: str, changes: Mapping[str, Any]) -> Team | None:
+        updates = check_changes(Team, changes)
+        doc = await self._col("teams").find_one_and_update(
+            {"_id": team_id}, {"$set": updates}, return_document=ReturnDocument.AFTER
+        )
+        return from_doc(Team, doc) if doc else None
+
     async def create_user(self, user: User) -> None:
         try:
             await self._col("users").insert_one(_doc(user))

@@ -225,6 +225,19 @@ class SQLiteStore(
         )
         return from_doc(Team, json.loads(row[0])) if row else None
 
+    async def update_team(self, team_id: str, changes: Mapping[str, Any]) -> Team | None:
+        updates = check_changes(Team, changes)
+
+        def op(conn: sqlite3.Connection) -> Team | None:
+            row = conn.execute("SELECT data FROM teams WHERE id = ?", (team_id,)).fetchone()
+            if not row:
+                return None
+            team = from_doc(Team, {**json.loads(row[0]), **updates})
+            conn.execute("UPDATE teams SET data = ? WHERE id = ?", (_dumps(team), team_id))
+            return team
+
+        return await self._write(op)
+
     async def create_user(self, user: User) -> None:
         def op(conn: sqlite3.Connection) -> None:
             try:
