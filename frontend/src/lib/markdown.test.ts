@@ -103,6 +103,13 @@ describe('math', () => {
     const root = dom(html('Inline \\(a^2\\) and\n\n\\[b^2\\]'));
     expect(root.querySelectorAll('.katex').length).toBe(2);
   });
+
+  it('makes display maths (which may scroll sideways) reachable by keyboard', async () => {
+    await loadMath();
+    const root = dom(html('Inline $a$ stays out of the tab order.\n\n$$\\sum_{k=1}^{n} k$$'));
+    expect(root.querySelector('.math-display')?.getAttribute('tabindex')).toBe('0');
+    expect(root.querySelectorAll('[tabindex]').length).toBe(1);
+  });
 });
 
 describe('IncrementalMarkdown', () => {

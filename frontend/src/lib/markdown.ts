@@ -63,12 +63,15 @@ export function escapeHtml(text: string): string {
 function renderMath(tex: string, display: boolean, inParagraph = false): string {
   if (katex === null) {
     void loadMath().catch(() => undefined);
-    const cls = display ? 'math math-display math-pending' : 'math math-pending';
-    return `<span class="${cls}">${escapeHtml(tex)}</span>`;
+    // Display maths scrolls sideways when wider than the column: focusable, so the keyboard
+    // can scroll it too (axe: scrollable-region-focusable).
+    const attrs = display ? 'class="math math-display math-pending" tabindex="0"' : 'class="math math-pending"';
+    return `<span ${attrs}>${escapeHtml(tex)}</span>`;
   }
   const html = katex.renderToString(tex, { displayMode: display, throwOnError: false, trust: false, strict: 'ignore' });
   if (!display) return html;
-  return inParagraph ? `<span class="math math-display">${html}</span>` : `<div class="math math-display">${html}</div>`;
+  const attrs = 'class="math math-display" tabindex="0"';
+  return inParagraph ? `<span ${attrs}>${html}</span>` : `<div ${attrs}>${html}</div>`;
 }
 
 interface RenderFlags {
