@@ -13,6 +13,7 @@ import tornado.web
 from gust.domain.errors import GustError, NotFound, PayloadTooLarge, RateLimited, Unauthorized
 from gust.domain.errors import ValidationError as DomainValidationError
 from gust.domain.ids import new_id
+from gust.domain.json_input import parse_json
 from gust.domain.models import User
 from gust.handlers import web_security
 from gust.services.auth import API_KEY_PREFIX
@@ -41,13 +42,18 @@ def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+@tornado.web.stream_request_body
 class BaseHandler(tornado.web.RequestHandler):
-    """Everything Gust serves: request ids, security headers, typed dependencies."""
+    """Everything Gust serves: request ids, security headers, typed dependencies, bodies capped
+    before they are read, errors as JSON."""
 
     request_id: str
     application: GustApplication
+    max_body_bytes: int | None = None  # None: the configured MAX_BODY_BYTES
 
     def __init__(self, application: Any, request: Any, **kwargs: Any) -> None:
+        self._body_chunks: list[bytes] = []
+        self._body_size = 0
         super().__init__(application, request, **kwargs)
         # Graceful shutdown waits for the requests in this set.
         self.application.request_started(self)
@@ -115,71 +121,23 @@ class BaseHandler(tornado.web.RequestHandler):
         app = self.application
         if app.services is None:
             await app.start_services()
+        self.refuse_oversized_body()
 
-
-@tornado.web.stream_request_body
-class APIHandler(BaseHandler):
-    """JSON API: bodies capped and parsed into pydantic models, errors as JSON."""
-
-    auth_required = True
-    max_body_bytes: int | None = None  # None: the configured MAX_BODY_BYTES
-    # How the request authenticated: "bearer" (access token), "api_key", "cookie" or None.
-    auth_method: str | None = None
-    # True only where another defence replaces the CSRF checks (the OAuth callback's state).
-    csrf_exempt = False
-
-    async def prepare(self) -> None:
-        await super().prepare()
-        self._body_chunks: list[bytes] = []
-        self._body_size = 0
-        if self.request.method == "OPTIONS":
-            return  # a CORS preflight carries no credentials
+    def refuse_oversized_body(self) -> None:
+        """413 from the headers alone, before the body is read (every prepare() calls this)."""
         limit = self.body_limit
         length = self.request.headers.get("Content-Length")
         if length and length.isdigit() and int(length) > limit:
             raise PayloadTooLarge(f"request body is larger than {limit} bytes", limit=limit)
-        self.current_user = await self._authenticate()
-        if self.auth_required and self.current_user is None:
-            raise Unauthorized("authentication required", code="unauthorized")
-        if (
-            self.request.method in web_security.UNSAFE_METHODS
-            and "Authorization" not in self.request.headers
-            and not self.csrf_exempt
-        ):
-            # Bearer requests are exempt: a browser never adds that header on its own.
-            web_security.check_origin(self.request, self.gust_settings)
-            if self.auth_method == "cookie":
-                self.check_csrf_token()
 
-    def check_csrf_token(self) -> None:
-        web_security.check_csrf_token(self.request, self.get_cookie(web_security.CSRF_COOKIE))
-
-    async def check_rate_limit(self, bucket: str, key: str) -> None:
-        """Count a hit (e.g. `await self.check_rate_limit("messages", self.user.id)`); raises
-        RateLimited (429 + Retry-After) over the bucket's limit. See services/ratelimit.py."""
-        rate_limits = self.services.rate_limits
-        if rate_limits is not None:
-            await rate_limits.check(bucket, key)
-
-    async def options(self, *args: Any, **kwargs: Any) -> None:
-        """CORS preflight: allowed for CORS_ORIGINS only (others get no CORS headers)."""
-        if web_security.cors_origin(self.request, self.gust_settings):
-            from gust.handlers.routing import implemented_methods
-
-            methods = ", ".join(m.upper() for m in implemented_methods(type(self)))
-            self.set_header("Access-Control-Allow-Methods", methods)
-            self.set_header("Access-Control-Allow-Headers", web_security.CORS_ALLOW_HEADERS)
-            self.set_header("Access-Control-Max-Age", "600")
-        self.set_status(204)
-        self.finish()
-
+    # -- request bodies ------------------------------------------------------------------
     @property
     def body_limit(self) -> int:
         return self.max_body_bytes or self.gust_settings.max_body_bytes
 
     def data_received(self, chunk: bytes) -> None:
-        # Only handlers decorated with stream_request_body get here: count as we go, so a
-        # chunked body without Content-Length cannot exceed the limit either.
+        # Every handler streams its body (stream_request_body), so Tornado never buffers one:
+        # count as it arrives and keep no more than the limit, chunked bodies included.
         self._body_size += len(chunk)
         if self._body_size <= self.body_limit:
             self._body_chunks.append(chunk)
@@ -188,67 +146,7 @@ class APIHandler(BaseHandler):
     def body(self) -> bytes:
         if self._body_size > self.body_limit:
             raise PayloadTooLarge(f"request body is larger than {self.body_limit} bytes")
-        return b"".join(self._body_chunks) if self._body_chunks else self.request.body
-
-    async def _authenticate(self) -> User | None:
-        header = self.request.headers.get("Authorization", "")
-        token: str | None = None
-        if header:
-            scheme, _, value = header.partition(" ")
-            if scheme.lower() != "bearer" or not value.strip():
-                raise Unauthorized("Authorization header must be 'Bearer <token>'", code="invalid_token")
-            token = value.strip()
-            if token.startswith(API_KEY_PREFIX):
-                self.auth_method = "api_key"
-                return await self.auth.authenticate_api_key(token)
-            self.auth_method = "bearer"
-        else:
-            token = self.get_cookie(ACCESS_COOKIE)
-            self.auth_method = "cookie" if token else None
-            if token and not self.auth_required:
-                # A stale session cookie must not lock a browser out of login or refresh.
-                try:
-                    return await self.auth.authenticate(token)
-                except Unauthorized:
-                    self.auth_method = None
-                    return None
-        if not token:
-            return None
-        return await self.auth.authenticate(token)
-
-    @property
-    def user(self) -> User:
-        user = self.current_user
-        if not isinstance(user, User):
-            raise Unauthorized("authentication required")
-        return user
-
-    # -- JSON in and out ---------------------------------------------------------------
-    def json_body(self, model: type[M]) -> M:
-        """Parse the body into `model`: 400 for malformed JSON, 422 naming the bad field."""
-        raw = self.body
-        try:
-            data = json.loads(raw) if raw.strip() else {}
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise GustError(f"request body is not valid JSON: {exc}", code="invalid_json") from None
-        try:
-            return model.model_validate(data)
-        except pydantic.ValidationError as exc:
-            raise validation_error(exc) from None
-
-    def query_model(self, model: type[M]) -> M:
-        """Parse query arguments into `model` (422 naming the bad parameter)."""
-        data = {k: self.get_query_argument(k) for k in self.request.query_arguments}
-        try:
-            return model.model_validate(data)
-        except pydantic.ValidationError as exc:
-            raise validation_error(exc) from None
-
-    def write_json(self, value: Any, status: int = 200) -> None:
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.set_header("Cache-Control", "no-store")
-        self.finish(dumps(value))
+        return b"".join(self._body_chunks)
 
     # -- errors ------------------------------------------------------------------------
     def write_error(self, status_code: int, **kwargs: Any) -> None:
@@ -304,6 +202,113 @@ class APIHandler(BaseHandler):
         if isinstance(value, GustError):
             return  # an expected outcome, logged by the access log with its status
         super().log_exception(typ, value, tb)
+
+
+class APIHandler(BaseHandler):
+    """JSON API: authentication, CSRF checks, bodies parsed into pydantic models."""
+
+    auth_required = True
+    # How the request authenticated: "bearer" (access token), "api_key", "cookie" or None.
+    auth_method: str | None = None
+    # True only where another defence replaces the CSRF checks (the OAuth callback's state).
+    csrf_exempt = False
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        if self.request.method == "OPTIONS":
+            return  # a CORS preflight carries no credentials
+        self.current_user = await self._authenticate()
+        if self.auth_required and self.current_user is None:
+            raise Unauthorized("authentication required", code="unauthorized")
+        if (
+            self.request.method in web_security.UNSAFE_METHODS
+            and "Authorization" not in self.request.headers
+            and not self.csrf_exempt
+        ):
+            # Bearer requests are exempt: a browser never adds that header on its own.
+            web_security.check_origin(self.request, self.gust_settings)
+            if self.auth_method == "cookie":
+                self.check_csrf_token()
+
+    def check_csrf_token(self) -> None:
+        web_security.check_csrf_token(self.request, self.get_cookie(web_security.CSRF_COOKIE))
+
+    async def check_rate_limit(self, bucket: str, key: str) -> None:
+        """Count a hit (e.g. `await self.check_rate_limit("messages", self.user.id)`); raises
+        RateLimited (429 + Retry-After) over the bucket's limit. See services/ratelimit.py."""
+        rate_limits = self.services.rate_limits
+        if rate_limits is not None:
+            await rate_limits.check(bucket, key)
+
+    async def options(self, *args: Any, **kwargs: Any) -> None:
+        """CORS preflight: allowed for CORS_ORIGINS only (others get no CORS headers)."""
+        if web_security.cors_origin(self.request, self.gust_settings):
+            from gust.handlers.routing import implemented_methods
+
+            methods = ", ".join(m.upper() for m in implemented_methods(type(self)))
+            self.set_header("Access-Control-Allow-Methods", methods)
+            self.set_header("Access-Control-Allow-Headers", web_security.CORS_ALLOW_HEADERS)
+            self.set_header("Access-Control-Max-Age", "600")
+        self.set_status(204)
+        self.finish()
+
+    async def _authenticate(self) -> User | None:
+        header = self.request.headers.get("Authorization", "")
+        token: str | None = None
+        if header:
+            scheme, _, value = header.partition(" ")
+            if scheme.lower() != "bearer" or not value.strip():
+                raise Unauthorized("Authorization header must be 'Bearer <token>'", code="invalid_token")
+            token = value.strip()
+            if token.startswith(API_KEY_PREFIX):
+                self.auth_method = "api_key"
+                return await self.auth.authenticate_api_key(token)
+            self.auth_method = "bearer"
+        else:
+            token = self.get_cookie(ACCESS_COOKIE)
+            self.auth_method = "cookie" if token else None
+            if token and not self.auth_required:
+                # A stale session cookie must not lock a browser out of login or refresh.
+                try:
+                    return await self.auth.authenticate(token)
+                except Unauthorized:
+                    self.auth_method = None
+                    return None
+        if not token:
+            return None
+        return await self.auth.authenticate(token)
+
+    @property
+    def user(self) -> User:
+        user = self.current_user
+        if not isinstance(user, User):
+            raise Unauthorized("authentication required")
+        return user
+
+    # -- JSON in and out ---------------------------------------------------------------
+    def json_body(self, model: type[M]) -> M:
+        """Parse the body into `model`: 400 for malformed or too deeply nested JSON (see
+        domain/json_input.py), 422 naming the bad field."""
+        raw = self.body
+        data = parse_json(raw) if raw.strip() else {}
+        try:
+            return model.model_validate(data)
+        except pydantic.ValidationError as exc:
+            raise validation_error(exc) from None
+
+    def query_model(self, model: type[M]) -> M:
+        """Parse query arguments into `model` (422 naming the bad parameter)."""
+        data = {k: self.get_query_argument(k) for k in self.request.query_arguments}
+        try:
+            return model.model_validate(data)
+        except pydantic.ValidationError as exc:
+            raise validation_error(exc) from None
+
+    def write_json(self, value: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(dumps(value))
 
 
 def validation_error(exc: pydantic.ValidationError) -> DomainValidationError:

@@ -22,7 +22,8 @@ class HealthHandler(APIHandler):
                      responses={200: HealthOut}, tags=("ops",))}
 
     async def prepare(self) -> None:
-        pass  # liveness must not wait for, or fail with, any dependency
+        # Liveness must not wait for, or fail with, any dependency.
+        self.refuse_oversized_body()
 
     async def get(self) -> None:
         self.write_json({"status": "ok", "version": __version__})

@@ -20,7 +20,6 @@ They are stored with index_state "pending", so the search indexer picks them up.
 from __future__ import annotations
 
 import io
-import json
 import logging
 import zipfile
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ import pydantic
 
 from gust.domain.errors import BadRequest, PayloadTooLarge
 from gust.domain.ids import new_id, now
+from gust.domain.json_input import parse_json
 from gust.domain.models import FINAL_STATUSES, Chat, Message, MessageStatus, Role, User
 from gust.ports.store import Store
 from gust.services.exports import CHAT_FORMAT, EXPORT_FORMAT
@@ -249,10 +249,7 @@ def parse_chatgpt(raw: Any) -> ParsedChat:
 
 # -- reading the file -------------------------------------------------------------------------
 def _load_json(data: bytes) -> Any:
-    try:
-        return json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest(f"the file is not valid JSON: {exc}", code="invalid_import_file") from None
+    return parse_json(data, what="the file", code="invalid_import_file")
 
 
 def _from_zip(data: bytes, max_bytes: int) -> list[Any]:
