@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()  # browser origins allowed besides PUBLIC_URL
     rate_limit_login_per_minute: int = Field(5, ge=0)  # per IP and per account; 0 disables
     rate_limit_messages_per_minute: int = Field(20, ge=0)  # per user; 0 disables
-    error_log_max_entries: int = Field(1000, ge=10)
+    error_log_max_entries: int = Field(1000, ge=10)  # per team
     microsoft_tenant: str = "common"
     apple_team_id: str | None = None
     apple_key_id: str | None = None

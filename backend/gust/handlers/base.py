@@ -183,11 +183,13 @@ class BaseHandler(tornado.web.RequestHandler):
         self.finish(dumps({"error": error}))
 
     def _record_error(self, exc: BaseException | None) -> None:
-        """Into the admins' error log: route, request id, user, type; never message text."""
+        """Into the user's team's error log: route, request id, user, type; never message text."""
         services = self.application.services
         if services is None or services.error_log is None:
             return
         user = self.current_user if isinstance(self.current_user, User) else None
+        if user is None:
+            return  # no team to show it to: the server log only (see services/errorlog.py)
         services.error_log.record_soon(
             status=self.get_status(),
             method=self.request.method or "-",
