@@ -104,7 +104,10 @@ class ImportHandler(APIHandler):
             return body
         args: dict[str, list[bytes]] = {}
         files: dict[str, list[tornado.httputil.HTTPFile]] = {}
-        tornado.httputil.parse_body_arguments(content_type, body, args, files)
+        try:
+            tornado.httputil.parse_body_arguments(content_type, body, args, files)
+        except tornado.httputil.HTTPInputError as exc:  # every malformed multipart body: no boundary...
+            raise BadRequest(f"the multipart body is malformed: {exc}", code="invalid_multipart") from None
         if not files.get("file"):
             raise BadRequest("the multipart body has no field named file", code="invalid_import_file")
         return files["file"][0].body
