@@ -7,9 +7,13 @@ seconds, year 0 once in UTC) was a 500.
 
 from __future__ import annotations
 
+import io
+import random
+import struct
 from urllib.parse import quote
 
 import pytest
+from PIL import Image
 
 from tests.support.app_server import RunningApp
 from tests.support.client import Api
@@ -93,3 +97,31 @@ async def test_usage_dates_at_the_edges_are_accepted(
     resp = await ann.get(f"/api/usage?{query}")
     assert resp.status == 200, resp.text
     assert (resp.json["from"], resp.json["to"]) == echo
+
+
+def _mutants() -> list[bytes]:
+    """Valid PNG, JPEG and WebP avatars with a few bytes changed or cut, deterministically."""
+    rnd = random.Random(18)
+    out = [b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 5) + b"IHDR" + b"\x00" * 9]  # truncated IHDR
+    for fmt in ("PNG", "JPEG", "WEBP"):
+        buf = io.BytesIO()
+        Image.new("RGB", (24, 24), (200, 30, 30)).save(buf, fmt)
+        base = buf.getvalue()
+        for _ in range(40):
+            mutant = bytearray(base)
+            for _ in range(rnd.randint(1, 6)):
+                mutant[rnd.randrange(len(mutant))] = rnd.randrange(256)
+            out.append(bytes(mutant[: rnd.randrange(12, len(mutant) + 1)]))
+    return out
+
+
+async def test_corrupt_avatar_images_are_422(app: RunningApp, api: Api) -> None:
+    admin = await api.register_and_login("admin@example.com")
+    agent = (await admin.post("/api/agents", {"name": "Pic"})).json
+    statuses = set()
+    for data in _mutants():
+        resp = await admin.request("PUT", f"/api/agents/{agent['id']}/avatar", data=data,
+                                   headers={"Content-Type": "application/octet-stream"})
+        assert resp.status in (200, 422), (resp.status, resp.text, data[:40])
+        statuses.add(resp.status)
+    assert 422 in statuses
