@@ -16,6 +16,7 @@ import os
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 import schemathesis
@@ -43,17 +44,24 @@ class FuzzRun:
 RUNS: dict[str, FuzzRun] = {}
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
+@pytest.fixture
+def quiet_access_log() -> Iterator[None]:
     access_log = logging.getLogger("gust.access")
     level = access_log.level
     access_log.setLevel(logging.ERROR)  # thousands of 4xx lines otherwise; 5xx still show
-    live = LiveApp.start(tmp_path_factory.mktemp("fuzz"))
-    live.sign_up("admin", "fuzz-admin@example.com")  # the first account is the admin
+    yield
+    access_log.setLevel(level)
+
+
+@pytest.fixture
+def live(request: pytest.FixtureRequest, tmp_path: Path, quiet_access_log: None) -> Iterator[LiveApp]:
+    """A fresh app per mode: what one mode does (an admin disabling a member...) cannot change
+    what the next one sees. The admin (the first account) and a member of its team exist."""
+    live = LiveApp.start(tmp_path)
+    live.sign_up("admin", "fuzz-admin@example.com")
     live.sign_up("member", "fuzz-member@example.com")
     yield live
     live.stop()
-    access_log.setLevel(level)
 
 
 def _config(live: LiveApp, mode: str) -> schemathesis.Config:

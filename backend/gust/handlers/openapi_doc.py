@@ -14,7 +14,7 @@ from gust.handlers.schemas import ErrorOut
 
 _ERRORS = {
     400: "Malformed request (e.g. invalid JSON)",
-    401: "Authentication required or invalid",
+    401: "Authentication required or invalid (public routes too: an Authorization header that is not valid)",
     403: "Not allowed (role), or a cross-site request refused (CSRF)",
     404: "Not found (or not yours)",
     413: "Body too large",
@@ -60,7 +60,7 @@ def build_openapi(rules: list[Rule]) -> dict[str, Any]:
             continue
         ops = operations(handler)
         item = paths.setdefault(template, {})
-        public = not getattr(handler, "auth_required", True)
+        public = not getattr(handler, "auth_required", True)  # still 401 for a bad Authorization
         for method in implemented_methods(handler):
             op = ops.get(method)
             if op is None:
@@ -89,8 +89,6 @@ def build_openapi(rules: list[Rule]) -> dict[str, Any]:
                         "content": {"application/json": {"schema": _ref(model, schemas)}},
                     }
             for status, text in _ERRORS.items():
-                if public and status == 401:
-                    continue
                 responses.setdefault(
                     str(status),
                     {"description": text, "content": {"application/json": {"schema": error_ref}}},
