@@ -23,6 +23,7 @@ from gust.adapters.bus.memory import MemoryBus
 from gust.adapters.llm.factory import LLMFactory
 from gust.adapters.llm.local import local_model_available
 from gust.adapters.llm.sessions import SessionPool
+from gust.adapters.web.connect import OutboundGuard
 from gust.config import ConfigError, Settings
 from gust.domain.models import User
 from gust.handlers import admin, agents, api_keys, auth, chats, health, meta, oauth, stream
@@ -69,6 +70,7 @@ from gust.services.ratelimit import (
     Limit,
     RateLimitService,
 )
+from gust.services.reaper import OwnerReaper
 from gust.services.reconcile import Reconciler
 from gust.services.registry import HealthCheck, Services
 from gust.services.research import ResearchService
@@ -211,6 +213,15 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
     return services
 
 
+def outbound_guard(settings: Settings) -> OutboundGuard:
+    """The SSRF guard for user-configured URLs other than research pages (agents' webhooks):
+    any port, private hosts only when SSRF_ALLOWED_HOSTS lists them."""
+    from gust.adapters.web.guard import AddressPolicy, AllowList
+
+    allowed = AllowList.parse(settings.ssrf_allowed_hosts)
+    return OutboundGuard(AddressPolicy(allowed_ports=None, allowed=allowed))
+
+
 def limit_messages(services: Services, rate_limits: RateLimitService) -> None:
     """RATE_LIMIT_MESSAGES_PER_MINUTE: checked before any message is stored or answered."""
     if services.generation is None:
@@ -219,7 +230,7 @@ def limit_messages(services: Services, rate_limits: RateLimitService) -> None:
     async def per_user(user: User) -> None:
         await rate_limits.check(MESSAGES, user.id)
 
-    services.generation.guards.append(per_user)
+    services.generation.admission.guards.append(per_user)
 
 
 async def make_rate_limits(settings: Settings) -> RateLimitService:
@@ -261,7 +272,9 @@ def build_accounts(
     services.accounts = AccountServices(
         teams=TeamService(store, services.auth, invite_ttl=settings.invite_ttl),
         api_keys=ApiKeyService(store),
-        agents=AgentService(store, SecretBox(secret, "agent-webhook-token")),
+        agents=AgentService(
+            store, SecretBox(secret, "agent-webhook-token"), url_guard=outbound_guard(settings)
+        ),
         oauth=OAuthService(services.auth, store, AiohttpJson(), build_providers(settings), secret_key=secret),
     )
     services.chats.check_agent = services.accounts.agents.get  # a chat binds its team's agents only
@@ -317,15 +330,22 @@ def make_research(settings: Settings) -> ResearchService:
     """Research: the SSRF-guarded fetcher, text extraction and optional SearxNG search."""
     from gust.adapters.web.extract import HtmlExtractor
     from gust.adapters.web.fetcher import SafeFetcher
-    from gust.adapters.web.guard import AddressPolicy
+    from gust.adapters.web.guard import AddressPolicy, AllowList
     from gust.adapters.web.searx import SearxClient
     from gust.services.research import ResearchOptions
+
+    if settings.research_allow_private:
+        log.warning(
+            "RESEARCH_ALLOW_PRIVATE=true lets research reach any private address and port; "
+            "prefer naming internal hosts in SSRF_ALLOWED_HOSTS"
+        )
 
     user_agent = f"Gust-Research/{__version__} (self-hosted AI chat; fetches pages a user asked it to read)"
     fetcher = SafeFetcher(
         policy=AddressPolicy(
             allow_private=settings.research_allow_private,
             allowed_ports=settings.research_allowed_ports,
+            allowed=AllowList.parse(settings.ssrf_allowed_hosts),
         ),
         page_timeout=settings.research_page_timeout,
         max_bytes=settings.research_max_bytes,
@@ -346,7 +366,12 @@ def make_bus(settings: Settings) -> Bus:
     if settings.redis_url:
         from gust.adapters.bus.redis_streams import RedisBus
 
-        return RedisBus(settings.redis_url)
+        return RedisBus(
+            settings.redis_url,
+            max_block=settings.sse_ping_interval,
+            socket_timeout=settings.redis_socket_timeout,
+            connect_timeout=settings.redis_connect_timeout,
+        )
     return MemoryBus()
 
 
@@ -364,7 +389,7 @@ async def build_streaming(settings: Settings, services: Services) -> None:
     """Bus, model registry, generation hub and the service that sends messages."""
     env = {**settings.provider_env(), **os.environ}
     factory = LLMFactory(
-        SessionPool(connect_timeout=settings.upstream_connect_timeout),
+        SessionPool(connect_timeout=settings.upstream_connect_timeout, guard=outbound_guard(settings)),
         first_token_timeout=settings.upstream_first_token_timeout,
         idle_timeout=settings.upstream_idle_timeout,
     )
@@ -381,8 +406,10 @@ async def build_streaming(settings: Settings, services: Services) -> None:
         grace_period=settings.stream_grace_period,
         ping_interval=settings.sse_ping_interval,
         max_active=settings.max_active_generations,
+        owner_timeout=settings.generation_owner_timeout,
     )
     services.bus, services.hub, services.models = bus, hub, registry
+    services.extra["reaper"] = OwnerReaper(services.store, hub, settings.generation_owner_timeout)
     services.generation = GenerationService(
         services.store,
         services.chats,
@@ -428,6 +455,9 @@ async def start_background(services: Services) -> None:
     """Start the background tasks of a process (recovery, indexer...)."""
     if services.hub is not None:
         await services.hub.start()
+    reaper = services.extra.get("reaper")
+    if reaper is not None:
+        reaper.start()  # only with a shared bus: other processes' dead generations
     if services.generation is not None:
         try:
             await services.generation.recover_interrupted()
@@ -459,6 +489,9 @@ async def _recover_later(generation: GenerationService) -> None:
 
 
 async def close_services(services: Services) -> None:
+    reaper = services.extra.get("reaper")
+    if reaper is not None:
+        await reaper.stop()
     recovery = services.extra.pop("recovery_task", None)
     if recovery is not None:
         recovery.cancel()

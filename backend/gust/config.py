@@ -150,6 +150,13 @@ class Settings(BaseSettings):
     checkpoint_interval: float = Field(1.0, gt=0)
     stream_grace_period: float = Field(60.0, ge=0)
     sse_ping_interval: float = Field(15.0, gt=0)
+    # With REDIS_URL: a generation whose process stopped refreshing its owner mark for
+    # this long is marked interrupted by another process and its followers are told.
+    generation_owner_timeout: float = Field(20.0, ge=3, le=300)
+    # Redis client: read timeout (unset: SSE_PING_INTERVAL + 10 s, above every blocking
+    # read; a smaller value is raised to that) and connect timeout, in seconds.
+    redis_socket_timeout: float | None = Field(None, gt=0)
+    redis_connect_timeout: float = Field(5.0, gt=0)
     upstream_connect_timeout: float = Field(10.0, gt=0)
     upstream_first_token_timeout: float = Field(60.0, gt=0)
     upstream_idle_timeout: float = Field(60.0, gt=0)
@@ -157,13 +164,24 @@ class Settings(BaseSettings):
     # Research (web pages named in a message, SearxNG search results).
     auto_fetch_urls: bool = True
     searxng_url: str | None = None
-    research_allow_private: bool = False  # intranet deployments only: lifts address/port checks
+    # Private hosts every server-side fetch (research, agent webhooks) may reach: host names
+    # (`*.corp.example` for subdomains), addresses, CIDR ranges; comma-separated.
+    ssrf_allowed_hosts: str = ""
+    research_allow_private: bool = False  # legacy, research only: lifts address/port checks
     research_allowed_ports: Annotated[frozenset[int], NoDecode] = frozenset({80, 443})
     research_page_timeout: float = Field(10.0, gt=0)
     research_total_budget: float = Field(30.0, gt=0)
     research_max_bytes: int = Field(2 * 1024 * 1024, ge=1024)
     research_max_sources: int = Field(5, ge=1, le=20)
     research_context_tokens: int = Field(3000, ge=200)
+
+    @field_validator("ssrf_allowed_hosts")
+    @classmethod
+    def _allow_list(cls, value: str) -> str:
+        from gust.adapters.web.guard import AllowList
+
+        AllowList.parse(value)  # raises ValueError naming the bad entry
+        return value
 
     @field_validator("research_allowed_ports", mode="before")
     @classmethod

@@ -12,6 +12,7 @@ from gust.adapters.bus.memory import MemoryBus
 from gust.adapters.bus.redis_streams import RedisBus
 from gust.ports.bus import Bus
 from tests.support.env import require_env
+from tests.support.wait import until
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -90,3 +91,64 @@ async def test_stop_requests_reach_listeners(bus: Bus) -> None:
     await asyncio.wait_for(got.wait(), 5)
     assert received == ["g-stop"]
     listener.cancel()
+
+
+async def test_a_blocking_read_longer_than_the_client_default_timeout_returns_empty(bus: Bus) -> None:
+    # redis-py's default socket timeout is 5 s; followers block for the ping interval (15 s).
+    g = gid()
+    await bus.publish(g, [(1, {"type": "start"})])
+    assert await bus.read(g, 1, 6) == []
+
+
+async def test_publish_skips_what_the_log_has_and_refuses_to_start_mid_log(bus: Bus) -> None:
+    g = gid()
+    assert await bus.publish(g, [(1, {"type": "start"}), (2, {"type": "delta", "delta": "a"})]) is True
+    # A retried batch overlapping the log adds only what is new.
+    assert await bus.publish(g, [(2, {"type": "delta", "delta": "a"}), (3, {"type": "done"})]) is True
+    assert [seq for seq, _ in await bus.read(g, 0, 0.05)] == [1, 2, 3]
+    assert await bus.exists(g) and await bus.last_seq(g) == 3
+    # The log is gone (e.g. the server restarted empty): no log starting at seq 5.
+    lost = gid()
+    assert await bus.publish(lost, [(5, {"type": "delta", "delta": "x"})]) is False
+    assert not await bus.exists(lost) and await bus.last_seq(lost) == 0
+    assert await bus.read(lost, 0, 0.05) == []
+
+
+async def test_publish_with_a_ttl_drops_the_log_after_it(bus: Bus) -> None:
+    g = gid()
+    await bus.publish(g, [(1, {"type": "done"})], 1)
+
+    async def gone() -> bool:
+        return not await bus.exists(g)
+
+    assert await until(gone, timeout=5, interval=0.05)
+
+
+async def test_owner_marks_follow_the_heartbeat(bus: Bus) -> None:
+    g, other, chat = gid(), gid(), "c" + uuid.uuid4().hex
+    await bus.publish(g, [(1, {"type": "start"})])
+    beat = await bus.heartbeat([(g, chat), (other, "c2" + chat)], 1)
+    assert beat.lost == {other}  # no log for it: its owner publishes it again
+    assert beat.stops == set()
+    assert await bus.owned([g, other, gid()]) == {g, other}
+    assert await bus.get_active(chat) == g
+    await bus.release(other)
+    assert await bus.owned([g, other]) == {g}
+
+    async def expired() -> bool:
+        return not await bus.owned([g])
+
+    assert await until(expired, timeout=5, interval=0.05)
+
+
+async def test_a_stop_request_waits_for_the_owner_heartbeat(bus: Bus) -> None:
+    g = gid()
+    await bus.publish(g, [(1, {"type": "start"})])
+    await bus.request_stop(g)  # no listener: the heartbeat still sees it
+    assert (await bus.heartbeat([(g, "c" + g)], 5)).stops == {g}
+
+
+async def test_only_one_claim_to_reap_wins(bus: Bus) -> None:
+    g = gid()
+    results = await asyncio.gather(*(bus.claim_reap(g, 30) for _ in range(5)))
+    assert sorted(results) == [False, False, False, False, True]

@@ -14,6 +14,8 @@ import pytest
 
 from gust.adapters.llm.sessions import SessionPool
 from gust.adapters.llm.webhook import WebhookLLM
+from gust.adapters.web.connect import OutboundGuard
+from gust.adapters.web.guard import AddressPolicy, AllowList
 from gust.domain.errors import UpstreamError
 from gust.ports.llm import ChatRequest, Chunk
 from tests.streaming.helpers import deltas, stream, user_id, wait_final
@@ -41,7 +43,9 @@ async def webhook() -> AsyncIterator[FakeWebhook]:
 
 @pytest.fixture
 async def sessions() -> AsyncIterator[SessionPool]:
-    pool = SessionPool(connect_timeout=5)
+    """Sessions whose SSRF guard allows the local fake webhook (SSRF_ALLOWED_HOSTS=127.0.0.1)."""
+    guard = OutboundGuard(AddressPolicy(allowed_ports=None, allowed=AllowList.parse("127.0.0.1")))
+    pool = SessionPool(connect_timeout=5, guard=guard)
     yield pool
     await pool.close()
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
 
+from gust.adapters.store.mongo import MongoStore
+from gust.adapters.store.sqlite import SQLiteStore
+from gust.domain.ids import new_id
 from gust.domain.models import Chat, Message
 from gust.ports.store import Store
-from gust.ports.usage_store import UsageRow, UsageStore
+from gust.ports.usage_store import LEGACY_API_USAGE_CHAT, UsageRecord, UsageRow, UsageStore
 from tests.contract.test_store_contract import make_chat, make_message, make_user
 
 
@@ -94,3 +99,86 @@ async def test_usage_written_by_update_counts(usage_store: UsageStore) -> None:
     assert [(r.model, r.messages, r.prompt_tokens, r.completion_tokens, r.cost) for r in rows] == [
         ("fast", 1, 4, 6, 0.0)
     ]
+
+
+def record(
+    user_id: str, created_at: float, model: str, usage: dict[str, Any], team_id: str = "t1"
+) -> UsageRecord:
+    return UsageRecord(
+        id=new_id(), user_id=user_id, team_id=team_id, model=model, usage=usage, created_at=created_at
+    )
+
+
+async def test_usage_records_count_with_answers(usage_store: UsageStore) -> None:
+    """API usage (a /v1 completion not saved as a chat) is a record of its own, summed with
+    the answers' usage under the same filters."""
+    s = usage_store
+    ann, bob = make_user("ann@example.com"), make_user("bob@example.com")
+    chat = make_chat(ann, 1.0)
+    await s.create_chat(chat)
+    await answer(s, chat, 10.0, "fast", {"prompt_tokens": 10, "completion_tokens": 5, "cost": 0.25})
+    await s.add_usage_record(
+        record(ann.id, 12.0, "fast", {"prompt_tokens": 3, "completion_tokens": 2, "cost": 0.5})
+    )
+    await s.add_usage_record(
+        record(ann.id, 40.0, "api-only", {"prompt_tokens": 1, "completion_tokens": 1, "estimated": True})
+    )
+    await s.add_usage_record(record(bob.id, 12.0, "fast", {"prompt_tokens": 100, "completion_tokens": 100}))
+    await s.add_usage_record(
+        record("eve", 12.0, "fast", {"prompt_tokens": 999, "completion_tokens": 9}, team_id="t2")
+    )
+
+    mine = by_key(await s.usage_rows(team_id="t1", user_id=ann.id, since=None, until=None))
+    fast = mine[(ann.id, "fast")]
+    assert (fast.messages, fast.prompt_tokens, fast.completion_tokens) == (2, 13, 7)
+    assert fast.cost == pytest.approx(0.75)
+    api_only = mine[(ann.id, "api-only")]
+    assert (api_only.messages, api_only.estimated_messages) == (1, 1)
+    early = by_key(await s.usage_rows(team_id="t1", user_id=ann.id, since=None, until=20.0))
+    assert set(early) == {(ann.id, "fast")}
+    team = by_key(await s.usage_rows(team_id="t1", user_id=None, since=None, until=None))
+    assert set(team) == {(ann.id, "fast"), (ann.id, "api-only"), (bob.id, "fast")}  # never team t2
+    # A record is no message: no chat or listing ever shows it.
+    assert await s.list_messages(ann.id, LEGACY_API_USAGE_CHAT) == []
+
+
+async def test_legacy_api_usage_messages_become_records(store: Store, tmp_path: Path) -> None:
+    """Earlier versions stored /v1 usage as content-free messages of a phantom chat: the
+    store moves them into usage records when it starts, and the sums stay the same."""
+    ann = make_user("ann@example.com")
+    phantom = Chat(
+        id=LEGACY_API_USAGE_CHAT,
+        user_id=ann.id,
+        team_id="t1",
+        title="",
+        model=None,
+        created_at=1.0,
+        updated_at=1.0,
+    )
+    legacy = make_message(phantom, 10.0, "")
+    legacy.role, legacy.model = "assistant", "fast"
+    legacy.usage = {"prompt_tokens": 4, "completion_tokens": 6, "cost": 0.5}
+    await store.create_message(legacy)
+    if isinstance(store, SQLiteStore):
+        # The database as an earlier version left it: before the usage-records migration.
+        path = store.path
+        await store.close()
+        with sqlite3.connect(path) as conn:
+            conn.execute("DROP TABLE usage_records")
+            conn.execute("DELETE FROM schema_migrations WHERE name = '0310_usage_records'")
+        store = SQLiteStore(path)
+        await store.start()
+    else:
+        assert isinstance(store, MongoStore)
+        await store.ensure_indexes()
+    try:
+        s = cast(UsageStore, store)
+        assert await s.list_messages(ann.id, LEGACY_API_USAGE_CHAT) == []
+        rows = await s.usage_rows(team_id="t1", user_id=ann.id, since=None, until=None)
+        assert [(r.model, r.messages, r.prompt_tokens, r.completion_tokens) for r in rows] == [
+            ("fast", 1, 4, 6)
+        ]
+        assert rows[0].cost == pytest.approx(0.5)
+    finally:
+        if isinstance(store, SQLiteStore):
+            await store.close()

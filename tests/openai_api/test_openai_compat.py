@@ -66,12 +66,13 @@ async def test_openai_client_streams_and_usage_is_recorded(
     totals = await usage_totals(user)
     assert totals["messages"] == 1
     assert totals["prompt_tokens"] == 11 and totals["completion_tokens"] == len(DEFAULT_TOKENS)
-    # Not saved: no chat appears, and search never indexes the content-free usage record.
+    # Not saved: no chat appears and no message is stored (the usage is a usage record, not
+    # a message of a phantom chat), so search has nothing to index.
     assert (await user.get("/api/chats")).json["items"] == []
     indexer = stream_app.services.indexer
     assert indexer is not None
     report = await Reconciler(indexer, full=True).run()
-    assert report is not None and report.messages == 1 and report.sent == 0
+    assert report is not None and report.messages == 0 and report.sent == 0
     assert await indexer.index.count() == 0
 
 

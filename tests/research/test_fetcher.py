@@ -8,6 +8,7 @@ import ipaddress
 import aiohttp
 import pytest
 
+from gust.adapters.web.connect import refusal
 from gust.adapters.web.fetcher import DEFAULT_USER_AGENT, SafeFetcher
 from gust.adapters.web.guard import AddressPolicy
 from gust.ports.web import FetchError
@@ -197,13 +198,17 @@ async def test_concurrent_fetches_keep_their_own_pinned_addresses(site: SiteServ
     }
 
 
-async def test_the_session_never_resolves_a_name_it_was_not_given(site: SiteServer) -> None:
-    """Below the guard, aiohttp's resolver refuses any name not pinned by a checked fetch."""
-    fetcher = open_fetcher()
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "0x7f000001", "[::ffff:127.0.0.1]"])
+async def test_the_session_itself_never_connects_to_a_refused_address(site: SiteServer, host: str) -> None:
+    """Below fetch()'s URL checks, the session's connector checks every address it connects
+    to (literal hosts included, which aiohttp never passes to a resolver)."""
+    fetcher = SafeFetcher(policy=AddressPolicy(allowed_ports=frozenset({site.port})))
     try:
-        with pytest.raises(aiohttp.ClientConnectorError):
-            async with fetcher._get_session().get(site.url("/article/bees", host="localhost")):
+        with pytest.raises(aiohttp.ClientConnectorError) as info:
+            async with fetcher._get_session().get(f"http://{host}:{site.port}/article/bees"):
                 pass
     finally:
         await fetcher.close()
+    refused = refusal(info.value)
+    assert refused is not None and (refused.kind, refused.reason) == ("blocked", "private address")
     assert site.hits == []

@@ -79,7 +79,7 @@ def statuses(events: list[SSEEvent]) -> list[dict[str, Any]]:
 async def test_two_articles_yield_status_sources_and_main_text_for_the_model(
     start_research_app: StartApp, site: SiteServer, http: aiohttp.ClientSession
 ) -> None:
-    app = await start_research_app(research_allow_private=True)  # the site is on loopback
+    app = await start_research_app(ssrf_allowed_hosts="127.0.0.1")  # the site is on loopback
     user = await sign_in(app, http)
     tides, bees = site.url("/article/tides"), site.url("/article/bees")
     events = await stream(user, {"message": f"What do these say? {tides} {bees}"})

@@ -65,7 +65,7 @@ async def test_agent_webhook_answers_and_bad_token_is_an_error_event(
     start_stream_app: StartApp, webhook_server: tuple[str, list[dict[str, object]]], tmp_path: Path
 ) -> None:
     url, seen = webhook_server
-    app = await start_stream_app()
+    app = await start_stream_app(ssrf_allowed_hosts="127.0.0.1")  # the webhook is on loopback
     async with aiohttp.ClientSession() as http:
         admin = await app.sign_up(http, "n8n@example.com")
         agent = await admin.post(

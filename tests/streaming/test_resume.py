@@ -63,12 +63,18 @@ async def test_after_the_grace_period_done_comes_from_the_store(
         while message_id in app.services.hub.generations:  # type: ignore[union-attr]
             await asyncio.sleep(0.02)
         rest = await follow(api, chat_id, last_event_id=full[3].id)
-        assert [e.event for e in rest] == ["done"]
-        assert rest[0].data["message_id"] == message_id and rest[0].data["status"] == "complete"
-        assert rest[0].seq > full[3].seq
+        # The events after seq 4 are gone: the stored text replaces what the client has
+        # (never a silent gap), then the stored status.
+        assert [e.event for e in rest] == ["resync", "done"]
+        assert rest[0].data == {
+            "type": "resync", "message_id": message_id, "content": deltas(full), "reasoning": None
+        }  # fmt: skip
+        assert rest[1].data["message_id"] == message_id and rest[1].data["status"] == "complete"
+        assert full[3].seq < rest[0].seq < rest[1].seq
         # Without Last-Event-ID and nothing live: the latest answer's final state.
         latest = await follow(api, chat_id)
-        assert [e.event for e in latest] == ["done"] and latest[0].data["message_id"] == message_id
+        assert [e.event for e in latest] == ["resync", "done"] and latest[1].data["message_id"] == message_id
+        assert latest[0].data["content"] == deltas(full)
 
 
 async def test_two_subscribers_receive_identical_sequences(user: Api, upstream: FakeUpstream) -> None:

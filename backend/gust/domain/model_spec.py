@@ -28,6 +28,9 @@ class ModelSpec:
     headers: dict[str, str] = field(default_factory=dict)
     extra_body: dict[str, Any] = field(default_factory=dict)
     webhook_token: str | None = None
+    # The endpoint came from a user (an agent's webhook), not the operator: the SSRF guard
+    # checks it at connect time, and SSRF_ALLOWED_HOSTS must list it when it is private.
+    user_configured: bool = False
 
     def public(self) -> dict[str, Any]:
         return {

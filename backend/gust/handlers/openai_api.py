@@ -20,7 +20,8 @@ import tornado.web
 
 from gust.domain.errors import GustError
 from gust.handlers.base import APIHandler, dumps
-from gust.handlers.routing import Op, route
+from gust.handlers.routing import Media, Op, route
+from gust.handlers.stream_schemas import COMPLETION
 from gust.ports.llm import Chunk
 from gust.services.openai_api import (
     Completion,
@@ -33,7 +34,7 @@ from gust.services.openai_api import (
 log = logging.getLogger("gust.api")
 
 _JSON = "application/json"
-_ERRORS: dict[int, type[pydantic.BaseModel] | str | None] = {
+_ERRORS: dict[int, type[pydantic.BaseModel] | str | Media | None] = {
     400: _JSON,
     401: _JSON,
     404: _JSON,
@@ -59,7 +60,7 @@ class OpenAIHandler(APIHandler):
                 services.models,
                 services.chats,
                 max_message_chars=self.gust_settings.max_message_chars,
-                generation=services.generation,
+                admission=services.generation.admission if services.generation else None,
             )
         return cast(OpenAICompatService, service)
 
@@ -98,7 +99,7 @@ class ChatCompletionsHandler(OpenAIHandler):
         "post": Op(
             "Chat completion (OpenAI-compatible; `stream: true` answers server-sent events)",
             body=CompletionIn,
-            responses={200: _JSON, **_ERRORS},
+            responses={200: COMPLETION, **_ERRORS},
             tags=("openai",),
         )
     }
@@ -108,6 +109,13 @@ class ChatCompletionsHandler(OpenAIHandler):
         save = self.request.headers.get("X-Gust-Save", "").strip().lower() in ("true", "1", "yes")
         service = self.openai
         completion = await service.start(self.user, body, save=save)
+        async with service.admitted(self.user):
+            await self._complete(service, completion, body)
+
+    async def _complete(
+        self, service: OpenAICompatService, completion: Completion, body: CompletionIn
+    ) -> None:
+        """One completion, JSON or streamed, inside its admission."""
         if not body.stream:
             async for _ in service.chunks(completion):
                 pass

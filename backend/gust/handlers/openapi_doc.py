@@ -9,7 +9,7 @@ import pydantic
 from tornado.routing import Rule
 
 from gust import __version__
-from gust.handlers.routing import Op, implemented_methods, operations
+from gust.handlers.routing import Media, Op, implemented_methods, operations
 from gust.handlers.schemas import ErrorOut
 
 _ERRORS = {
@@ -26,9 +26,11 @@ _ERRORS = {
 
 def _ref(model: type[pydantic.BaseModel], schemas: dict[str, Any]) -> dict[str, Any]:
     schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-    for name, sub in schema.pop("$defs", {}).items():
+    for name, sub in [*schema.pop("$defs", {}).items(), (model.__name__, schema)]:
+        if schemas.get(name, sub) != sub:
+            # Two models with one name would silently share (the last) schema.
+            raise ValueError(f"two different OpenAPI schemas are named {name}")
         schemas[name] = sub
-    schemas[model.__name__] = schema
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
@@ -74,6 +76,14 @@ def build_openapi(rules: list[Rule]) -> dict[str, Any]:
                     }
                 elif model is None:
                     responses[str(status)] = {"description": "No body"}
+                elif isinstance(model, Media):
+                    responses[str(status)] = {
+                        "description": model.description,
+                        "content": {
+                            media: {"schema": _ref(schema, schemas)}
+                            for media, schema in model.content.items()
+                        },
+                    }
                 elif isinstance(model, str):
                     media = model.split(";")[0]
                     kind = "object" if media.endswith("json") else "string"

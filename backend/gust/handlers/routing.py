@@ -14,14 +14,23 @@ _PARAM = re.compile(r"\{([a-z_]+)\}")
 
 
 @dataclass(frozen=True, slots=True)
+class Media:
+    """A response with a schema per media type (a JSON answer or a stream of events)."""
+
+    description: str
+    content: dict[str, type[pydantic.BaseModel]]
+
+
+@dataclass(frozen=True, slots=True)
 class Op:
     """One documented operation: what it takes and what it answers."""
 
     summary: str
     body: type[pydantic.BaseModel] | None = None
     query: type[pydantic.BaseModel] | None = None
-    # status -> response model; None means no JSON body; a str is a media type (e.g. SSE).
-    responses: dict[int, type[pydantic.BaseModel] | str | None] = field(default_factory=dict)
+    # status -> response model; None means no JSON body; a str is a media type; Media: a
+    # schema per media type (streams: the schema of each event).
+    responses: dict[int, type[pydantic.BaseModel] | str | Media | None] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
 
 

@@ -22,7 +22,9 @@ from gust.handlers.schemas import (
     StopOut,
     StreamIn,
 )
+from gust.handlers.stream_schemas import GENERATION_STREAM
 from gust.services.events import Event, Format
+from gust.services.follow import stored_ending
 from gust.services.generation import SendOptions, Started
 
 if TYPE_CHECKING:
@@ -31,9 +33,7 @@ if TYPE_CHECKING:
 
 SSE = "text/event-stream"
 NDJSON = "application/x-ndjson"
-STREAM_RESPONSES: dict[int, Any] = {
-    200: "text/event-stream; or application/x-ndjson with Accept: application/x-ndjson"
-}
+STREAM_RESPONSES: dict[int, Any] = {200: GENERATION_STREAM}
 
 
 def options(body: SendIn | RegenerateIn, message: str = "") -> SendOptions:
@@ -116,7 +116,13 @@ class StreamingHandler(APIHandler):
         fmt: Format = "ndjson" if self._ndjson() else "sse"
         subscriber = self.hub.attach(generation_id, after, _Response(self), fmt)
         if subscriber is None:  # run by another process: follow it through the bus
-            await self.write_batches(self.hub.subscribe(generation_id, after))
+            # The headers at once: the bus may be slow to answer (or reconnecting).
+            self.flush()
+            store, user_id = self.services.store, self.user.id
+            batches = self.hub.subscribe(
+                generation_id, after, lambda: store.get_message(user_id, generation_id)
+            )
+            await self.write_batches(batches)
         else:
             self._subscriber = subscriber
             if subscriber.sent == after and not subscriber.done.done() and not fresh:
@@ -272,26 +278,18 @@ class EventsHandler(StreamingHandler):
                 ]
                 message = answers[-1] if answers else None
                 generation_id = message.id if message else None
-        if generation_id is not None and await self.hub.has_log(generation_id):
-            await self.stream_generation(generation_id, after)
-            return
-        # The log is gone (past the grace period): the final state comes from the store.
-        self.start_stream()
         if generation_id is not None and (message is None or message.id != generation_id):
             message = await store.get_message(self.user.id, generation_id)
+        streaming = message is None or message.status == "streaming"
+        if generation_id is not None and await self.hub.followable(generation_id, streaming=streaming):
+            await self.stream_generation(generation_id, after)
+            return
+        # The log is gone (past the grace period): the stored text and status are the answer.
+        self.start_stream()
         if message is not None:
-            done = Event(
-                message.id,
-                after + 1,
-                {
-                    "type": "done",
-                    "message_id": message.id,
-                    "status": message.status,
-                    "finish_reason": None,
-                    "usage": message.usage,
-                },
-            )
-            self.write(done.ndjson() if self._ndjson() else done.sse())
+            for seq, data in enumerate(stored_ending(message), after + 1):
+                event = Event(message.id, seq, data)
+                self.write(event.ndjson() if self._ndjson() else event.sse())
         self.finish()
 
 

@@ -1,9 +1,10 @@
-"""Store methods for usage reports: token and cost sums of stored answers."""
+"""Store methods for usage reports: token and cost sums of stored answers and of usage
+records (API completions that were not saved as chats)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Literal, Protocol
 
 from gust.ports.store import Store
 
@@ -21,8 +22,32 @@ class UsageRow:
     estimated_messages: int = 0  # answers whose usage was estimated, not reported by the provider
 
 
+# Where a usage record comes from: "api" = a /v1/chat/completions call not saved as a chat.
+UsageSource = Literal["api"]
+
+# The chat id under which earlier versions stored /v1 usage as content-free messages; the
+# stores move those into usage records when they start.
+LEGACY_API_USAGE_CHAT = "openai-api"
+
+
+@dataclass(slots=True)
+class UsageRecord:
+    """Usage that belongs to no stored message: counted in reports like an answer's."""
+
+    id: str
+    user_id: str
+    team_id: str
+    model: str | None
+    usage: dict[str, Any]  # {prompt_tokens, completion_tokens, cost?, estimated?}
+    created_at: float
+    source: UsageSource = "api"
+
+
 class UsageStore(Store, Protocol):
-    """A Store that can sum the `usage` recorded on messages."""
+    """A Store that can sum the `usage` recorded on messages and in usage records."""
+
+    async def add_usage_record(self, record: UsageRecord) -> None:
+        """Store one usage record."""
 
     async def usage_rows(
         self,
@@ -32,7 +57,8 @@ class UsageStore(Store, Protocol):
         since: float | None,
         until: float | None,
     ) -> list[UsageRow]:
-        """One row per (user, model) over messages that carry usage, created in [since, until).
+        """One row per (user, model) over messages that carry usage and usage records,
+        created in [since, until); a record counts as one message.
 
         Always within `team_id`; only `user_id`'s messages unless it is None (the whole team).
         """

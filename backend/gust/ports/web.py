@@ -52,6 +52,14 @@ class PageFetcher(Protocol):
         ...
 
 
+class UrlGuard(Protocol):
+    """The SSRF guard as a service sees it when a user configures a URL (an agent's webhook)."""
+
+    async def check_target(self, url: str) -> None:
+        """Raise FetchError("blocked", reason) when the URL may never be fetched."""
+        ...
+
+
 @dataclass(slots=True)
 class ExtractedText:
     """The readable text of a page: paragraphs separated by blank lines."""

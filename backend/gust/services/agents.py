@@ -13,6 +13,7 @@ from gust.domain.errors import NotFound, ValidationError
 from gust.domain.ids import new_id, now
 from gust.domain.models import User
 from gust.ports.accounts_store import AccountsStore
+from gust.ports.web import FetchError, UrlGuard
 from gust.services.avatars import process_avatar
 from gust.services.secretbox import SecretBox, SecretUnreadable
 from gust.services.teams import require_admin
@@ -41,16 +42,37 @@ class Webhook:
 
 
 def _check_webhook_url(url: str) -> str:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.hostname  # noqa: B018 - raises ValueError for a malformed [IPv6] host
+    except ValueError:
+        raise ValidationError("webhook.url is not a valid URL", field="webhook.url") from None
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
         raise ValidationError("webhook.url must be an http(s) URL without credentials", field="webhook.url")
     return url
 
 
 class AgentService:
-    def __init__(self, store: AccountsStore, box: SecretBox) -> None:
+    def __init__(self, store: AccountsStore, box: SecretBox, *, url_guard: UrlGuard | None = None) -> None:
         self.store = store
         self.box = box
+        self.url_guard = url_guard
+
+    async def _check_webhook_target(self, data: AgentInput) -> None:
+        """The SSRF guard at configuration time (it checks again at every call): a webhook at
+        a private, loopback, link-local or metadata address is refused unless allow-listed."""
+        if not data.webhook_url or self.url_guard is None:
+            return
+        _check_webhook_url(data.webhook_url)
+        try:
+            await self.url_guard.check_target(data.webhook_url)
+        except FetchError as exc:
+            raise ValidationError(
+                f"webhook.url is not allowed: {exc.reason} (an administrator can allow an "
+                "internal host with SSRF_ALLOWED_HOSTS)",
+                code="webhook_url_blocked",
+                field="webhook.url",
+            ) from None
 
     async def list(self, user: User) -> list[Agent]:
         return await self.store.list_agents(user.team_id)
@@ -87,6 +109,7 @@ class AgentService:
         require_admin(admin)
         if len(await self.store.list_agents(admin.team_id)) >= MAX_AGENTS_PER_TEAM:
             raise ValidationError(f"a team may have at most {MAX_AGENTS_PER_TEAM} agents")
+        await self._check_webhook_target(data)
         created = now()
         agent_id = new_id()
         agent = Agent(
@@ -104,6 +127,7 @@ class AgentService:
     async def replace(self, admin: User, agent_id: str, data: AgentInput) -> Agent:
         require_admin(admin)
         current = await self.get(admin, agent_id)
+        await self._check_webhook_target(data)
         changes = {**self._fields(agent_id, data, current), "updated_at": now()}
         agent = await self.store.update_agent(admin.team_id, agent_id, changes)
         if agent is None:

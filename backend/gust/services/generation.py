@@ -7,16 +7,17 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from gust.domain.branches import current_branch
-from gust.domain.errors import NotFound, Overloaded, UpstreamError, ValidationError
+from gust.domain.errors import NotFound, UpstreamError, ValidationError
 from gust.domain.ids import new_id, now
 from gust.domain.models import Chat, Message, User
 from gust.ports.llm import ChatRequest
 from gust.ports.store import Store
+from gust.services.admission import Admission, check_max_tokens
 from gust.services.agents import AgentService
 from gust.services.chats import DEFAULT_TITLE, ChatService
 from gust.services.context import build_messages
@@ -26,9 +27,6 @@ from gust.services.models import ModelRegistry, ModelSpec
 from gust.services.usage import final_usage
 
 log = logging.getLogger(__name__)
-
-# Called before a generation starts (e.g. per-user rate limits); raises a domain error to refuse.
-SendGuard = Callable[[User], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -76,6 +74,7 @@ class GenerationService:
         max_message_chars: int,
         system_prompt: str | None = None,
         metrics: Any = None,
+        admission: Admission | None = None,
     ) -> None:
         self.store = store
         self.chats = chats
@@ -85,7 +84,8 @@ class GenerationService:
         self.max_message_chars = max_message_chars
         self.default_system_prompt = system_prompt
         self.metrics = metrics
-        self.guards: list[SendGuard] = []
+        # Capacity, per-user guards and max_tokens: shared with every path that generates.
+        self.admission = admission or Admission(max_active=hub.max_active, running=lambda: hub.active_count)
         # Hooks run after a generation completes (titles, indexing...); failures are logged.
         # Run after an answer completes: (user, chat as the answer began, answer, its question).
         self.after_complete: list[Callable[[User, Chat, Message, Message], Awaitable[None]]] = []
@@ -95,7 +95,6 @@ class GenerationService:
         # model, system prompt and webhook.
         self.agents: AgentService | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._admitting = 0  # requests past the capacity check whose job has not started yet
 
     # -- entry points ------------------------------------------------------------------
     async def send(self, user: User, options: SendOptions, chat_id: str | None = None) -> Started:
@@ -108,15 +107,13 @@ class GenerationService:
                 f"message is longer than {self.max_message_chars} characters", field="message"
             )
         requested = self._check_model(options)
-        with self._admission():
+        async with self.admission.starting(user):
             return await self._send(user, options, chat_id, requested)
 
     async def _send(
         self, user: User, options: SendOptions, chat_id: str | None, requested: ModelSpec | None
     ) -> Started:
         text = options.message  # validated by send()
-        for guard in self.guards:
-            await guard(user)
         if chat_id is None:
             chat = await self.chats.create_chat(
                 user, title=provisional_title(text), model=(requested or self.models.resolve(None)).id
@@ -154,12 +151,10 @@ class GenerationService:
     async def regenerate(self, user: User, chat_id: str, message_id: str, options: SendOptions) -> Started:
         """A new sibling answer for an assistant message (or a new answer to a user message)."""
         self._check_model(options)
-        with self._admission():
+        async with self.admission.starting(user):
             return await self._regenerate(user, chat_id, message_id, options)
 
     async def _regenerate(self, user: User, chat_id: str, message_id: str, options: SendOptions) -> Started:
-        for guard in self.guards:
-            await guard(user)
         chat = await self.chats.get_chat(user, chat_id)
         binding = await self._binding(user, chat, options)
         messages = await self.store.list_messages(user.id, chat.id)
@@ -182,7 +177,7 @@ class GenerationService:
         if options.model is None:
             return None
         spec = self.models.resolve(options.model)
-        _check_max_tokens(spec, options)
+        check_max_tokens(spec, options.max_tokens)
         return spec
 
     async def _binding(self, user: User, chat: Chat, options: SendOptions) -> Binding:
@@ -208,24 +203,8 @@ class GenerationService:
             )
         else:
             spec = self.models.resolve_or_default(agent.model if agent and agent.model else chat.model)
-        _check_max_tokens(spec, options)
+        check_max_tokens(spec, options.max_tokens)
         return Binding(spec, prompt)
-
-    @contextlib.contextmanager
-    def _admission(self) -> Iterator[None]:
-        """Hold a place under MAX_ACTIVE_GENERATIONS from the check until the job is in the hub.
-
-        Between the check and the job's start lie several awaits (guards, chat and message
-        writes); without the reservation, requests arriving together all passed the check
-        and the limit was exceeded under load.
-        """
-        if self.hub.active_count + self._admitting >= self.hub.max_active:
-            raise Overloaded("too many answers are being generated right now; retry shortly", retry_after=5)
-        self._admitting += 1
-        try:
-            yield
-        finally:
-            self._admitting -= 1
 
     async def _start(
         self,
@@ -258,7 +237,7 @@ class GenerationService:
         # for these writes; the job awaits them before its first checkpoint.
         persisted = asyncio.ensure_future(self._persist_answer(user, chat, assistant, touch_chat))
         chat = dataclasses.replace(chat, updated_at=created)
-        max_tokens = options.max_tokens or spec.default_max_tokens or min(spec.max_output_tokens, 4096)
+        max_tokens = self.admission.max_tokens(spec, options.max_tokens)
         request = ChatRequest(
             model=spec.upstream_model,
             messages=build_messages(
@@ -281,7 +260,13 @@ class GenerationService:
             await self.store.update_chat(user.id, chat.id, {"updated_at": assistant.created_at})
 
     async def recover_interrupted(self) -> int:
-        """Mark `streaming` messages with no live generation as `interrupted` (start-up)."""
+        """Mark `streaming` messages with no live generation as `interrupted` (start-up).
+
+        With a shared bus other processes may be running them: the reaper
+        (services/reaper.py) ends those whose owner stopped, after the owner timeout.
+        """
+        if self.hub.bus.shared:
+            return 0
         count = 0
         while True:
             stale = await self.store.list_messages_by_status("streaming", limit=500)
@@ -515,13 +500,6 @@ def _path(messages: list[Message], leaf_id: str | None) -> list[Message]:
         current = by_id.get(current.parent_id) if current.parent_id else None
     path.reverse()
     return path
-
-
-def _check_max_tokens(spec: ModelSpec, options: SendOptions) -> None:
-    if options.max_tokens is not None and options.max_tokens > spec.max_output_tokens:
-        raise ValidationError(
-            f"max_tokens must be at most {spec.max_output_tokens} for {spec.id}", field="max_tokens"
-        )
 
 
 def provisional_title(text: str) -> str:

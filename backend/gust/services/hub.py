@@ -6,7 +6,14 @@ see events.py). A subscriber is a position in that log. An HTTP stream is *pushe
 with its previous write gets everything logged meanwhile in one write when it is done,
 so a slow client never slows the job and no per-subscriber queue exists. Other
 readers *pull* batches (`subscribe`). With a shared bus (Redis) the log is also
-published, in batches, so other processes can replay and follow it.
+published, in batches, so other processes can replay and follow it (services/follow.py).
+
+Across processes each running generation has an owner mark on the bus, refreshed by
+its process's heartbeat every `owner_timeout / 6` seconds and valid for half the owner
+timeout; a process that stops refreshing (crash, kill -9, lost host) has its
+generations reaped by any other (services/reaper.py). The heartbeat also tells the
+owner which of its logs the bus lost (it publishes them again, whole) and which stop
+requests its listener may have missed.
 """
 
 from __future__ import annotations
@@ -17,15 +24,16 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
-from gust.ports.bus import Bus
+from gust.domain.errors import Unavailable
+from gust.ports.bus import Bus, BusUnavailable
 from gust.services.events import Event, EventLog, Format, ReasoningText, encode, materialize
+from gust.services.follow import StoredAnswer, follow_bus
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 512  # events per write when a subscriber catches up (a resume, a slow client)
 PING: dict[Format, bytes] = {"sse": b": ping\n\n", "ndjson": b'{"type":"ping"}\n'}
-ACTIVE_TTL = 30.0  # seconds a live mark survives a crashed owner
-ACTIVE_REFRESH = 10.0
+RETRY_FIRST, RETRY_MAX = 0.1, 5.0  # backoff of a publisher whose bus is unreachable
 
 
 class Output(Protocol):
@@ -140,7 +148,7 @@ class Generation:
 
     __slots__ = (
         "id", "chat_id", "user_id", "log", "ended", "subscribers", "task", "stop_reason",
-        "finished", "_published", "_publish_wakeup",
+        "finished", "publisher", "_published", "_publish_wakeup", "_lost",
     )  # fmt: skip
 
     def __init__(self, generation_id: str, chat_id: str, user_id: str, shared: bool) -> None:
@@ -153,7 +161,9 @@ class Generation:
         self.task: asyncio.Task[None] | None = None
         self.stop_reason: str | None = None  # "stopped" | "shutdown"
         self.finished = asyncio.Event()
+        self.publisher: asyncio.Task[None] | None = None
         self._published = 0
+        self._lost = False  # the bus lost the published log: publish all of it again
         # Only a generation shared through a bus has a publisher to wake (an Event holds
         # a deque of about 600 bytes: not paid by every stream of a single process).
         self._publish_wakeup = asyncio.Event() if shared else None
@@ -185,22 +195,52 @@ class Generation:
         entries = self.log.slice(after, limit)
         return [materialize(self.id, seq, entry) for seq, entry in enumerate(entries, after + 1)]
 
-    async def publish_loop(self, bus: Bus) -> None:
-        """Ship logged events to the shared bus in batches (one round trip per batch)."""
+    def republish(self) -> None:
+        """The bus lost this generation's log: publish it again from seq 1."""
+        if self._publish_wakeup is not None:
+            self._lost = True
+            self._publish_wakeup.set()
+
+    async def publish_loop(self, bus: Bus, grace_period: float) -> None:
+        """Ship logged events to the shared bus in batches (one round trip per batch).
+
+        Nothing is skipped: a batch the bus did not take is sent again after a backoff,
+        and a log the bus lost is sent again whole, so followers never see a gap.
+        """
         wakeup = self._publish_wakeup
         if wakeup is None:
             raise RuntimeError(f"generation {self.id} is not shared through a bus")
+        delay = RETRY_FIRST
+        failing = False
         while True:
             await wakeup.wait()
             wakeup.clear()
+            if self._lost:
+                self._lost, self._published = False, 0
             batch = self.events(self._published)
-            self._published += len(batch)
-            if batch:
-                try:
-                    await bus.publish(self.id, [(e.seq, e.data) for e in batch])
-                except Exception:
-                    log.exception("publishing generation %s to the bus failed", self.id)
-            if batch and batch[-1].terminal:
+            if not batch:
+                continue
+            terminal = batch[-1].terminal
+            try:
+                kept = await bus.publish(
+                    self.id, [(e.seq, e.data) for e in batch], grace_period if terminal else None
+                )
+            except Exception as exc:
+                # An outage is logged once, by the bus; anything else once per failing streak.
+                if not isinstance(exc, BusUnavailable) and not failing:
+                    log.exception("publishing generation %s to the bus failed; retrying", self.id)
+                failing = True
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX)
+                wakeup.set()
+                continue
+            delay, failing = RETRY_FIRST, False
+            if not kept:  # the bus lost the log's start: all of it again
+                self._published = 0
+                wakeup.set()
+                continue
+            self._published = batch[-1].seq
+            if terminal:
                 return
 
 
@@ -208,8 +248,18 @@ JobFactory = Callable[[Generation], Coroutine[Any, Any, None]]
 
 
 class GenerationHub:
-    def __init__(self, bus: Bus, *, grace_period: float, ping_interval: float, max_active: int) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        *,
+        grace_period: float,
+        ping_interval: float,
+        max_active: int,
+        owner_timeout: float = 20.0,
+    ) -> None:
         self.bus = bus
+        self.owner_ttl = owner_timeout / 2  # an owner mark lasts this long without a heartbeat
+        self.owner_interval = owner_timeout / 6
         self.grace_period = grace_period
         self.ping_interval = ping_interval
         self.max_active = max_active
@@ -218,7 +268,7 @@ class GenerationHub:
         self._background: set[asyncio.Task[Any]] = set()
         self._forget_handles: dict[str, asyncio.TimerHandle] = {}
         self._stop_listener: asyncio.Task[None] | None = None
-        self._refresher: asyncio.Task[None] | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
         self._pinger: asyncio.Task[None] | None = None
         self.on_finished: list[Callable[[Generation], None]] = []
 
@@ -227,7 +277,7 @@ class GenerationHub:
         self._stop_listener = asyncio.create_task(self.bus.listen_stops(self._on_stop_request))
         self._pinger = asyncio.create_task(self._ping_idle())
         if self.bus.shared:
-            self._refresher = asyncio.create_task(self._refresh_active())
+            self._heartbeat = asyncio.create_task(self._beat_forever())
 
     @property
     def active_count(self) -> int:
@@ -250,7 +300,13 @@ class GenerationHub:
         remaining = [g.finished.wait() for g in self.generations.values()]
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*remaining), 10)
-        for task in (self._stop_listener, self._refresher, self._pinger, *self._background):
+        # Let the last events (the `done`s) reach other processes' followers.
+        publishers = [
+            g.publisher for g in self.generations.values() if g.publisher and not g.publisher.done()
+        ]
+        if publishers:
+            await asyncio.wait(publishers, timeout=2)
+        for task in (self._stop_listener, self._heartbeat, self._pinger, *self._background):
             if task is not None:
                 task.cancel()
         for handle in self._forget_handles.values():
@@ -264,8 +320,11 @@ class GenerationHub:
         self.generations[generation_id] = generation
         self.live_by_chat[chat_id] = generation_id
         if self.bus.shared:
-            await self.bus.set_active(chat_id, generation_id, ACTIVE_TTL)
-            self._spawn(generation.publish_loop(self.bus))
+            # Owned and live at once (a reaper never sees it unowned); during an outage the
+            # next heartbeat marks it.
+            with contextlib.suppress(BusUnavailable):
+                await self.bus.heartbeat([(generation_id, chat_id)], self.owner_ttl)
+            generation.publisher = self._spawn(generation.publish_loop(self.bus, self.grace_period))
         generation.task = asyncio.create_task(self._run(generation, job), name=f"generation-{generation_id}")
         return generation
 
@@ -305,18 +364,23 @@ class GenerationHub:
         loop = asyncio.get_running_loop()
         self._forget_handles[generation.id] = loop.call_later(self.grace_period, self._forget, generation.id)
         if self.bus.shared:
-            with contextlib.suppress(Exception):
+            # The final publish sets the log's expiry; the owner mark goes once it is out.
+            if generation.publisher is not None:
+                await asyncio.wait([generation.publisher], timeout=max(self.grace_period, 5.0))
+                generation.publisher.cancel()
+            with contextlib.suppress(Exception):  # an outage is logged by the bus; marks expire
                 await self.bus.clear_active(generation.chat_id, generation.id)
-                await self.bus.expire(generation.id, self.grace_period)
+                await self.bus.release(generation.id)
 
     def _forget(self, generation_id: str) -> None:
         self._forget_handles.pop(generation_id, None)
         self.generations.pop(generation_id, None)
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        return task
 
     async def _ping_idle(self) -> None:
         """Every ping interval, a keep-alive to pushed subscribers that got nothing since the last.
@@ -329,25 +393,49 @@ class GenerationHub:
                 for sub in tuple(generation.subscribers):
                     sub.ping()
 
-    async def _refresh_active(self) -> None:
+    async def _beat_forever(self) -> None:
+        failing = False
         while True:
-            await asyncio.sleep(ACTIVE_REFRESH)
-            for generation in self.running():
-                with contextlib.suppress(Exception):
-                    await self.bus.set_active(generation.chat_id, generation.id, ACTIVE_TTL)
+            await asyncio.sleep(self.owner_interval)
+            try:
+                await self.beat()
+            except BusUnavailable:
+                pass  # logged once per outage by the bus; the next beat tries again
+            except Exception:
+                if not failing:  # once per failing streak, not every few seconds
+                    log.exception("generation heartbeat failed; retrying")
+                failing = True
+            else:
+                failing = False
+
+    async def beat(self) -> None:
+        """Mark this process's running generations owned; republish lost logs, apply missed stops."""
+        running = [(g.id, g.chat_id) for g in self.running()]
+        if not running:
+            return
+        beat = await self.bus.heartbeat(running, self.owner_ttl)
+        for generation_id in beat.lost:
+            generation = self.generations.get(generation_id)
+            if generation is not None:
+                generation.republish()
+        for generation_id in beat.stops:
+            self._stop_local(generation_id)
 
     # -- stop ------------------------------------------------------------------------
     async def stop(self, chat_id: str) -> str | None:
         """Stop the chat's live generation wherever it runs; its id, or None if none is live."""
-        generation_id = self.live_by_chat.get(chat_id)
-        if generation_id is None and self.bus.shared:
-            generation_id = await self.bus.get_active(chat_id)
-        if generation_id is None:
-            return None
-        if generation_id in self.generations:
-            self._stop_local(generation_id)
-        else:
-            await self.bus.request_stop(generation_id)
+        try:
+            generation_id = self.live_by_chat.get(chat_id)
+            if generation_id is None and self.bus.shared:
+                generation_id = await self.bus.get_active(chat_id)
+            if generation_id is None:
+                return None
+            if generation_id in self.generations:
+                self._stop_local(generation_id)
+            else:
+                await self.bus.request_stop(generation_id)
+        except BusUnavailable:
+            raise Unavailable("the stream bus is unreachable; retry shortly") from None
         return generation_id
 
     def _stop_local(self, generation_id: str) -> None:
@@ -361,17 +449,30 @@ class GenerationHub:
 
     # -- subscribe -------------------------------------------------------------------
     async def live_generation_id(self, chat_id: str) -> str | None:
+        """The chat's running generation, if one is known (None while the bus is unreachable)."""
         generation_id = self.live_by_chat.get(chat_id)
         if generation_id is None and self.bus.shared:
-            generation_id = await self.bus.get_active(chat_id)
+            with contextlib.suppress(BusUnavailable):
+                generation_id = await self.bus.get_active(chat_id)
         return generation_id
 
-    async def has_log(self, generation_id: str) -> bool:
+    async def followable(self, generation_id: str, *, streaming: bool) -> bool:
+        """Whether to follow the generation's events (else its stored state is the answer).
+
+        `streaming`: the store says it is still running (or does not know it yet). Such a
+        generation is followed even while its log is missing or the bus is unreachable:
+        its owner republishes the log, or the reaper ends it.
+        """
         if generation_id in self.generations:
             return True
-        if self.bus.shared:
-            return bool(await self.bus.read(generation_id, 0, 0.001))
-        return False
+        if not self.bus.shared:
+            return False
+        if streaming:
+            return True
+        try:
+            return await self.bus.exists(generation_id)
+        except BusUnavailable:
+            return False
 
     def attach(self, generation_id: str, after: int, output: Output, fmt: Format) -> Subscriber | None:
         """Push the events after `after`, then every new one, to `output`; None if not local.
@@ -389,16 +490,20 @@ class GenerationHub:
             sub.close()  # nothing was missed and nothing more will come
         return sub
 
-    def subscribe(self, generation_id: str, after: int = 0) -> AsyncIterator[list[Event]]:
+    def subscribe(
+        self, generation_id: str, after: int = 0, stored: StoredAnswer | None = None
+    ) -> AsyncIterator[list[Event]]:
         """Batches of events with seq > after, ending with the `done` event.
 
         Yields an empty batch after `ping_interval` of silence (the reader may send a ping).
+        `stored` reads the answer from the store: a follower on another process falls
+        back to it when the bus cannot give it the events (services/follow.py).
         """
         generation = self.generations.get(generation_id)
         if generation is not None:
             return self._subscribe_local(generation, after)
         if self.bus.shared:
-            return self._subscribe_bus(generation_id, after)
+            return follow_bus(self.bus, generation_id, after, self.ping_interval, stored)
         return _nothing()
 
     async def _subscribe_local(self, generation: Generation, after: int) -> AsyncIterator[list[Event]]:
@@ -421,21 +526,6 @@ class GenerationHub:
                 yield []
             finally:
                 generation.subscribers.discard(waiter)
-
-    async def _subscribe_bus(self, generation_id: str, after: int) -> AsyncIterator[list[Event]]:
-        last = after
-        while True:
-            entries = await self.bus.read(generation_id, last, self.ping_interval)
-            if not entries:
-                if not await self.bus.read(generation_id, 0, 0.001):
-                    return  # the log is gone (expired): nothing more will come
-                yield []
-                continue
-            batch = [Event(generation_id, seq, data) for seq, data in entries]
-            last = batch[-1].seq
-            yield batch
-            if batch[-1].terminal:
-                return
 
 
 async def _nothing() -> AsyncIterator[list[Event]]:

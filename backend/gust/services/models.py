@@ -335,6 +335,7 @@ class ModelRegistry:
             price_input_per_million=0.0,
             price_output_per_million=0.0,
             webhook_token=token,
+            user_configured=True,
         )
 
     def llm(self, spec: ModelSpec) -> LLM:

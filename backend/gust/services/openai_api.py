@@ -7,17 +7,16 @@ Usage accounting: every completion's usage (reported by the provider, else estim
 priced like chat answers by services/usage.final_usage) is recorded so GET /api/usage
 counts it. With `X-Gust-Save: true` the exchange is stored as a chat (the client's
 messages, then the answer carrying the usage), visible through /api/chats. Without it only
-a content-free usage record is stored: an assistant message with empty content in no
-chat (`chat_id` API_USAGE_CHAT), which no chat lists and search never indexes
-(services/search.indexable skips it; it is stored already marked indexed).
+a usage record is stored (ports/usage_store.UsageRecord, source "api"): no text, no chat.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import pydantic
 
@@ -26,13 +25,13 @@ from gust.domain.ids import new_id, now
 from gust.domain.models import Message, User
 from gust.ports.llm import ChatRequest, Chunk
 from gust.ports.store import Store
+from gust.ports.usage_store import UsageRecord, UsageStore
+from gust.services.admission import Admission
 from gust.services.chats import ChatService
-from gust.services.generation import GenerationService, provisional_title
+from gust.services.generation import provisional_title
 from gust.services.models import ModelRegistry, ModelSpec
-from gust.services.search import USAGE_RECORD_CHAT
 from gust.services.usage import final_usage
 
-API_USAGE_CHAT = USAGE_RECORD_CHAT
 MAX_MESSAGES = 1000
 
 
@@ -138,13 +137,13 @@ class OpenAICompatService:
         chats: ChatService,
         *,
         max_message_chars: int,
-        generation: GenerationService | None = None,
+        admission: Admission | None = None,
     ) -> None:
         self.store = store
         self.models = models
         self.chats = chats
         self.max_message_chars = max_message_chars
-        self.generation = generation
+        self.admission = admission
 
     def list_models(self) -> dict[str, Any]:
         return {
@@ -164,7 +163,8 @@ class OpenAICompatService:
             ) from None
 
     async def start(self, user: User, body: CompletionIn, *, save: bool) -> Completion:
-        """Validate and check limits; nothing is stored before the answer is complete."""
+        """Validate the request; nothing is stored before the answer is complete. The caller
+        runs the completion inside `admitted()`."""
         spec = self._spec(body.model)
         for i, message in enumerate(body.messages):
             if len(message.text()) > self.max_message_chars:
@@ -174,14 +174,10 @@ class OpenAICompatService:
                     param=f"messages.{i}.content",
                     code="string_above_max_length",
                 )
-        max_tokens = body.max_completion_tokens or body.max_tokens
-        if max_tokens is not None and max_tokens > spec.max_output_tokens:
-            raise OpenAIError(
-                400, f"max_tokens must be at most {spec.max_output_tokens} for {spec.id}", param="max_tokens"
-            )
-        if self.generation is not None:
-            for guard in self.generation.guards:
-                await guard(user)  # the per-user message rate limit (429)
+        try:
+            max_tokens = Admission.max_tokens(spec, body.max_completion_tokens or body.max_tokens)
+        except ValidationError as exc:
+            raise OpenAIError(400, exc.message, param="max_tokens") from None
         messages = [
             {"role": "system" if m.role == "developer" else m.role, "content": m.text()}
             for m in body.messages
@@ -190,10 +186,17 @@ class OpenAICompatService:
             model=spec.upstream_model,
             messages=messages,
             temperature=body.temperature if body.temperature is not None else spec.default_temperature,
-            max_tokens=max_tokens or spec.default_max_tokens or min(spec.max_output_tokens, 4096),
+            max_tokens=max_tokens,
             extra=dict(spec.extra_body),
         )
         return Completion(user, spec, request, body.messages, save)
+
+    def admitted(self, user: User) -> contextlib.AbstractAsyncContextManager[None]:
+        """The shared admission policy (MAX_ACTIVE_GENERATIONS, the per-user message rate),
+        holding a place for the whole completion."""
+        if self.admission is None:
+            return contextlib.nullcontext()
+        return self.admission.running(user)
 
     async def chunks(self, completion: Completion) -> AsyncGenerator[Chunk, None]:
         """The upstream's chunks, collected into `completion` on the way."""
@@ -231,20 +234,14 @@ class OpenAICompatService:
             return
         if completion.usage is None:
             return
-        await self.store.create_message(
-            Message(
+        await cast(UsageStore, self.store).add_usage_record(
+            UsageRecord(
                 id=new_id(),
-                chat_id=API_USAGE_CHAT,
                 user_id=user.id,
                 team_id=user.team_id,
-                role="assistant",
-                content="",
-                status="complete" if status == "complete" else "error",
-                created_at=created,
-                updated_at=created,
                 model=completion.spec.id,
                 usage=completion.usage,
-                index_state="indexed",
+                created_at=created,
             )
         )
 

@@ -21,6 +21,7 @@ from gust.ports.search import (
     message_doc_id,
 )
 from gust.ports.search_store import SearchStore
+from gust.ports.usage_store import LEGACY_API_USAGE_CHAT
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +71,9 @@ def message_document(message: Message) -> IndexDocument:
     )
 
 
-# The chat id of content-free usage records (services/openai_api.py): never searchable.
-USAGE_RECORD_CHAT = "openai-api"
+# The chat id under which earlier versions kept /v1 usage as content-free messages (moved to
+# usage records at start-up; ports/usage_store.LEGACY_API_USAGE_CHAT): never searchable.
+USAGE_RECORD_CHAT = LEGACY_API_USAGE_CHAT
 
 
 def indexable(message: Message) -> bool:

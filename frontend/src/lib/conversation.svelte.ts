@@ -374,6 +374,13 @@ class Conversation {
         this.pendingReasoning += data.delta;
         this.schedule();
         break;
+      case 'resync':
+        // The server's authoritative text: what was shown (and is still pending) is replaced.
+        this.pendingContent = '';
+        this.pendingReasoning = '';
+        this.live.content = data.content;
+        this.live.reasoning = data.reasoning ?? '';
+        break;
       case 'status':
         this.live.stage = data.done ? null : data.detail || data.stage;
         break;

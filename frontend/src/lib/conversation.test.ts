@@ -113,6 +113,32 @@ describe('conversation streaming', () => {
     expect(conversation.chatId).toBe('c1');
   });
 
+  it('a resync replaces the text shown so far with the server\'s', async () => {
+    const g = 'a3';
+    const start = { type: 'start', chat_id: 'c1', message_id: g, user_message_id: 'u1', generation_id: g, parent_id: 'u1', model: 'm' };
+    routes.push((url, init) =>
+      url === '/chat/stream' && init.method === 'POST'
+        ? stream(
+            sse(g, 1, start) +
+              sse(g, 2, { type: 'delta', delta: 'Hel' }) +
+              // The server lost events 3-9: it sends the stored text instead, then the ending.
+              sse(g, 10, { type: 'resync', message_id: g, content: 'Hello wor', reasoning: null }) +
+              sse(g, 11, { type: 'error', code: 'owner_lost', message: 'stopped', retryable: true }) +
+              sse(g, 12, { type: 'done', message_id: g, status: 'interrupted', usage: null }),
+          )
+        : undefined,
+    );
+    let streamed: string | undefined;
+    routes.push((url) => {
+      if (!url.startsWith('/api/chats/c1?')) return undefined;
+      streamed = conversation.messages.find((m) => m.id === g)?.content;
+      return json({ ...chat, messages: [message('u1', 'user', 'hi', null), message(g, 'assistant', 'Hello wor', 'u1', 'interrupted')] });
+    });
+    await conversation.send('hi');
+    await vi.waitFor(() => expect(conversation.generating).toBe(false), { timeout: 5000 });
+    expect(streamed).toBe('Hello wor');
+  });
+
   it('following again after the stream ended early replays from the start over the checkpoint', async () => {
     const g = 'a2';
     const start = { type: 'start', chat_id: 'c1', message_id: g, generation_id: g, parent_id: 'u1', model: 'm' };

@@ -99,6 +99,8 @@ export type StreamEvent =
   | { type: 'status'; stage: string; detail?: string; done?: boolean }
   | { type: 'reasoning'; delta: string }
   | { type: 'delta'; delta: string }
+  // The answer's whole text so far (the events before were lost): it replaces what is shown.
+  | { type: 'resync'; message_id: string; content: string; reasoning?: string | null }
   | { type: 'sources'; sources: Source[] }
   | { type: 'usage'; prompt_tokens: number; completion_tokens: number }
   | { type: 'done'; message_id: string; status: MessageStatus; finish_reason?: string | null; usage?: Usage | null }

@@ -53,6 +53,7 @@ class LLMFactory:
                 spec.webhook_token,
                 self.sessions,
                 model=spec.upstream_model,
+                guarded=spec.user_configured,
                 first_token_timeout=self.first_token_timeout,
                 idle_timeout=self.idle_timeout,
             )

@@ -9,15 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from gust.adapters.llm.openai_compat import status_error
 from gust.adapters.llm.sessions import SessionPool
+from gust.adapters.web.connect import refusal
+from gust.adapters.web.guard import parse_ip_host
 from gust.domain.errors import UpstreamError
 from gust.ports.llm import ChatRequest, Chunk
+from gust.ports.web import FetchError
+
+log = logging.getLogger(__name__)
 
 STATUS_EVERY = 2.0
 
@@ -44,8 +51,11 @@ class WebhookLLM:
         first_token_timeout: float = 120.0,
         idle_timeout: float = 60.0,
         status_every: float = STATUS_EVERY,
+        guarded: bool = True,
     ) -> None:
         self.url = url
+        # A user-configured URL (an agent's) goes through the SSRF guard at connect time.
+        self.guarded = guarded
         self.status_every = status_every
         self.token = token
         self.model = model
@@ -63,11 +73,15 @@ class WebhookLLM:
         headers = {"Accept": "text/event-stream, application/json"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
-        session = self._sessions.get(self.url)
+        target: str | URL = self._checked_target() if self.guarded else self.url
+        session = self._sessions.get(self.url, guarded=self.guarded)
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=self._sessions.connect_timeout, sock_read=None
         )
-        pending = asyncio.ensure_future(session.post(self.url, json=body, headers=headers, timeout=timeout))
+        # No redirects: the token is for this URL only, and a webhook has no reason to move.
+        pending = asyncio.ensure_future(
+            session.post(target, json=body, headers=headers, timeout=timeout, allow_redirects=False)
+        )
         resp: aiohttp.ClientResponse | None = None
         try:
             waited = 0.0
@@ -83,7 +97,16 @@ class WebhookLLM:
                 yield Chunk("status", f"waiting for the agent ({waited:.0f} s)")
             try:
                 resp = pending.result()
-            except aiohttp.ClientConnectorError:
+            except (aiohttp.ClientConnectorError, aiohttp.InvalidURL, OSError) as exc:
+                refused = refusal(exc)
+                if refused is not None and refused.kind == "blocked":
+                    log.warning("agent webhook refused by the SSRF guard: %s", refused.reason)
+                    raise UpstreamError(
+                        f"the agent's webhook address is not allowed ({refused.reason})",
+                        code="upstream_blocked",
+                    ) from None
+                if not isinstance(exc, aiohttp.ClientConnectorError):
+                    raise
                 raise UpstreamError(
                     "cannot connect to the agent's webhook", code="upstream_unreachable", retryable=True
                 ) from None
@@ -118,6 +141,23 @@ class WebhookLLM:
                 pending.cancel()
             if resp is not None:
                 resp.close()
+
+    def _checked_target(self) -> URL:
+        """The guard's URL rules before any connection (literal and localhost hosts in every
+        spelling); the session's connector checks each resolved address when it connects.
+        A legacy numeric host (2130706433) is sent as the address it denotes."""
+        try:
+            url = URL(self.url)
+            host, _port = self._sessions.guard.policy.check_url(url)
+            literal = parse_ip_host(host)
+            return url.with_host(str(literal)) if literal is not None and host != str(literal) else url
+        except (ValueError, TypeError):
+            raise UpstreamError("the agent's webhook URL is invalid", code="upstream_blocked") from None
+        except FetchError as exc:
+            log.warning("agent webhook refused by the SSRF guard: %s", exc.reason)
+            raise UpstreamError(
+                f"the agent's webhook address is not allowed ({exc.reason})", code="upstream_blocked"
+            ) from None
 
     async def _sse(self, resp: aiohttp.ClientResponse) -> AsyncIterator[Chunk]:
         finished = False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 
+from gust.adapters.redis_options import client_options
 from gust.ports.ratelimit import Hit
 
 PREFIX = "gust:rl:"
@@ -35,7 +36,8 @@ class RedisRateLimiter:
 
     async def start(self) -> None:
         # Created here, on the running loop: a client belongs to the loop that made it.
-        self._redis = aioredis.Redis.from_url(self.url, socket_connect_timeout=5, health_check_interval=30)
+        # Outlives a Redis restart (reconnects, retries with backoff): see redis_options.py.
+        self._redis = aioredis.Redis.from_url(self.url, **client_options(socket_timeout=5, connect_timeout=5))
 
     async def close(self) -> None:
         if self._redis is not None:

@@ -1,35 +1,24 @@
-"""The research page fetcher: aiohttp behind the SSRF guard, pinned to checked addresses.
+"""The research page fetcher: aiohttp behind the SSRF guard.
 
-Every hop of a fetch (the URL and each redirect target) is checked by the guard, its
-host resolved once, and the connection made to exactly the addresses that passed: the
-session's resolver only answers with the addresses pinned for the current task, so a
+Every hop of a fetch (the URL and each redirect target) is checked by the guard's URL
+rules; the session's connector (adapters/web/connect.py) resolves each host once per
+connection, checks every answer and connects to exactly the addresses that passed, so a
 second DNS answer (DNS rebinding) can never be used. TLS still verifies the host name.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import socket
 import ssl
-from collections.abc import Iterator
-from contextvars import ContextVar
 from typing import Literal
 
 import aiohttp
-from aiohttp.abc import AbstractResolver, ResolveResult
 from bs4.dammit import EncodingDetector
 from yarl import URL
 
-from gust.adapters.web.guard import (
-    AddressPolicy,
-    AddressResolver,
-    IPAddress,
-    SystemResolver,
-    checked_addresses,
-    parse_ip_host,
-)
+from gust.adapters.web.connect import guarded_connector, refusal
+from gust.adapters.web.guard import AddressPolicy, AddressResolver, SystemResolver, parse_ip_host
 from gust.ports.web import FetchedPage, FetchError
 
 log = logging.getLogger(__name__)
@@ -39,45 +28,6 @@ HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 DEFAULT_USER_AGENT = "Gust-Research/1.0 (self-hosted AI chat; fetches pages a user asked it to read)"
 CHUNK = 64 * 1024
-
-# host -> the checked addresses of the hop the current task is fetching.
-_PINNED: ContextVar[tuple[str, tuple[IPAddress, ...]] | None] = ContextVar("gust_web_pinned", default=None)
-
-
-class PinnedResolver(AbstractResolver):
-    """aiohttp's resolver for the fetch session: answers only with pinned addresses."""
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        pinned = _PINNED.get()
-        if pinned is None or pinned[0] != host:
-            # Never fall back to DNS: an address that was not checked is never used.
-            raise OSError(f"no checked address for {host}")
-        return [
-            ResolveResult(
-                hostname=host,
-                host=str(ip),
-                port=port,
-                family=socket.AF_INET6 if ip.version == 6 else socket.AF_INET,
-                proto=0,
-                flags=socket.AI_NUMERICHOST,
-            )
-            for ip in pinned[1]
-        ]
-
-    async def close(self) -> None:
-        return None
-
-
-@contextlib.contextmanager
-def _pin(host: str, addresses: list[IPAddress]) -> Iterator[None]:
-    token = _PINNED.set((host, tuple(addresses)))
-    try:
-        yield
-    finally:
-        _PINNED.reset(token)
-
 
 def decode_body(data: bytes, charset: str | None, *, html: bool, cut: bool) -> str:
     """Decode a body: the header's charset, else a BOM, else <meta charset>, else UTF-8, else cp1252.
@@ -134,9 +84,9 @@ class SafeFetcher:
     def _get_session(self) -> aiohttp.ClientSession:
         # Created on first use, on the running loop.
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(
-                resolver=PinnedResolver(),
-                use_dns_cache=False,
+            connector = guarded_connector(
+                self.policy,
+                self.resolver,
                 ssl=self._ssl,
                 limit=self._limits[0],
                 limit_per_host=self._limits[1],
@@ -172,14 +122,18 @@ class SafeFetcher:
         try:
             async with asyncio.timeout_at(deadline):
                 while True:
-                    host, _port, addresses = await checked_addresses(current, self.policy, self.resolver)
+                    host, _port = self.policy.check_url(current)
                     literal = parse_ip_host(host)
                     if literal is not None and host != str(literal):
                         # Legacy numeric forms (0x7f000001) are sent as the address they denote.
                         current = current.with_host(str(literal))
-                        host = str(literal)
-                    with _pin(host, addresses):
+                    try:
                         resp = await session.get(current, allow_redirects=False)
+                    except (aiohttp.ClientError, OSError) as exc:
+                        refused = refusal(exc)
+                        if refused is not None:
+                            raise refused from None
+                        raise
                     if resp.status not in REDIRECT_STATUSES:
                         break
                     location = resp.headers.get("Location")
