@@ -4,19 +4,33 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Literal
+from typing import Any, Literal
 
 import tornado.httputil
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, RootModel
 from tornado.iostream import StreamClosedError
 from tornado.web import Finish
 
 from gust.domain.errors import BadRequest
 from gust.handlers.base import APIHandler
-from gust.handlers.routing import Op, route
+from gust.handlers.routing import Media, Op, route
 from gust.handlers.schemas import Strict
 from gust.services.exports import ExportService, chat_document, chat_markdown
 from gust.services.imports import ImportService
+
+
+class ChatExportJson(RootModel[dict[str, Any]]):
+    """The chat with every branch: format, title, settings and the message tree."""
+
+
+class ChatExportMarkdown(RootModel[str]):
+    """The current branch as Markdown."""
+
+
+CHAT_EXPORT = Media(
+    "The chat as JSON (format=json) or Markdown (format=md), as an attachment",
+    {"application/json": ChatExportJson, "text/markdown": ChatExportMarkdown},
+)
 
 
 class ExportQuery(Strict):
@@ -49,7 +63,7 @@ def _filename(title: str, ext: str) -> str:
 class ChatExportHandler(APIHandler):
     api = {
         "get": Op("A chat as Markdown (format=md) or as JSON with every branch (format=json)",
-                  query=ExportQuery, responses={200: "application/json"}, tags=("export",)),
+                  query=ExportQuery, responses={200: CHAT_EXPORT}, tags=("export",)),
     }
 
     async def get(self, chat_id: str) -> None:

@@ -19,6 +19,8 @@ class Media:
 
     description: str
     content: dict[str, type[pydantic.BaseModel]]
+    # text/event-stream: a last `data:` that is not JSON (/v1's `[DONE]`).
+    sse_final: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
