@@ -100,11 +100,19 @@ class ExportAllHandler(APIHandler):
         self.finish()
 
 
+IMPORT_BODY: dict[str, dict[str, Any]] = {
+    "multipart/form-data": {"type": "object", "required": ["file"],
+                            "properties": {"file": {"type": "string", "format": "binary"}}},
+    "application/json": {"description": "A chat export, or ChatGPT's conversations.json"},
+    "application/zip": {"type": "string", "format": "binary", "description": "The ZIP of GET /api/export"},
+}
+
+
 class ImportHandler(APIHandler):
     api = {
         "post": Op("Import a Gust export (chat JSON or the ZIP) or ChatGPT's conversations.json, "
                    "as the raw body or a multipart field `file`",
-                   responses={200: ImportReportOut, 413: None}, tags=("export",)),
+                   responses={200: ImportReportOut, 413: None}, tags=("export",), body_media=IMPORT_BODY),
     }
 
     @property

@@ -145,6 +145,11 @@ def build_openapi(rules: list[Rule]) -> dict[str, Any]:
                     "required": True,
                     "content": {"application/json": {"schema": _ref(op.body, schemas)}},
                 }
+            elif op.body_media is not None:
+                operation["requestBody"] = {
+                    "required": True,
+                    "content": {media: {"schema": schema} for media, schema in op.body_media.items()},
+                }
             if public:
                 operation["security"] = []
             item[method] = operation

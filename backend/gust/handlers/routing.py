@@ -34,6 +34,8 @@ class Op:
     # schema per media type (streams: the schema of each event).
     responses: dict[int, type[pydantic.BaseModel] | str | Media | None] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
+    # A body that is not one JSON model: media type -> JSON Schema (uploads, multipart).
+    body_media: dict[str, dict[str, Any]] | None = None
 
 
 def route(template: str, handler: type[RequestHandler], **kwargs: Any) -> Rule:
