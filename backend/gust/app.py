@@ -20,6 +20,7 @@ from tornado.routing import Rule
 
 from gust import __version__
 from gust.adapters.bus.memory import MemoryBus
+from gust.adapters.isolation.process import ProcessIsolation
 from gust.adapters.llm.factory import LLMFactory
 from gust.adapters.llm.local import local_model_available
 from gust.adapters.llm.sessions import SessionPool
@@ -201,6 +202,11 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
         metrics=metrics or Metrics(),
     )
     services.health_checks["store"] = HealthCheck(backend=store.name, ping=store.ping)
+    services.isolation = ProcessIsolation(
+        memory_bytes=settings.parse_worker_memory_mb * 1024 * 1024,
+        timeout=settings.parse_timeout,
+        max_concurrent=settings.parse_max_concurrent,
+    )
     build_accounts(settings, services, accounts_store, rate_limits)
     await build_streaming(settings, services)
     limit_messages(services, rate_limits)

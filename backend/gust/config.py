@@ -142,6 +142,12 @@ class Settings(BaseSettings):
     # Limits.
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     import_max_bytes: int = Field(50 * 1024 * 1024, ge=1024)  # POST /api/import only
+    # Uploads are parsed in a short-lived worker process with these caps (ports/isolation.py).
+    parse_worker_memory_mb: int = Field(1024, ge=128)
+    parse_timeout: float = Field(60.0, gt=0)
+    parse_max_concurrent: int = Field(2, ge=1)
+    archive_max_members: int = Field(25_000, ge=1)
+    archive_max_ratio: float = Field(250.0, ge=2)
     max_message_chars: int = Field(100_000, ge=1)
     max_active_generations: int = Field(256, ge=1)
     shutdown_timeout: float = Field(10.0, ge=0)

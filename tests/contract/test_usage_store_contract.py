@@ -101,6 +101,24 @@ async def test_usage_written_by_update_counts(usage_store: UsageStore) -> None:
     ]
 
 
+async def test_imported_usage_is_never_counted(usage_store: UsageStore) -> None:
+    """Usage from an import file is kept on its answer for display, never summed (issue 18)."""
+    s = usage_store
+    ann = make_user("ann@example.com")
+    chat = make_chat(ann, 1.0)
+    await s.create_chat(chat)
+    await answer(s, chat, 10.0, "fast", {"prompt_tokens": 4, "completion_tokens": 6, "cost": 0.5})
+    for usage in ({"prompt_tokens": 10**9, "completion_tokens": 10**9, "cost": 1e6, "imported": True},
+                  {"prompt_tokens": 3, "completion_tokens": 3, "imported": True}):
+        await answer(s, chat, 20.0, "fast", usage)
+    await answer(s, chat, 30.0, "other", {"prompt_tokens": 5, "completion_tokens": 5, "imported": True})
+    for user_id in (ann.id, None):
+        rows = await s.usage_rows(team_id="t1", user_id=user_id, since=None, until=None)
+        assert [(r.model, r.messages, r.prompt_tokens, r.completion_tokens, r.cost) for r in rows] == [
+            ("fast", 1, 4, 6, 0.5)
+        ]
+
+
 def record(
     user_id: str, created_at: float, model: str, usage: dict[str, Any], team_id: str = "t1"
 ) -> UsageRecord:

@@ -11,12 +11,15 @@ from pydantic import BaseModel, Field, RootModel
 from tornado.iostream import StreamClosedError
 from tornado.web import Finish
 
-from gust.domain.errors import BadRequest
+from gust.domain.errors import BadRequest, PayloadTooLarge
 from gust.handlers.base import APIHandler
 from gust.handlers.routing import Media, Op, route
 from gust.handlers.schemas import Strict
-from gust.services.exports import ExportService, chat_document, chat_markdown
-from gust.services.imports import ImportService
+from gust.ports.isolation import Isolation, Upload
+from gust.services.exports import ExportService, chat_document, chat_markdown, utf8
+from gust.services.imports import ImportLimits, ImportService
+
+SEND_CHUNK = 256 * 1024
 
 
 class ChatExportJson(RootModel[dict[str, Any]]):
@@ -74,29 +77,33 @@ class ChatExportHandler(APIHandler):
         self.set_header("Cache-Control", "no-store")
         if query.format == "md":
             self.set_header("Content-Type", "text/markdown; charset=utf-8")
-            self.finish(chat_markdown(chat, messages))
+            self.finish(utf8(chat_markdown(chat, messages)))
         else:
             self.set_header("Content-Type", "application/json; charset=utf-8")
-            self.finish(json.dumps(chat_document(chat, messages), ensure_ascii=False, indent=1))
+            self.finish(utf8(json.dumps(chat_document(chat, messages), ensure_ascii=False, indent=1)))
 
 
 class ExportAllHandler(APIHandler):
     api = {
-        "get": Op("All my chats as a ZIP, streamed (chats/<id>.json and .md, manifest.json)",
+        "get": Op("All my chats as a ZIP (chats/<id>.json and .md, manifest.json), built whole "
+                  "before it is sent",
                   responses={200: "application/zip"}, tags=("export",)),
     }
 
     async def get(self) -> None:
-        self.set_header("Content-Type", "application/zip")
-        self.set_header("Content-Disposition", 'attachment; filename="gust-export.zip"')
-        self.set_header("Cache-Control", "no-store")
-        try:
-            async for chunk in ExportService(self.chats).zip_chunks(self.user):
-                if chunk:
+        # Built whole before the first byte: a failure is an error status, not a broken ZIP.
+        archive, size = await ExportService(self.chats).build_zip(self.user)
+        with archive:
+            self.set_header("Content-Type", "application/zip")
+            self.set_header("Content-Disposition", 'attachment; filename="gust-export.zip"')
+            self.set_header("Cache-Control", "no-store")
+            self.set_header("Content-Length", str(size))
+            try:
+                while chunk := archive.read(SEND_CHUNK):
                     self.write(chunk)
                     await self.flush()
-        except StreamClosedError:
-            raise Finish() from None
+            except StreamClosedError:
+                raise Finish() from None
         self.finish()
 
 
@@ -119,15 +126,34 @@ class ImportHandler(APIHandler):
     def body_limit(self) -> int:
         return self.gust_settings.import_max_bytes
 
-    def _file(self) -> bytes:
-        body = self.body
+    async def prepare(self) -> None:
+        self._upload = bytearray()
+        await super().prepare()
+
+    def data_received(self, chunk: bytes) -> None:
+        # One growing buffer, not chunks joined at the end: a 50 MB upload is held once.
+        self._body_size += len(chunk)
+        if self._body_size <= self.body_limit:
+            self._upload += chunk
+
+    @property
+    def isolation(self) -> Isolation:
+        isolation = self.services.isolation
+        if isolation is None:
+            raise RuntimeError("no isolation for parsing uploads was configured")
+        return isolation
+
+    def _file(self) -> Upload:
+        if self._body_size > self.body_limit:
+            raise PayloadTooLarge(f"request body is larger than {self.body_limit} bytes")
+        body = self._upload if self._body_size else self.request.body
         content_type = self.request.headers.get("Content-Type", "")
         if not content_type.startswith("multipart/form-data"):
             return body
         args: dict[str, list[bytes]] = {}
         files: dict[str, list[tornado.httputil.HTTPFile]] = {}
         try:
-            tornado.httputil.parse_body_arguments(content_type, body, args, files)
+            tornado.httputil.parse_body_arguments(content_type, bytes(body), args, files)
         except tornado.httputil.HTTPInputError as exc:  # every malformed multipart body: no boundary...
             raise BadRequest(f"the multipart body is malformed: {exc}", code="invalid_multipart") from None
         if not files.get("file"):
@@ -135,7 +161,10 @@ class ImportHandler(APIHandler):
         return files["file"][0].body
 
     async def post(self) -> None:
-        service = ImportService(self.services.store, max_bytes=self.body_limit)
+        settings = self.gust_settings
+        limits = ImportLimits(max_bytes=settings.import_max_bytes, max_members=settings.archive_max_members,
+                              max_ratio=settings.archive_max_ratio, max_seconds=settings.parse_timeout)
+        service = ImportService(self.services.store, self.isolation, limits)
         report = await service.import_file(self.user, self._file())
         self.write_json({"imported": report.imported, "skipped": report.skipped})
 

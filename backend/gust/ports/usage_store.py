@@ -61,4 +61,5 @@ class UsageStore(Store, Protocol):
         created in [since, until); a record counts as one message.
 
         Always within `team_id`; only `user_id`'s messages unless it is None (the whole team).
+        Usage marked `"imported": true` is never counted (it came from an import file).
         """

@@ -1,4 +1,4 @@
-"""Export: one chat as Markdown or JSON, or all of a user's chats as a streamed ZIP.
+"""Export: one chat as Markdown or JSON, or all of a user's chats as a ZIP.
 
 The JSON document of a chat (format "gust.chat", version 1) is what POST /api/import reads
 back (services/imports.py):
@@ -12,27 +12,32 @@ back (services/imports.py):
 `messages` holds every message of every branch, oldest first; `parent_id` links the tree
 (null for a root). Times are ISO 8601 UTC with microseconds, so a round trip keeps the
 order of messages. The ZIP of GET /api/export holds `manifest.json` and, per chat,
-`chats/<chat id>.json` (that document) and `chats/<chat id>.md`.
+`chats/<chat id>.json` (that document) and `chats/<chat id>.md`. It is built completely
+(in a spooled temporary file) before its first byte is sent: any failure is an error
+status, never a 200 with a broken archive. Every walk of a message tree is iterative.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import tempfile
 import zipfile
 from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import IO, Any
 
 from gust import __version__
 from gust.domain.branches import children_index
 from gust.domain.ids import now
 from gust.domain.models import Chat, Message, User
 from gust.services.chats import ChatService
+from gust.services.import_formats import CHAT_FORMAT, EXPORT_FORMAT, clean_text
 
-CHAT_FORMAT = "gust.chat"
-EXPORT_FORMAT = "gust.export"
 VERSION = 1
 PAGE = 50  # chats read from the store at a time
+SPOOL_BYTES = 8 * 1024 * 1024  # a ZIP export larger than this is built in a temporary file
 
 
 def iso_precise(ts: float | None) -> str | None:
@@ -87,40 +92,53 @@ def chat_markdown(chat: Chat, messages: list[Message]) -> str:
     if chat.system_prompt:
         lines += ["> System prompt:", *[f"> {line}" for line in chat.system_prompt.splitlines()], ""]
     children = children_index(messages)
+    # Depth first with an explicit stack, never recursion: a branch may be any length.
+    # Items: (message, its heading depth, its branch label, its children's depth), pushed
+    # in reverse so they pop in order.
+    stack: list[tuple[Message, int, str, int]] = []
 
-    def walk(parent: str | None, depth: int, label: str) -> None:
+    def push(parent: str | None, depth: int, label: str) -> None:
         kids = children.get(parent, [])
-        for n, message in enumerate(kids, 1):
+        for n in range(len(kids), 0, -1):
             branch = f"{label}{n}." if len(kids) > 1 else label
-            heading = "#" * min(2 + depth, 6)
-            alt = f" (branch {branch.rstrip('.')})" if branch else ""
-            lines.extend([f"{heading} {message.role.capitalize()}{alt}", "", message.content, ""])
-            walk(message.id, depth + (1 if len(kids) > 1 else 0), branch)
+            stack.append((kids[n - 1], depth, branch, depth + (1 if len(kids) > 1 else 0)))
 
-    walk(None, 0, "")
+    push(None, 0, "")
+    seen: set[str] = set()
+    while stack:
+        message, depth, branch, next_depth = stack.pop()
+        if message.id in seen:  # a cycle can only come from a corrupt store; never loop
+            continue
+        seen.add(message.id)
+        heading = "#" * min(2 + depth, 6)
+        alt = f" (branch {branch.rstrip('.')})" if branch else ""
+        lines.extend([f"{heading} {message.role.capitalize()}{alt}", "", message.content, ""])
+        push(message.id, next_depth, branch)
     return "\n".join(lines).rstrip() + "\n"
 
 
-class _ChunkBuffer:
-    """A write-only, unseekable file for zipfile: the ZIP's bytes wait here until drained."""
+def utf8(text: str) -> bytes:
+    """UTF-8 bytes of stored text; a lone surrogate (old data) becomes U+FFFD, not an error."""
+    return clean_text(text).encode("utf-8")
 
-    def __init__(self) -> None:
-        self._chunks: list[bytes] = []
 
-    def write(self, data: bytes, /) -> int:
-        self._chunks.append(bytes(data))
-        return len(data)
+def _write_chat(archive: zipfile.ZipFile, chat: Chat, messages: list[Message]) -> None:
+    document = json.dumps(chat_document(chat, messages), ensure_ascii=False, indent=1)
+    archive.writestr(f"chats/{chat.id}.json", utf8(document))
+    archive.writestr(f"chats/{chat.id}.md", utf8(chat_markdown(chat, messages)))
 
-    def flush(self) -> None:
-        pass
 
-    def close(self) -> None:
-        pass
-
-    def drain(self) -> bytes:
-        data = b"".join(self._chunks)
-        self._chunks.clear()
-        return data
+def _write_manifest(archive: zipfile.ZipFile, count: int) -> None:
+    manifest = {
+        "format": EXPORT_FORMAT,
+        "version": VERSION,
+        "exported_at": iso_precise(now()),
+        "gust_version": __version__,
+        "chats": count,
+        "chat_format": CHAT_FORMAT,
+    }
+    archive.writestr("manifest.json", json.dumps(manifest, indent=1))
+    archive.close()
 
 
 class ExportService:
@@ -141,25 +159,27 @@ class ExportService:
             if cursor is None:
                 return
 
-    async def zip_chunks(self, user: User) -> AsyncIterator[bytes]:
-        """The user's chats as a ZIP, yielded chat by chat: memory holds one chat at a time."""
-        buffer = _ChunkBuffer()
-        count = 0
-        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    async def build_zip(self, user: User) -> tuple[IO[bytes], int]:
+        """The user's chats as a complete ZIP in a spooled file (memory up to SPOOL_BYTES, then
+        a temporary file), and its size. Built before anything is sent, so a failure on any
+        chat is an error response, never a 200 with a truncated archive. One chat is in memory
+        at a time; serialising and compressing run in a worker thread, off the event loop.
+        The caller closes the file."""
+        loop = asyncio.get_running_loop()
+        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - returned open
+        archive = zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED)
+        try:
+            count = 0
             async for chat in self._all_chats(user):
                 messages = await self.chats.store.list_messages(user.id, chat.id)
-                document = json.dumps(chat_document(chat, messages), ensure_ascii=False, indent=1)
-                archive.writestr(f"chats/{chat.id}.json", document)
-                archive.writestr(f"chats/{chat.id}.md", chat_markdown(chat, messages))
+                await loop.run_in_executor(None, _write_chat, archive, chat, messages)
                 count += 1
-                yield buffer.drain()
-            manifest = {
-                "format": EXPORT_FORMAT,
-                "version": VERSION,
-                "exported_at": iso_precise(now()),
-                "gust_version": __version__,
-                "chats": count,
-                "chat_format": CHAT_FORMAT,
-            }
-            archive.writestr("manifest.json", json.dumps(manifest, indent=1))
-        yield buffer.drain()
+            await loop.run_in_executor(None, _write_manifest, archive, count)
+            size = spool.tell()
+            spool.seek(0)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                archive.close()
+            spool.close()
+            raise
+        return spool, size

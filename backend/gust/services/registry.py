@@ -8,6 +8,7 @@ from typing import Any
 
 from gust.observability import Metrics
 from gust.ports.bus import Bus
+from gust.ports.isolation import Isolation
 from gust.ports.store import Store
 from gust.services.accounts import AccountServices
 from gust.services.auth import AuthService
@@ -52,6 +53,8 @@ class Services:
     rate_limits: RateLimitService | None = None
     error_log: ErrorLogService | None = None
     accounts: AccountServices | None = None
+    # Parsing of untrusted uploads (imports, archives, documents) in limited worker processes.
+    isolation: Isolation | None = None
     # Components checked by /health/ready: name -> async ping callable.
     health_checks: dict[str, HealthCheck] = field(default_factory=dict)
     # Extra services added by later features (search, hub, models...) by name.

@@ -2,7 +2,8 @@
 
 Not a $group pipeline: FerretDB 1.x (the wire-compatible server the tests run on) answers
 $sum over dotted paths such as "$usage.prompt_tokens" with 0 and lacks $cond. The cursor
-reads four small fields per answer in the requested range, with bounded memory.
+reads four small fields per answer in the requested range, with bounded memory. Usage
+marked `imported` (from an import file) is skipped: shown on its answer, never counted.
 """
 
 from __future__ import annotations
@@ -92,8 +93,8 @@ class MongoUsageMixin:
         rows: dict[tuple[str, str | None], UsageRow] = {}
         async for doc in self._docs_with_usage(query, projection):
             usage = doc.get("usage")
-            if not isinstance(usage, dict):
-                continue
+            if not isinstance(usage, dict) or usage.get("imported") is True:
+                continue  # imported usage is shown on its answer, never counted
             key = (doc["user_id"], doc.get("model"))
             row = rows.get(key)
             if row is None:

@@ -1,4 +1,8 @@
-"""Usage sums in the SQLite store: one GROUP BY over the messages' JSON usage."""
+"""Usage sums in the SQLite store: one GROUP BY over the messages' JSON usage.
+
+Usage marked `imported` (it came from an import file, services/import_formats.py) is shown
+on its answer but never summed: a file can claim anything.
+"""
 
 from __future__ import annotations
 
@@ -45,6 +49,7 @@ SELECT user_id, json_extract(data, '$.model'), count(*),
        total(json_extract(data, '$.usage.estimated') = 1)
 FROM messages
 WHERE {scope} AND created_at >= ? AND created_at < ? AND json_extract(data, '$.usage') IS NOT NULL
+  AND json_extract(data, '$.usage.imported') IS NOT 1
 GROUP BY 1, 2
 ORDER BY 1, 2
 """
