@@ -10,6 +10,8 @@ import json
 import logging
 import os
 import signal
+import sys
+import threading
 from pathlib import Path
 from typing import Any, cast
 
@@ -25,7 +27,7 @@ from gust.adapters.llm.factory import LLMFactory
 from gust.adapters.llm.local import local_model_available
 from gust.adapters.llm.sessions import SessionPool
 from gust.adapters.web.connect import OutboundGuard
-from gust.config import ConfigError, Settings
+from gust.config import ConfigError, Settings, stuck_store_limit
 from gust.domain.models import User
 from gust.handlers import admin, agents, api_keys, auth, chats, health, meta, oauth, stream
 from gust.handlers import exports as export_handlers
@@ -80,6 +82,7 @@ from gust.services.secretbox import SecretBox
 from gust.services.teams import TeamService
 from gust.services.titles import TitleService
 from gust.services.usage import UsageService
+from gust.services.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +116,11 @@ class GustApplication(tornado.web.Application):
         self.services = services
         self.metrics = services.metrics if services is not None else Metrics()
         self.inflight: set[tornado.web.RequestHandler] = set()
+        self.watchdog = Watchdog(
+            loop_lag_limit=settings.watchdog_loop_lag_s, stuck_store_limit=stuck_store_limit(settings)
+        )
+        if services is not None:
+            self.watch_store(services)
         self._idle = asyncio.Event()
         self._starting: asyncio.Future[None] | None = None
         self.api_rules = api_handlers()
@@ -150,8 +158,17 @@ class GustApplication(tornado.web.Application):
         await asyncio.shield(self._starting)
 
     async def _start(self) -> None:
-        self.services = await build_services(self.gust_settings, self.metrics)
-        await start_background(self.services)
+        services = await build_services(self.gust_settings, self.metrics)
+        self.watch_store(services)
+        self.services = services
+        await start_background(services)
+        self.watchdog.start()
+
+    def watch_store(self, services: Services) -> None:
+        """Let the watchdog see the store calls in flight (adapters/store/guard.py)."""
+        calls = getattr(services.store, "calls", None)
+        if calls is not None:
+            self.watchdog.oldest_store_call = calls.oldest
 
     async def shutdown(self) -> None:
         """Wait for in-flight requests (up to SHUTDOWN_TIMEOUT), then close the services."""
@@ -168,16 +185,19 @@ class GustApplication(tornado.web.Application):
             log.warning("shutdown: %d requests still open after %.1fs", len(self.inflight), timeout)
         if self.services is not None:
             await close_services(self.services)
+        await self.watchdog.stop()
 
 
 def make_store(settings: Settings) -> Store:
     if settings.mongodb_uri:
         from gust.adapters.store.mongo import MongoStore
 
-        return MongoStore(settings.mongodb_uri, settings.mongodb_db_name)
+        return MongoStore(
+            settings.mongodb_uri, settings.mongodb_db_name, timeout_ms=settings.mongodb_timeout_ms
+        )
     from gust.adapters.store.sqlite import SQLiteStore
 
-    return SQLiteStore(settings.sqlite_path)
+    return SQLiteStore(settings.sqlite_path, busy_timeout=settings.sqlite_busy_timeout)
 
 
 async def build_services(settings: Settings, metrics: Metrics | None = None) -> Services:
@@ -422,6 +442,7 @@ async def build_streaming(settings: Settings, services: Services) -> None:
         hub,
         registry,
         checkpoint_interval=settings.checkpoint_interval,
+        final_retry=settings.store_final_retry_s,
         max_message_chars=settings.max_message_chars,
         system_prompt=settings.default_system_prompt,
         metrics=services.metrics,
@@ -465,13 +486,11 @@ async def start_background(services: Services) -> None:
     if reaper is not None:
         reaper.start()  # only with a shared bus: other processes' dead generations
     if services.generation is not None:
-        try:
-            await services.generation.recover_interrupted()
-        except Exception as exc:  # noqa: BLE001 - the store may be down at start-up: retry
-            log.error("recovering unfinished answers failed, retrying in the background: %s", exc)
-            services.extra["recovery_task"] = asyncio.create_task(
-                _recover_later(services.generation), name="recover-interrupted"
-            )
+        # In the background: a store that is down at start-up must not keep the process
+        # from serving (it answers 503 meanwhile); recovery runs once the store answers.
+        services.extra["recovery_task"] = asyncio.create_task(
+            _recover_later(services.generation), name="recover-interrupted"
+        )
     if services.indexer is not None:
         services.indexer.start()
         if services.indexer.reconcile_on_start:
@@ -480,15 +499,18 @@ async def start_background(services: Services) -> None:
 
 async def _recover_later(generation: GenerationService) -> None:
     delay = 1.0
+    attempt = 0
     while True:
-        await asyncio.sleep(delay)
+        attempt += 1
         try:
             await generation.recover_interrupted()
         except Exception as exc:  # noqa: BLE001 - keep trying until the store answers
             task = asyncio.current_task()
             if task is not None and task.cancelling():  # a client library ate the cancellation
                 raise asyncio.CancelledError from exc
-            log.warning("recovering unfinished answers failed again: %s", exc)
+            log.warning("recovering unfinished answers failed (attempt %d), retrying in %.0fs: %s",
+                        attempt, delay, getattr(exc, "reason", None) or exc)
+            await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
         else:
             return
@@ -542,11 +564,12 @@ def make_app(settings: Settings, services: Services | None) -> GustApplication:
 
 
 async def main(settings: Settings) -> None:
-    """Serve until SIGTERM or SIGINT, then shut down gracefully."""
-    services = await build_services(settings)
-    app = make_app(settings, services)
-    await start_background(services)
-    freeze_startup_heap()
+    """Serve until SIGTERM or SIGINT, then shut down gracefully.
+
+    Listens first: /health answers at once and /health/ready reports the store down until
+    it answers, so a store that is down at start-up delays nothing but readiness.
+    """
+    app = make_app(settings, None)
     server = tornado.httpserver.HTTPServer(app, xheaders=False, max_body_size=64 * 1024 * 1024)
     sockets = tornado.netutil.bind_sockets(settings.port, settings.host)
     server.add_sockets(sockets)
@@ -556,15 +579,44 @@ async def main(settings: Settings) -> None:
         __version__,
         "localhost" if settings.host in ("0.0.0.0", "::") else settings.host,  # noqa: S104
         port,
-        services.store.name,
+        "mongodb" if settings.mongodb_uri else "sqlite",
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    app.watchdog.start()
+    starting = asyncio.ensure_future(app.start_services())
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait([starting, stopping], return_when=asyncio.FIRST_COMPLETED)
+    if starting.done() and starting.exception() is not None:
+        stopping.cancel()
+        server.stop()
+        starting.result()  # a bad models file, an unusable data directory...: exit with it
+    if not stopping.done():
+        freeze_startup_heap()
+    await stopping
+    deadline = settings.shutdown_timeout + settings.shutdown_force_after
     log.info("shutting down: no new connections; waiting up to %.0fs", settings.shutdown_timeout)
+    # A thread, not the loop: it fires even when the loop itself is stuck.
+    force = threading.Timer(deadline, _force_exit, args=(deadline,))
+    force.daemon = True
+    force.start()
     server.stop()
+    if not starting.done():
+        await asyncio.wait([starting], timeout=settings.shutdown_timeout)
     await app.shutdown()
-    await asyncio.wait_for(server.close_all_connections(), timeout=5)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(server.close_all_connections(), timeout=5)
+    force.cancel()
     log.info("stopped")
+
+
+def _force_exit(deadline: float) -> None:
+    """The graceful shutdown hangs (a store or client that never answers): exit anyway."""
+    log.error("shutdown did not finish within %.0fs of the signal: exiting now", deadline)
+    for handler in logging.getLogger().handlers:
+        with contextlib.suppress(Exception):
+            handler.flush()
+    sys.stderr.flush()
+    os._exit(1)

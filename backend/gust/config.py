@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     # Store / search / bus backends (absent = embedded default).
     mongodb_uri: str | None = None
     mongodb_db_name: str = "gust"
+    # Store outages (adapters/store/guard.py): every call is bounded, then answers 503.
+    mongodb_timeout_ms: int = Field(5000, ge=100)  # timeoutMS, server selection, connect, socket
+    sqlite_busy_timeout: float = Field(10.0, gt=0)  # wait this long for another process's lock
+    store_final_retry_s: float = Field(180.0, ge=0)  # keep retrying an answer's final write
     meilisearch_host: str | None = None
     meilisearch_api_key: str | None = None
     redis_url: str | None = None
@@ -151,6 +155,13 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(100_000, ge=1)
     max_active_generations: int = Field(256, ge=1)
     shutdown_timeout: float = Field(10.0, ge=0)
+    # After SIGTERM, exit anyway this long after SHUTDOWN_TIMEOUT (a hung store or client).
+    shutdown_force_after: float = Field(5.0, gt=0)
+    # Liveness (/health answers 503 so an orchestrator restarts the process): the event
+    # loop late by more than this, or a store call in flight longer than the other
+    # (default: 3 x the store timeout).
+    watchdog_loop_lag_s: float = Field(10.0, gt=0)
+    watchdog_stuck_store_s: float | None = Field(None, gt=0)
 
     # Streaming.
     checkpoint_interval: float = Field(1.0, gt=0)
@@ -285,3 +296,11 @@ def load_settings(**overrides: object) -> Settings:
             name = ".".join(str(p) for p in err["loc"]).upper() or "settings"
             lines.append(f"  {name}: {err['msg']}")
         raise ConfigError("invalid configuration:\n" + "\n".join(lines)) from None
+
+
+def stuck_store_limit(settings: Settings) -> float:
+    """WATCHDOG_STUCK_STORE_S, else three times the store's own timeout."""
+    if settings.watchdog_stuck_store_s is not None:
+        return settings.watchdog_stuck_store_s
+    timeout = settings.mongodb_timeout_ms / 1000 if settings.mongodb_uri else settings.sqlite_busy_timeout
+    return 3 * timeout

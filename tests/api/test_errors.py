@@ -190,9 +190,12 @@ async def test_unexpected_exception_is_500_without_internals(
     assert any(r.exc_info and "no such table" in str(r.exc_info[1]) for r in caplog.records)
 
 
-async def test_closed_store_is_500_json(app: RunningApp, ann: Api) -> None:
+async def test_closed_store_is_503_json(app: RunningApp, ann: Api) -> None:
+    # What a shutdown does while requests are still open: the store is unavailable (503 +
+    # Retry-After, issue 17), not an unexpected error, and its cause stays in the log.
     await app.services.store.close()
     resp = await ann.get("/api/chats")
-    error = assert_error(resp, 500, "internal_error")
-    assert "SQLiteStore" not in resp.text and "start()" not in resp.text
+    error = assert_error(resp, 503, "store_unavailable")
+    assert int(resp.headers["Retry-After"]) >= 1
+    assert "SQLiteStore" not in resp.text and "start()" not in resp.text and "closed" not in resp.text
     assert set(error) == {"code", "message", "request_id"}

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from gust.adapters.store.mongo import MongoStore
+from gust.domain.errors import StoreUnavailable
 from tests.support.env import free_port, require_env
 
 
@@ -56,8 +57,9 @@ async def test_start_tolerates_an_unreachable_server_and_close_is_prompt() -> No
     await store.start()
     assert time.monotonic() - started < 5
     assert store.indexes_ready is False
-    with pytest.raises(Exception, match="127.0.0.1"):
+    with pytest.raises(StoreUnavailable) as raised:
         await store.ping()
+    assert "127.0.0.1" in raised.value.reason  # for the logs and /health/ready, not for clients
     closing = time.monotonic()
     await store.close()  # cancels the background index task
     assert time.monotonic() - closing < 5

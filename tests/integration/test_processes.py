@@ -17,6 +17,7 @@ import pytest
 
 from tests.support.app_server import ROOT, ServerProcess, subprocess_env
 from tests.support.env import free_port
+from tests.support.wait import until
 
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
 
@@ -181,6 +182,13 @@ async def test_unreachable_mongodb_is_reported_by_readiness(tmp_path: Path) -> N
     try:
         await server.wait_ready(60)
         async with aiohttp.ClientSession() as session:
+            # Listening before the store answers: "starting" first, then the store's error.
+            async def past_start_up() -> bool:
+                async with session.get(server.url + "/health/ready") as resp:
+                    assert resp.status == 503
+                    return bool((await resp.json())["components"]["store"]["detail"] != "starting")
+
+            assert await until(past_start_up, timeout=30), "services never finished starting"
             for _ in range(2):
                 async with session.get(server.url + "/health/ready") as resp:
                     assert resp.status == 503

@@ -102,3 +102,18 @@ class Unavailable(GustError):
 
     status = 503
     code = "unavailable"
+
+
+class StoreUnavailable(Unavailable):
+    """The store did not answer in time or refused the connection: retry later (503).
+
+    Raised by the store adapters for network errors, timeouts and a locked database, so
+    every route that touches the store answers 503 with Retry-After instead of 500.
+    """
+
+    code = "store_unavailable"
+
+    def __init__(self, message: str = "", *, retry_after: int = 5, reason: str = "", **detail: Any) -> None:
+        super().__init__(message or "the database is unavailable; retry shortly", **detail)
+        self.retry_after = retry_after
+        self.reason = reason or self.message  # for logs and /health/ready, not for clients

@@ -18,15 +18,22 @@ READY_TIMEOUT = 3.0
 
 class HealthHandler(APIHandler):
     auth_required = False
-    api = {"get": Op("Liveness: the process answers (no dependency is called)",
-                     responses={200: HealthOut}, tags=("ops",))}
+    api = {"get": Op("Liveness: the process makes progress (no dependency is called); 503 when "
+                     "its event loop is late or a store call hangs, so it should be restarted",
+                     responses={200: HealthOut, 503: HealthOut}, tags=("ops",))}
 
     async def prepare(self) -> None:
         # Liveness must not wait for, or fail with, any dependency.
         self.refuse_oversized_body()
 
     async def get(self) -> None:
-        self.write_json({"status": "ok", "version": __version__})
+        watchdog = self.application.watchdog
+        watchdog.start()  # idempotent: runs from the first probe on
+        problems = watchdog.problems()
+        if problems:
+            self.write_json({"status": "unhealthy", "version": __version__, "problems": problems}, 503)
+        else:
+            self.write_json({"status": "ok", "version": __version__})
 
 
 async def _check(name: str, check: Any) -> tuple[str, dict[str, Any]]:
@@ -34,7 +41,8 @@ async def _check(name: str, check: Any) -> tuple[str, dict[str, Any]]:
     try:
         detail = await asyncio.wait_for(check.ping(), READY_TIMEOUT)
     except Exception as exc:  # noqa: BLE001 - any failure means "down"
-        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        text = getattr(exc, "reason", None) or str(exc)  # StoreUnavailable keeps the cause apart
+        reason = text.splitlines()[0][:200] if text else type(exc).__name__
         return name, {"status": "down", "backend": check.backend, "detail": reason}
     result: dict[str, Any] = {
         "status": "ok",
@@ -51,7 +59,20 @@ class ReadyHandler(APIHandler):
     api = {"get": Op("Readiness of each component; 503 when a required one is down",
                      responses={200: ReadyOut, 503: ReadyOut}, tags=("ops",))}
 
+    starting = False
+
+    async def prepare(self) -> None:
+        if self.application.services is None:  # still starting: say so, do not wait for it
+            self.starting = True
+            return
+        await super().prepare()
+
     async def get(self) -> None:
+        if self.starting:
+            backend = "mongodb" if self.gust_settings.mongodb_uri else "sqlite"
+            store = {"status": "down", "backend": backend, "detail": "starting"}
+            self.write_json({"status": "down", "version": __version__, "components": {"store": store}}, 503)
+            return
         checks = self.services.health_checks
         results = dict(await asyncio.gather(*(_check(n, c) for n, c in checks.items())))
         down = [n for n, r in results.items() if r["status"] == "down" and checks[n].required]

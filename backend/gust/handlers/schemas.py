@@ -160,8 +160,10 @@ class MessageListOut(BaseModel):
 
 
 class HealthOut(BaseModel):
-    status: Literal["ok"]
+    status: Literal["ok", "unhealthy"]
     version: str
+    # Why the process should be restarted (503): event loop late, a store call stuck.
+    problems: list[str] | None = None
 
 
 class ComponentOut(BaseModel):

@@ -13,6 +13,7 @@ import asyncio
 import logging
 
 from gust.domain.accounts import ErrorLogEntry, Severity
+from gust.domain.errors import StoreUnavailable
 from gust.domain.ids import new_id, now
 from gust.domain.models import User
 from gust.ports.accounts_store import AccountsStore
@@ -54,6 +55,8 @@ class ErrorLogService:
         )
         try:
             await self.store.add_error(entry, keep=self.keep)
+        except StoreUnavailable:  # the outage is logged once by the store; the access log has it
+            log.debug("could not record error %s in the error log: the store is unavailable", request_id)
         except Exception:  # the store may be what failed; the access log still has the error
             log.warning("could not record error %s in the error log", request_id, exc_info=True)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gust.domain.branches import current_branch
-from gust.domain.errors import NotFound, UpstreamError, ValidationError
+from gust.domain.errors import NotFound, StoreUnavailable, UpstreamError, ValidationError
 from gust.domain.ids import new_id, now
 from gust.domain.models import Chat, Message, User
 from gust.ports.llm import ChatRequest
@@ -75,8 +75,11 @@ class GenerationService:
         system_prompt: str | None = None,
         metrics: Any = None,
         admission: Admission | None = None,
+        final_retry: float = 180.0,
     ) -> None:
         self.store = store
+        # How long a job keeps retrying its final write while the store is unavailable.
+        self.final_retry = final_retry
         self.chats = chats
         self.hub = hub
         self.models = models
@@ -296,6 +299,7 @@ class _Job:
     __slots__ = (
         "service", "user", "chat", "spec", "request", "assistant", "question", "user_message",
         "options", "log", "usage", "finish_reason", "sources", "_checkpoint", "persisted",
+        "stored_chars", "record_missing",
     )  # fmt: skip
     # Set by run(): the generation's event log, the only place the answer's text lives.
     log: EventLog
@@ -327,10 +331,11 @@ class _Job:
         self.sources: list[dict[str, Any]] | None = None
         self._checkpoint: asyncio.Task[None] | None = None
         self.persisted = persisted
+        self.stored_chars = 0  # characters of the answer known to be in the store
+        self.record_missing = False  # the answer's record could not be created
 
     async def run(self, generation: Generation) -> None:
         self.log = generation.log
-        store = self.service.store
         metrics = self.service.metrics
         if metrics is not None:
             metrics.active_generations.inc()
@@ -374,8 +379,9 @@ class _Job:
                 metrics.active_generations.dec()
         try:
             await self.persisted
-        except Exception:
-            log.exception("storing the answer record of generation %s failed", generation.id)
+        except Exception as exc:
+            self.record_missing = True  # the final write creates it
+            _log_store_error("storing the answer record of generation %s failed", generation.id, exc)
         if self._checkpoint is not None:
             with contextlib.suppress(Exception):
                 await self._checkpoint
@@ -392,12 +398,16 @@ class _Job:
         }
         if self.sources is not None:
             final["sources"] = self.sources
-        stored = False
-        try:
-            await store.update_message(self.user.id, self.assistant.id, final)
-            stored = True
-        except Exception:
-            log.exception("storing the final answer of generation %s failed", generation.id)
+        stored = await self._store_final(generation, final)
+        if not stored and status == "complete":
+            # Told `complete` only for text that is stored: it is not, and it no longer
+            # will be by this process (the record stays `streaming`: reaped as interrupted).
+            status = "interrupted"
+            error = {
+                "code": "store_unavailable",
+                "message": "the answer could not be saved: the database is unavailable",
+                "retryable": True,
+            }
         if metrics is not None:
             metrics.generations.labels(status).inc()
         ending: list[dict[str, Any]] = []  # sent together: one write ends the stream
@@ -419,6 +429,69 @@ class _Job:
             message = dataclasses.replace(self.assistant, **final)  # as stored, without a read
             for hook in self.service.after_complete:
                 self.service.spawn(_logged(hook(self.user, self.chat, message, self.question)))
+
+    async def _store_final(self, generation: Generation, final: dict[str, Any]) -> bool:
+        """Store the final record, retrying with backoff for up to the service's
+        `final_retry` seconds while the store is unavailable; the stream's `done` waits
+        for it (followers see a `status` event meanwhile). False: not stored, logged."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.service.final_retry
+        delay, attempt, told = 0.5, 0, False
+        while True:
+            attempt += 1
+            try:
+                await self._write_final(final)
+            except asyncio.CancelledError:
+                self._log_lost(generation, final, "the process is stopping")
+                if generation.stop_reason is None:
+                    raise
+                return False
+            except Exception as exc:  # noqa: BLE001 - a write that fails is retried, then given up
+                reason = getattr(exc, "reason", None) or repr(exc)
+                if loop.time() + delay > deadline or generation.stop_reason == "shutdown":
+                    self._log_lost(generation, final, f"{attempt} attempts failed, the last: {reason}")
+                    return False
+                if not told:
+                    told = True
+                    log.warning("generation %s: storing its final answer failed, retrying for up to "
+                                "%.0fs: %s", generation.id, self.service.final_retry, reason)
+                    generation.emit({"type": "status", "stage": "store", "done": False,
+                                     "detail": "saving the answer: the database is unavailable, retrying"})
+                try:
+                    await asyncio.sleep(delay)
+                except asyncio.CancelledError:
+                    self._log_lost(generation, final, "the process is stopping")
+                    if generation.stop_reason is None:
+                        raise
+                    return False
+                delay = min(delay * 2, 10.0)
+                continue
+            if told:
+                log.warning("generation %s: final answer stored after %d attempts", generation.id, attempt)
+                generation.emit({"type": "status", "stage": "store", "done": True, "detail": "answer saved"})
+            return True
+
+    async def _write_final(self, final: dict[str, Any]) -> None:
+        store = self.service.store
+        if self.record_missing:
+            existing = await store.get_message(self.user.id, self.assistant.id)
+            if existing is None:
+                await store.create_message(dataclasses.replace(self.assistant, **final))
+                self.record_missing = False
+                return
+            self.record_missing = False
+        await store.update_message(self.user.id, self.assistant.id, final)
+
+    def _log_lost(self, generation: Generation, final: dict[str, Any], why: str) -> None:
+        """Say plainly which answer lost what: its record keeps the last checkpoint."""
+        content = final["content"] or ""
+        log.error(
+            "generation %s: the final answer of message %s (chat %s, status %s, %d characters) "
+            "was NOT stored (%s); the store keeps %d characters of it and it will be marked "
+            "interrupted; %d characters lost",
+            generation.id, self.assistant.id, self.chat.id, final["status"], len(content), why,
+            self.stored_chars, max(0, len(content) - self.stored_chars),
+        )
 
     async def _research(self, generation: Generation) -> None:
         research = self.service.research
@@ -477,9 +550,24 @@ class _Job:
             "updated_at": time.time(),
             "index_state": "pending",
         }
-        self._checkpoint = asyncio.ensure_future(
-            self.service.store.update_message(self.user.id, self.assistant.id, changes)
-        )
+        self._checkpoint = asyncio.ensure_future(self._write_checkpoint(changes))
+
+    async def _write_checkpoint(self, changes: dict[str, Any]) -> None:
+        try:
+            await self.service.store.update_message(self.user.id, self.assistant.id, changes)
+        except StoreUnavailable:
+            return  # the store logs the outage once; the next checkpoint carries everything
+        except Exception:
+            log.exception("checkpoint of message %s failed", self.assistant.id)
+            return
+        self.stored_chars = len(changes["content"])
+
+
+def _log_store_error(message: str, generation_id: str, exc: Exception) -> None:
+    if isinstance(exc, StoreUnavailable):
+        log.warning(message + ": %s", generation_id, exc.reason)  # noqa: G003 - one format
+    else:
+        log.error(message, generation_id, exc_info=exc)
 
 
 async def _logged(coro: Awaitable[None]) -> None:

@@ -12,8 +12,17 @@ from typing import Any
 import pymongo
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import (
+    ConnectionFailure,
+    DuplicateKeyError,
+    ExecutionTimeout,
+    InvalidOperation,
+    PyMongoError,
+    WTimeoutError,
+)
+from pymongo.uri_parser import parse_uri
 
+from gust.adapters.store.guard import StoreCalls, guarded
 from gust.adapters.store.mongo_accounts import MongoAccountsMixin
 from gust.adapters.store.mongo_search import MongoSearchMixin
 from gust.adapters.store.mongo_shares import MongoSharesMixin
@@ -33,6 +42,7 @@ def _doc(record: Any) -> Doc:
     return data
 
 
+@guarded(shield=True)
 class MongoStore(MongoSearchMixin, MongoAccountsMixin, MongoUsageMixin, MongoSharesMixin):
     """Store on MongoDB (or a wire-compatible server such as FerretDB).
 
@@ -40,6 +50,10 @@ class MongoStore(MongoSearchMixin, MongoAccountsMixin, MongoUsageMixin, MongoSha
     belongs to the loop it was first used on. A server that cannot be reached at start-up
     does not stop the process: it serves /health, reports the store down in /health/ready,
     and creates the indexes in the background once the server answers.
+
+    Every call is bounded by PyMongo's own timeouts (`timeout_ms`: timeoutMS, server
+    selection, connect and socket), runs shielded from its caller's cancellation, and
+    raises StoreUnavailable when the server cannot be reached (adapters/store/guard.py).
     """
 
     name = "mongodb"
@@ -63,6 +77,30 @@ class MongoStore(MongoSearchMixin, MongoAccountsMixin, MongoUsageMixin, MongoSha
         self.indexes_ready = False
         self._client: AsyncMongoClient[Doc] | None = None
         self._index_task: asyncio.Task[None] | None = None
+        self.calls = StoreCalls(self.name)
+
+    def unavailable(self, exc: BaseException) -> str | None:
+        """Why `exc` means the server cannot be reached now (None: any other error)."""
+        if isinstance(exc, ConnectionFailure | ExecutionTimeout | WTimeoutError) or (
+            isinstance(exc, PyMongoError) and exc.timeout
+        ):
+            return _first_line(exc)
+        if (isinstance(exc, InvalidOperation) and "after close" in str(exc)) or (
+            isinstance(exc, RuntimeError) and "before start()" in str(exc)
+        ):
+            return "the client is closed (shutting down)"
+        return None
+
+    def client_options(self) -> dict[str, Any]:
+        """Timeouts for every call, unless the URI sets its own."""
+        in_uri = {key.lower() for key in parse_uri(self.uri)["options"]}
+        defaults = {
+            "timeoutMS": self.timeout_ms,
+            "serverSelectionTimeoutMS": self.timeout_ms,
+            "connectTimeoutMS": self.timeout_ms,
+            "socketTimeoutMS": self.timeout_ms,
+        }
+        return {key: value for key, value in defaults.items() if key.lower() not in in_uri}
 
     def _col(self, name: str) -> AsyncCollection[Doc]:
         if self._client is None:
@@ -70,12 +108,7 @@ class MongoStore(MongoSearchMixin, MongoAccountsMixin, MongoUsageMixin, MongoSha
         return self._client[self.db_name][name]
 
     async def start(self) -> None:
-        self._client = AsyncMongoClient(
-            self.uri,
-            serverSelectionTimeoutMS=self.timeout_ms,
-            connectTimeoutMS=self.timeout_ms,
-            tz_aware=True,
-        )
+        self._client = AsyncMongoClient(self.uri, tz_aware=True, **self.client_options())
         try:
             with pymongo.timeout(self.start_timeout):
                 await self.ensure_indexes()

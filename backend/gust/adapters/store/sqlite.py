@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from gust.adapters.sqlite_threads import SQLiteThreads
+from gust.adapters.store.guard import StoreCalls, guarded
 from gust.adapters.store.records import check_changes, from_doc, mark_pending, to_doc
 from gust.adapters.store.sqlite_accounts import MIGRATIONS as ACCOUNTS_MIGRATIONS
 from gust.adapters.store.sqlite_accounts import SQLiteAccountsMixin
@@ -80,6 +81,12 @@ def _dumps(record: Any) -> str:
     return json.dumps(to_doc(record), ensure_ascii=False, separators=(",", ":"))
 
 
+# Errors that mean "not now" rather than "wrong": another process holds the lock past the
+# busy timeout, or the disk failed. Answered 503 + Retry-After (adapters/store/guard.py).
+UNAVAILABLE_ERRORS = ("locked", "busy", "disk i/o error", "unable to open database", "disk is full")
+
+
+@guarded(shield=False)
 class SQLiteStore(SQLiteSearchMixin, SQLiteAccountsMixin, SQLiteUsageMixin, SQLiteSharesMixin):
     """Store on one SQLite file. Writes go through one thread (SQLite has one writer);
     reads run on a small pool of threads, each with its own connection (WAL readers
@@ -87,9 +94,21 @@ class SQLiteStore(SQLiteSearchMixin, SQLiteAccountsMixin, SQLiteUsageMixin, SQLi
 
     name = "sqlite"
 
-    def __init__(self, path: str | Path, *, readers: int = 2) -> None:
+    def __init__(self, path: str | Path, *, readers: int = 2, busy_timeout: float = 10.0) -> None:
         self.path = str(path)
-        self._db = SQLiteThreads(self.path, name="gust-sqlite", readers=readers, foreign_keys=True)
+        self._db = SQLiteThreads(
+            self.path, name="gust-sqlite", readers=readers, foreign_keys=True, busy_timeout=busy_timeout
+        )
+        self.calls = StoreCalls(self.name)
+
+    def unavailable(self, exc: BaseException) -> str | None:
+        """Why `exc` means the database cannot be used now (None: any other error)."""
+        text = str(exc).lower()
+        if isinstance(exc, sqlite3.OperationalError) and any(e in text for e in UNAVAILABLE_ERRORS):
+            return str(exc)
+        if isinstance(exc, RuntimeError) and ("is closed" in text or "before start()" in text):
+            return "the store is closed (shutting down)"
+        return None
 
     # -- plumbing ------------------------------------------------------------------
     # point=True: one row by its key, run on the event loop when the writer is idle
