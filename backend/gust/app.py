@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any, cast
 
-import tornado.httpserver
+import tornado.httputil
 import tornado.netutil
 import tornado.web
 from tornado.routing import Rule
@@ -35,9 +35,10 @@ from gust.handlers import openai_api as openai_handlers
 from gust.handlers import search as search_handlers
 from gust.handlers import shares as share_handlers
 from gust.handlers import usage as usage_handlers
-from gust.handlers.base import NotFoundHandler
+from gust.handlers.base import NotFoundHandler, ShuttingDownHandler
 from gust.handlers.frontend import frontend_handlers
 from gust.handlers.openapi_doc import build_openapi
+from gust.http_server import HideServerHeader, make_http_server
 from gust.observability import Metrics
 from gust.ports.accounts_store import AccountsStore
 from gust.ports.bus import Bus
@@ -66,8 +67,10 @@ from gust.services.oauth.providers import build_providers
 from gust.services.oauth.service import OAuthService
 from gust.services.ratelimit import (
     LOGIN_ACCOUNT,
+    LOGIN_ACCOUNT_IP,
     LOGIN_IP,
     MESSAGES,
+    PASSWORD_CHANGE,
     REGISTER_ACCOUNT,
     REGISTER_IP,
     Limit,
@@ -116,6 +119,7 @@ class GustApplication(tornado.web.Application):
         self.services = services
         self.metrics = services.metrics if services is not None else Metrics()
         self.inflight: set[tornado.web.RequestHandler] = set()
+        self.shutting_down = False  # set when shutdown begins: new requests get 503
         self.watchdog = Watchdog(
             loop_lag_limit=settings.watchdog_loop_lag_s, stuck_store_limit=stuck_store_limit(settings)
         )
@@ -136,6 +140,18 @@ class GustApplication(tornado.web.Application):
             xsrf_cookies=False,
             **tornado_settings,
         )
+        self.add_transform(HideServerHeader)
+
+    def find_handler(
+        self, request: tornado.httputil.HTTPServerRequest, **kwargs: Any
+    ) -> tornado.web._HandlerDelegate:
+        if self.shutting_down:
+            return self.get_handler_delegate(request, ShuttingDownHandler)
+        return super().find_handler(request, **kwargs)
+
+    def begin_shutdown(self) -> None:
+        """From now on every new request, on any route, answers 503 (see ShuttingDownHandler)."""
+        self.shutting_down = True
 
     def request_started(self, handler: tornado.web.RequestHandler) -> None:
         self.inflight.add(handler)
@@ -172,6 +188,7 @@ class GustApplication(tornado.web.Application):
 
     async def shutdown(self) -> None:
         """Wait for in-flight requests (up to SHUTDOWN_TIMEOUT), then close the services."""
+        self.begin_shutdown()
         timeout = self.gust_settings.shutdown_timeout
         if self.services is not None and self.services.hub is not None:
             # Running answers may finish; then the rest are stored as interrupted and their
@@ -217,6 +234,7 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
             refresh_ttl=settings.refresh_token_ttl,
             rate_limits=rate_limits,
             registration=settings.registration,
+            login_slowdown=settings.login_slowdown_seconds,
         ),
         chats=ChatService(store),
         metrics=metrics or Metrics(),
@@ -277,8 +295,10 @@ async def make_rate_limits(settings: Settings) -> RateLimitService:
     return RateLimitService(
         limiter,
         {
-            LOGIN_IP: login,
-            LOGIN_ACCOUNT: login,
+            LOGIN_ACCOUNT_IP: login,
+            LOGIN_IP: Limit(settings.login_ip_limit, 60.0),
+            LOGIN_ACCOUNT: Limit(settings.login_account_limit, 60.0),
+            PASSWORD_CHANGE: login,
             REGISTER_IP: login,
             REGISTER_ACCOUNT: login,
             MESSAGES: Limit(settings.rate_limit_messages_per_minute, 60.0),
@@ -569,8 +589,10 @@ async def main(settings: Settings) -> None:
     Listens first: /health answers at once and /health/ready reports the store down until
     it answers, so a store that is down at start-up delays nothing but readiness.
     """
+    for warning in settings.deployment_warnings():
+        log.warning("%s", warning)
     app = make_app(settings, None)
-    server = tornado.httpserver.HTTPServer(app, xheaders=False, max_body_size=64 * 1024 * 1024)
+    server = make_http_server(app, settings)
     sockets = tornado.netutil.bind_sockets(settings.port, settings.host)
     server.add_sockets(sockets)
     port = sockets[0].getsockname()[1]
@@ -596,6 +618,7 @@ async def main(settings: Settings) -> None:
     if not stopping.done():
         freeze_startup_heap()
     await stopping
+    app.begin_shutdown()  # from now on new requests answer 503
     deadline = settings.shutdown_timeout + settings.shutdown_force_after
     log.info("shutting down: no new connections; waiting up to %.0fs", settings.shutdown_timeout)
     # A thread, not the loop: it fires even when the loop itself is stuck.

@@ -98,9 +98,18 @@ class Settings(BaseSettings):
     invite_ttl: int = Field(7 * 24 * 3600, ge=300)
     trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()  # IPs/CIDRs whose X-Forwarded-* count
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()  # browser origins allowed besides PUBLIC_URL
-    rate_limit_login_per_minute: int = Field(5, ge=0)  # per IP and per account; 0 disables
+    # Logins: refused past this many per (account, address) a minute; 0 disables all login limits.
+    rate_limit_login_per_minute: int = Field(5, ge=0)
+    rate_limit_login_ip_per_minute: int | None = Field(None, ge=0)  # per address; None: 4 x the above
+    # Attempts on one account from all addresses past which each attempt waits
+    # LOGIN_SLOWDOWN_SECONDS (never refused: the owner still gets in); None: 4 x the above.
+    rate_limit_login_account_per_minute: int | None = Field(None, ge=0)
+    login_slowdown_seconds: float = Field(2.0, ge=0, le=30)
     rate_limit_messages_per_minute: int = Field(20, ge=0)  # per user; 0 disables
     error_log_max_entries: int = Field(1000, ge=10)  # per team
+    # GET /metrics: with a token, for `Authorization: Bearer <token>` only; without, only for
+    # scrapers on this host (loopback connections that no proxy relayed).
+    metrics_token: str | None = None
     microsoft_tenant: str = "common"
     apple_team_id: str | None = None
     apple_key_id: str | None = None
@@ -162,6 +171,14 @@ class Settings(BaseSettings):
     # (default: 3 x the store timeout).
     watchdog_loop_lag_s: float = Field(10.0, gt=0)
     watchdog_stuck_store_s: float | None = Field(None, gt=0)
+    # Connections: a request's headers must arrive this many seconds after the connection
+    # opens or answers its previous request (slow and idle clients are let go); its body
+    # within HTTP_BODY_TIMEOUT; MAX_CONNECTIONS_PER_ADDRESS caps the open connections of one
+    # client address (0: no cap; TRUSTED_PROXIES are exempt).
+    http_idle_timeout: float = Field(65.0, gt=0)
+    http_body_timeout: float = Field(300.0, gt=0)
+    http_max_header_bytes: int = Field(64 * 1024, ge=4096)
+    max_connections_per_address: int = Field(0, ge=0)
 
     # Streaming.
     checkpoint_interval: float = Field(1.0, gt=0)
@@ -240,6 +257,31 @@ class Settings(BaseSettings):
                  "glm_api_key", "zhipuai_api_key", "anthropic_api_key", "gemini_api_key", "ollama_base_url",
                  "ollama_model")
         return {name.upper(): str(value) for name in names if (value := getattr(self, name))}
+
+    def deployment_warnings(self) -> list[str]:
+        """Settings that work but are probably wrong; logged once at start-up."""
+        warnings = []
+        if self.public_url and self.public_url.lower().startswith("https://") and not self.trusted_proxies:
+            warnings.append(
+                "PUBLIC_URL is https but TRUSTED_PROXIES is unset: behind a reverse proxy every user "
+                "shares the proxy's address (login limits, logs) and X-Forwarded-* are ignored; set "
+                "TRUSTED_PROXIES to the proxy's address or network"
+            )
+        return warnings
+
+    @property
+    def login_ip_limit(self) -> int:
+        if not self.rate_limit_login_per_minute:
+            return 0
+        value = self.rate_limit_login_ip_per_minute
+        return 4 * self.rate_limit_login_per_minute if value is None else value
+
+    @property
+    def login_account_limit(self) -> int:
+        if not self.rate_limit_login_per_minute:
+            return 0
+        value = self.rate_limit_login_account_per_minute
+        return 4 * self.rate_limit_login_per_minute if value is None else value
 
     @property
     def production(self) -> bool:

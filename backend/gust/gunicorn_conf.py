@@ -43,6 +43,8 @@ def on_starting(server: Any) -> None:
         raise SystemExit(2) from None  # before any worker starts
     if server.cfg.workers > 1 and not settings.redis_url:
         server.log.warning(MULTI_WORKER_WARNING, server.cfg.workers)
+    for warning in settings.deployment_warnings():
+        server.log.warning("%s", warning)
 
 
 def post_worker_init(worker: Any) -> None:
@@ -60,6 +62,15 @@ def post_worker_init(worker: Any) -> None:
     if isinstance(application, GustApplication):
         IOLoop.current().run_sync(application.start_services)
         freeze_startup_heap()
+
+        def limit_connections() -> None:  # the worker's server exists once its loop runs
+            from gust.http_server import harden
+
+            http_server = getattr(worker, "server", None)
+            if http_server is not None:
+                harden(http_server, application.gust_settings)
+
+        IOLoop.current().add_callback(limit_connections)
 
 
 def worker_exit(server: Any, worker: Any) -> None:

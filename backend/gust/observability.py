@@ -7,11 +7,40 @@ import logging
 import sys
 import time
 from typing import Any
+from urllib.parse import unquote
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from tornado.web import RequestHandler
 
 access_log = logging.getLogger("gust.access")
+
+# Path parameters that are plain ids and may be logged. Any other one (a share link's secret,
+# a token, whatever a later route adds) is written as REDACTED: logs are read by more people,
+# and kept longer, than the links they would leak.
+LOGGABLE_PATH_PARAMS = frozenset(
+    {"chat_id", "message_id", "agent_id", "user_id", "invite_id", "key_id", "provider", "path"}
+)
+REDACTED = "[redacted]"
+_LONG_SEGMENT = 16  # in paths no route matched, segments this long may be mistyped secrets
+
+
+def loggable_path(handler: RequestHandler) -> str:
+    """The request's path for logs: never the query string (tokens, codes, search text), and
+    secret path parameters (share links...) redacted."""
+    path = handler.request.path
+    secrets = {
+        value for name, value in (getattr(handler, "path_kwargs", None) or {}).items()
+        if name not in LOGGABLE_PATH_PARAMS and value
+    }
+    unmatched = getattr(handler, "unmatched_route", False)
+    if not secrets and not unmatched:
+        return path
+    segments = []
+    for segment in path.split("/"):
+        decoded = unquote(segment)
+        secret = decoded in secrets or (unmatched and len(decoded) >= _LONG_SEGMENT)
+        segments.append(REDACTED if secret else segment)
+    return "/".join(segments)
 
 
 class JsonFormatter(logging.Formatter):
@@ -90,7 +119,7 @@ class Metrics:
             level,
             "%s %s %d %.1fms rid=%s",
             method,
-            handler.request.path,  # never the query string: it may carry search text
+            loggable_path(handler),
             status,
             duration * 1000,
             getattr(handler, "request_id", "-"),

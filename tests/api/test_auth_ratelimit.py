@@ -1,5 +1,6 @@
-"""Brute-force limits on login and registration: per IP and per account, 429 + Retry-After,
-shared by server processes through Redis."""
+"""Brute-force limits on login and registration: logins refused per (account, address) and per
+address with 429 + Retry-After, attempts on one account from everywhere slowed down but never
+refused (nobody can lock the owner out); shared by server processes through Redis."""
 
 from __future__ import annotations
 
@@ -20,9 +21,12 @@ PASSWORD = "correct horse 1"
 
 @pytest.fixture
 async def limited(data_dir: Path) -> AsyncIterator[RunningApp]:
-    """The default limits (5 per minute), behind a trusted proxy so tests can vary the IP."""
+    """5 per (account, address), 8 per address, 10 per account from everywhere (then slowed),
+    behind a trusted proxy so tests can vary the IP."""
     running = await start_app(make_settings(data_dir, rate_limit_login_per_minute=5,
-                                            trusted_proxies="127.0.0.1"))
+                                            rate_limit_login_ip_per_minute=8,
+                                            rate_limit_login_account_per_minute=10,
+                                            login_slowdown_seconds=0.05, trusted_proxies="127.0.0.1"))
     yield running
     await running.stop()
 
@@ -54,16 +58,30 @@ async def test_sixth_wrong_login_in_a_minute_is_429(client: Api) -> None:
     assert_limited(await login(client, "a@example.com", "203.0.113.1", PASSWORD))
 
 
-async def test_limit_per_account_across_addresses(client: Api) -> None:
+async def test_wrong_logins_from_one_address_do_not_lock_the_owner_out(client: Api) -> None:
+    await client.post("/api/auth/register", {"email": "owner@example.com", "password": PASSWORD})
+    for _ in range(5):
+        assert (await login(client, "owner@example.com", "203.0.113.66")).status == 401
+    assert_limited(await login(client, "owner@example.com", "203.0.113.66"))
+    assert_limited(await login(client, "owner@example.com", "203.0.113.66", PASSWORD))
+    # The owner, from anywhere else, signs in at once.
+    assert (await login(client, "owner@example.com", "198.51.100.1", PASSWORD)).status == 200
+
+
+async def test_attempts_from_many_addresses_slow_the_account_but_never_refuse_it(client: Api) -> None:
+    await client.post("/api/auth/register", {"email": "owner@example.com", "password": PASSWORD})
+    # 5 addresses x 4 guesses: twice the account-wide threshold; none of them is refused.
     for i in range(5):
-        assert (await login(client, "victim@example.com", f"198.51.100.{i}")).status == 401
-    assert_limited(await login(client, "victim@example.com", "198.51.100.99"))
-    # Another account from a fresh address is not affected.
+        for _ in range(4):
+            assert (await login(client, "owner@example.com", f"198.51.100.{i}")).status == 401
+    assert (await login(client, "owner@example.com", "198.51.100.200")).status == 401
+    assert (await login(client, "owner@example.com", "198.51.100.201", PASSWORD)).status == 200
+    # Another account from a fresh address is not affected either.
     assert (await login(client, "other@example.com", "198.51.100.100")).status == 401
 
 
 async def test_limit_per_address_across_accounts(client: Api) -> None:
-    for i in range(5):
+    for i in range(8):
         assert (await login(client, f"user{i}@example.com", "192.0.2.7")).status == 401
     assert_limited(await login(client, "user9@example.com", "192.0.2.7"))
     assert (await login(client, "user9@example.com", "192.0.2.8")).status == 401
@@ -73,9 +91,8 @@ async def test_unknown_and_known_accounts_are_limited_alike(client: Api) -> None
     await client.post("/api/auth/register", {"email": "known@example.com", "password": PASSWORD},
                       headers=from_ip("192.0.2.50"))
     answers = []
-    for email, first_ip in (("known@example.com", 60), ("unknown@example.com", 70)):
-        statuses = [(await login(client, email, f"192.0.2.{first_ip + i}")).status for i in range(6)]
-        answers.append(statuses)
+    for email, ip in (("known@example.com", "192.0.2.60"), ("unknown@example.com", "192.0.2.70")):
+        answers.append([(await login(client, email, ip)).status for i in range(6)])
     assert answers[0] == answers[1] == [401] * 5 + [429]
 
 
@@ -93,9 +110,9 @@ async def test_untrusted_forwarded_for_is_ignored(data_dir: Path, http: aiohttp.
     app = await start_app(make_settings(data_dir, rate_limit_login_per_minute=5))
     try:
         api = Api(app.url, http, OpenAPIChecker(app.app.openapi))
-        for i in range(5):
+        for i in range(20):  # 4 x 5 per address by default
             assert (await login(api, f"u{i}@example.com", f"203.0.113.{i}")).status == 401
-        assert_limited(await login(api, "u9@example.com", "203.0.113.200"))
+        assert_limited(await login(api, "u99@example.com", "203.0.113.200"))
     finally:
         await app.stop()
 

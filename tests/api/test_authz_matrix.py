@@ -9,6 +9,10 @@ POLICIES, and the app enforces it.
 - team_read / team_admin: anonymous -> 401, the admin of team Y on team X's agent -> 404,
   a member of team X -> 200 (read) or 403 (admin-only write).
 
+The API-key column: the admin's key (`Bearer gust_...`) is refused with 403 api_key_not_allowed
+on every route not marked `key=True` (keys chat, search, use the owner's chats and /v1; they
+never administer accounts), so a new route is refused to keys until someone decides otherwise.
+
 A route that exists in the app but not in POLICIES fails the test: add it to the table.
 """
 
@@ -47,10 +51,11 @@ class Policy:
     query: str = ""
     public_statuses: frozenset[int] = field(default_factory=frozenset)
     owner_reads: bool = True  # for GET: the owner / admin / member gets 200
+    key: bool = False  # an API key may call it; every other route is 403 api_key_not_allowed
 
 
-def public(*statuses: int, body: Any = None, query: str = "") -> Policy:
-    return Policy("public", body=body, query=query, public_statuses=frozenset(statuses))
+def public(*statuses: int, body: Any = None, query: str = "", key: bool = False) -> Policy:
+    return Policy("public", body=body, query=query, public_statuses=frozenset(statuses), key=key)
 
 
 def png() -> bytes:
@@ -68,57 +73,60 @@ IMPORT_DOC = {"format": "gust.chat", "version": 1, "chat": {"title": "Imported",
 
 POLICIES: dict[tuple[str, str], Policy] = {
     # -- public ------------------------------------------------------------------------
-    ("GET", "/health"): public(200),
-    ("GET", "/health/ready"): public(200, 503),
-    ("GET", "/metrics"): public(200),
-    ("GET", "/api"): public(200),
-    ("GET", "/api/openapi.json"): public(200),
-    ("GET", "/api/docs"): public(200),
-    ("GET", "/api/docs/init.js"): public(200),
-    ("GET", "/api/docs/assets/{path}"): public(200),
-    ("GET", "/"): public(200),
-    ("GET", "/c/{chat_id}"): public(200),
-    ("GET", "/s/{share_id}"): public(200),
-    ("GET", "/api/shares/{share_id}"): public(404),  # unknown ids and revoked links alike
-    ("GET", "/assets/{path}"): public(200, 404),  # 404 until the UI is built
+    ("GET", "/health"): public(200, key=True),
+    ("GET", "/health/ready"): public(200, 503, key=True),
+    ("GET", "/metrics"): public(200, key=True),
+    ("GET", "/api"): public(200, key=True),
+    ("GET", "/api/openapi.json"): public(200, key=True),
+    ("GET", "/api/docs"): public(200, key=True),
+    ("GET", "/api/docs/init.js"): public(200, key=True),
+    ("GET", "/api/docs/assets/{path}"): public(200, key=True),
+    ("GET", "/"): public(200, key=True),
+    ("GET", "/c/{chat_id}"): public(200, key=True),
+    ("GET", "/s/{share_id}"): public(200, key=True),
+    ("GET", "/api/shares/{share_id}"): public(404, key=True),  # unknown ids and revoked links alike
+    ("GET", "/assets/{path}"): public(200, 404, key=True),  # 404 until the UI is built
     ("POST", "/api/auth/register"): public(201, body={"email": "new@example.com", "password": PASSWORD}),
     ("POST", "/api/auth/login"): public(200, body={"email": "a@example.com", "password": PASSWORD}),
     ("POST", "/api/auth/refresh"): public(401),  # no refresh cookie: invalid_refresh_token
     ("POST", "/api/auth/logout"): public(204),
-    ("GET", "/api/auth/providers"): public(200),
+    ("GET", "/api/auth/providers"): public(200, key=True),
     ("GET", "/api/auth/oauth/{provider}/start"): public(302),
     ("GET", "/api/auth/oauth/{provider}/callback"): public(302),  # refused: no state cookie
     ("POST", "/api/auth/oauth/{provider}/callback"): public(303),
     # -- any signed-in user, about themselves --------------------------------------------
-    ("GET", "/api/auth/me"): Policy("user"),
+    ("GET", "/api/auth/me"): Policy("user", key=True),
     ("POST", "/api/auth/password"): Policy("user", body={"current_password": PASSWORD,
                                                          "new_password": "another pass 2"}),
-    ("GET", "/api/auth/api-keys"): Policy("user"),
+    ("GET", "/api/auth/api-keys"): Policy("user", key=True),
     ("POST", "/api/auth/api-keys"): Policy("user", body={"name": "k"}),
-    ("GET", "/api/chats"): Policy("user"),
-    ("POST", "/api/chats"): Policy("user", body={"title": "t"}),
-    ("GET", "/api/models"): Policy("user"),
-    ("GET", "/api/search"): Policy("user", query=f"?q={SECRET_WORD}"),
-    ("GET", "/v1/models"): Policy("user"),
+    ("GET", "/api/chats"): Policy("user", key=True),
+    ("POST", "/api/chats"): Policy("user", body={"title": "t"}, key=True),
+    ("GET", "/api/models"): Policy("user", key=True),
+    ("GET", "/api/search"): Policy("user", query=f"?q={SECRET_WORD}", key=True),
+    ("GET", "/v1/models"): Policy("user", key=True),
     ("POST", "/v1/chat/completions"): Policy("user", body={"model": "fake-model",
-                                                           "messages": [{"role": "user", "content": "hi"}]}),
-    ("GET", "/api/export"): Policy("user"),
-    ("POST", "/api/import"): Policy("user", body=IMPORT_DOC),
+                                                           "messages": [{"role": "user", "content": "hi"}]},
+                                             key=True),
+    ("GET", "/api/export"): Policy("user", key=True),
+    ("POST", "/api/import"): Policy("user", body=IMPORT_DOC, key=True),
     # -- user A's objects ----------------------------------------------------------------
-    ("POST", "/chat/stream"): Policy("owned", body={**SEND, "chat_id": "{chat_id}"}, owner_reads=False),
-    ("POST", "/chat/message"): Policy("owned", body={**SEND, "chat_id": "{chat_id}"}, owner_reads=False),
-    ("GET", "/api/chats/{chat_id}"): Policy("owned"),
-    ("PATCH", "/api/chats/{chat_id}"): Policy("owned", body={"title": "stolen"}),
-    ("DELETE", "/api/chats/{chat_id}"): Policy("owned"),
-    ("GET", "/api/chats/{chat_id}/messages"): Policy("owned"),
-    ("GET", "/api/chats/{chat_id}/share"): Policy("owned", owner_reads=False),  # 404 until shared
+    ("POST", "/chat/stream"): Policy("owned", body={**SEND, "chat_id": "{chat_id}"}, owner_reads=False,
+                                     key=True),
+    ("POST", "/chat/message"): Policy("owned", body={**SEND, "chat_id": "{chat_id}"}, owner_reads=False,
+                                      key=True),
+    ("GET", "/api/chats/{chat_id}"): Policy("owned", key=True),
+    ("PATCH", "/api/chats/{chat_id}"): Policy("owned", body={"title": "stolen"}, key=True),
+    ("DELETE", "/api/chats/{chat_id}"): Policy("owned", key=True),
+    ("GET", "/api/chats/{chat_id}/messages"): Policy("owned", key=True),
+    ("GET", "/api/chats/{chat_id}/share"): Policy("owned", owner_reads=False, key=True),  # 404 until shared
     ("POST", "/api/chats/{chat_id}/share"): Policy("owned"),
     ("DELETE", "/api/chats/{chat_id}/share"): Policy("owned"),
-    ("GET", "/api/chats/{chat_id}/export"): Policy("owned"),
-    ("POST", "/api/chats/{chat_id}/messages"): Policy("owned", body=SEND),
-    ("GET", "/api/chats/{chat_id}/events"): Policy("owned"),
-    ("POST", "/api/chats/{chat_id}/stop"): Policy("owned"),
-    ("POST", "/api/chats/{chat_id}/messages/{message_id}/regenerate"): Policy("owned", body={}),
+    ("GET", "/api/chats/{chat_id}/export"): Policy("owned", key=True),
+    ("POST", "/api/chats/{chat_id}/messages"): Policy("owned", body=SEND, key=True),
+    ("GET", "/api/chats/{chat_id}/events"): Policy("owned", key=True),
+    ("POST", "/api/chats/{chat_id}/stop"): Policy("owned", key=True),
+    ("POST", "/api/chats/{chat_id}/messages/{message_id}/regenerate"): Policy("owned", body={}, key=True),
     ("DELETE", "/api/auth/api-keys/{key_id}"): Policy("owned"),
     # -- admins of the team ----------------------------------------------------------------
     ("GET", "/api/admin/users"): Policy("admin"),
@@ -129,12 +137,12 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("GET", "/api/admin/errors"): Policy("admin"),
     ("GET", "/api/usage"): Policy("admin", query="?all=true"),  # without all=true: my own usage
     # -- team objects (agents) -------------------------------------------------------------
-    ("GET", "/api/agents"): Policy("team_list"),
+    ("GET", "/api/agents"): Policy("team_list", key=True),
     ("POST", "/api/agents"): Policy("team_admin", body=AGENT),
-    ("GET", "/api/agents/{agent_id}"): Policy("team_read"),
+    ("GET", "/api/agents/{agent_id}"): Policy("team_read", key=True),
     ("PUT", "/api/agents/{agent_id}"): Policy("team_admin", body=AGENT),
     ("DELETE", "/api/agents/{agent_id}"): Policy("team_admin"),
-    ("GET", "/api/agents/{agent_id}/avatar"): Policy("team_read"),
+    ("GET", "/api/agents/{agent_id}/avatar"): Policy("team_read", key=True),
     ("PUT", "/api/agents/{agent_id}/avatar"): Policy("team_admin", raw=png()),
 }
 
@@ -350,3 +358,39 @@ async def test_search_never_returns_another_users_content(
     assert theirs.status == 200 and theirs.body["hits"] == [], theirs.body
     scoped = Policy("user", query=f"?q={SECRET_WORD}&chat_id={m.ids['chat_id']}")
     assert (await m.call("GET", "/api/search", scoped, b)).body["hits"] == []
+
+
+async def test_api_keys_are_refused_outside_their_scope(
+    matrix_app: RunningApp, http: aiohttp.ClientSession
+) -> None:
+    m = Matrix(matrix_app, http)
+    a, b, _ = await setup_world(m)
+    created = await m.call("POST", "/api/auth/api-keys", Policy("user", body={"name": "ci"}), a)
+    assert created.status == 201
+    key = Caller("a's key", created.body["key"])
+    async def ids(path: str) -> list[tuple[str, Any]]:
+        items = (await m.call("GET", path, Policy("admin"), a)).body["items"]
+        return [(item["id"], item.get("role")) for item in items]
+
+    paths = ("/api/admin/invites", "/api/admin/users", "/api/auth/api-keys", "/api/agents")
+    before = {path: await ids(path) for path in paths}
+    # Deletions last, so every other route still finds its object.
+    routes = sorted(app_routes(matrix_app) & POLICIES.keys(), key=lambda r: (r[0] == "DELETE", r))
+    failures: list[str] = []
+    for method, template in routes:
+        policy = POLICIES[(method, template)]
+        got = await m.call(method, template, policy, key)
+        if policy.key:
+            if got.code == "api_key_not_allowed" or got.status >= 500:
+                failures.append(f"{method} {template}: a key may use it, got {got.status} {got.code}")
+        elif (got.status, got.code) != (403, "api_key_not_allowed"):
+            failures.append(f"{method} {template}: a key must get 403 api_key_not_allowed, "
+                            f"got {got.status} {got.code}")
+    assert not failures, "\n".join(failures)
+    # Nothing a key tried to create or change exists: no invite (so no account invited through a
+    # key), no new key, user or agent, no role change, and A's password is unchanged.
+    for path, items in before.items():
+        assert await ids(path) == items, path
+    b_now = await matrix_app.services.store.get_user(m.ids["user_id"])
+    assert b_now is not None and b_now.role == "user"
+    await m.login("a@example.com")

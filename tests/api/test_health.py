@@ -49,6 +49,20 @@ async def test_store_down_makes_ready_503_while_health_stays_200(app: RunningApp
     assert health.json["status"] == "ok"
 
 
+async def test_ready_shows_why_a_component_is_down_to_operators_only(app: RunningApp, api: Api) -> None:
+    """The cause of a failure can name internal hosts: a request relayed by a proxy (not a
+    probe on this host, no METRICS_TOKEN) gets the status without it."""
+    await app.services.store.close()
+    local = await api.get("/health/ready")
+    assert local.json["components"]["store"]["detail"] != "unavailable"
+    for header in ("X-Forwarded-For", "X-Real-IP", "Forwarded"):
+        relayed = await api.request("GET", "/health/ready", headers={header: "203.0.113.9"})
+        assert relayed.status == 503
+        assert relayed.json["components"]["store"] == {
+            "status": "down", "backend": "sqlite", "detail": "unavailable"
+        }
+
+
 async def test_metrics_count_requests_by_route_and_status(api: Api) -> None:
     for _ in range(3):
         await api.get("/health")

@@ -149,7 +149,9 @@ async def test_429_surfaces_retry_after(upstream: FakeUpstream, sessions: Sessio
     assert chunks == []
     assert error.code == "upstream_rate_limited" and error.retryable is True
     assert error.upstream_status == 429 and error.retry_after == 7.0
-    assert "scripted failure 429" in error.message  # the provider's own words
+    # The provider's own words reach the server log only, never users.
+    assert error.provider_message == "scripted failure 429"
+    assert "scripted failure" not in error.message
 
 
 async def test_429_without_retry_after(upstream: FakeUpstream, sessions: SessionPool) -> None:
@@ -161,7 +163,7 @@ async def test_429_without_retry_after(upstream: FakeUpstream, sessions: Session
 async def test_401_wrong_key_is_not_retryable(upstream: FakeUpstream, sessions: SessionPool) -> None:
     _, error = await collect_until_error(client(upstream, sessions, key="sk-wrong"))
     assert error.code == "upstream_auth" and error.retryable is False and error.upstream_status == 401
-    assert "Invalid API key" in error.message
+    assert error.provider_message == "Invalid API key" and "Invalid API key" not in error.message
     assert KEY not in error.message and "sk-wrong" not in error.message
     assert upstream.requests == []  # refused before the body was read
 

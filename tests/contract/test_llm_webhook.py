@@ -125,6 +125,16 @@ async def test_agent_failure_status(webhook: FakeWebhook, sessions: SessionPool)
     assert error.code == "upstream_unavailable" and error.retryable is True
 
 
+async def test_the_agents_own_error_text_stays_in_the_server_log(
+    webhook: FakeWebhook, sessions: SessionPool
+) -> None:
+    secret = "n8n node 'Postgres' failed: password for app@db"
+    webhook.script = WebhookScript(status=502, error_message=secret)
+    error = await failure(agent(webhook.url, sessions))
+    assert error.message == "the agent's webhook is unavailable; try again later (HTTP 502)"
+    assert error.provider_message == secret
+
+
 @pytest.mark.parametrize(
     ("mode", "code"),
     [

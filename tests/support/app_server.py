@@ -19,6 +19,7 @@ import tornado.netutil
 
 from gust.app import GustApplication, build_services, make_app, start_background
 from gust.config import Settings
+from gust.http_server import make_http_server
 from gust.services.registry import Services
 from tests.support.client import Api
 from tests.support.openapi_check import OpenAPIChecker
@@ -75,7 +76,7 @@ async def start_app(settings: Settings) -> RunningApp:
     app = make_app(settings, services)
     await start_background(services)
     sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
-    server = tornado.httpserver.HTTPServer(app)
+    server = make_http_server(app, settings)
     server.add_sockets(sockets)
     port = sockets[0].getsockname()[1]
     return RunningApp(f"http://127.0.0.1:{port}", app, server, settings)

@@ -31,6 +31,8 @@ class Script:
     finish_reason: str = "stop"
     status: int = 200  # non-200: answer this status with an OpenAI-style error body
     retry_after: str | None = None
+    error_message: str | None = None  # the error body's message (default: "scripted failure N")
+    error_after: int | None = None  # send an OpenAI-style error event after N content chunks
     close_after: int | None = None  # drop the connection after N content chunks (no [DONE])
     malformed_after: int | None = None  # send a line of broken JSON after N content chunks
     hang_after: int | None = None  # stop sending (connection open) after N content chunks
@@ -99,7 +101,8 @@ class FakeUpstream:
         if script.status != 200:
             headers = {"Retry-After": script.retry_after} if script.retry_after else None
             return web.json_response(
-                {"error": {"message": f"scripted failure {script.status}", "type": "fake"}},
+                {"error": {"message": script.error_message or f"scripted failure {script.status}",
+                           "type": "fake"}},
                 status=script.status,
                 headers=headers,
             )
@@ -183,6 +186,11 @@ class FakeUpstream:
         for sent, text in enumerate(tokens):
             if script.close_after is not None and sent >= script.close_after:
                 request.transport.close()  # type: ignore[union-attr]
+                return
+            if script.error_after is not None and sent >= script.error_after:
+                message = script.error_message or "scripted mid-stream failure"
+                await self._send(request, response, {"error": {"message": message, "type": "fake"}}, script)
+                await response.write_eof()
                 return
             if script.malformed_after is not None and sent >= script.malformed_after:
                 await self._send(

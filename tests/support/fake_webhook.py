@@ -18,6 +18,7 @@ class WebhookScript:
     parts: list[str] = field(default_factory=lambda: ["Agent ", "says ", "hi"])
     hold: asyncio.Event | None = None  # answer only once this is set (the client waits meanwhile)
     status: int = 200
+    error_message: str | None = None  # non-200: an OpenAI-style error body with this message
 
 
 class FakeWebhook:
@@ -57,6 +58,8 @@ class FakeWebhook:
         if script.hold is not None:
             await script.hold.wait()
         if script.status != 200:
+            if script.error_message is not None:
+                return web.json_response({"error": {"message": script.error_message}}, status=script.status)
             return web.json_response({"message": "workflow failed"}, status=script.status)
         text = "".join(script.parts)
         if script.mode == "json":

@@ -77,7 +77,11 @@ class Overloaded(GustError):
 
 
 class UpstreamError(GustError):
-    """An LLM provider or other upstream failed; `retryable` tells clients whether to retry."""
+    """An LLM provider or other upstream failed; `retryable` tells clients whether to retry.
+
+    `message` is Gust's own words, shown to users; what the provider itself said goes in
+    `provider_message`, which only the server log sees (it may name internal hosts, keys,
+    accounts or quotas)."""
 
     status = 502
     code = "upstream_error"
@@ -90,11 +94,13 @@ class UpstreamError(GustError):
         retryable: bool = False,
         upstream_status: int | None = None,
         retry_after: float | None = None,
+        provider_message: str | None = None,
     ) -> None:
         super().__init__(message, code=code)
         self.retryable = retryable
         self.upstream_status = upstream_status
         self.retry_after = retry_after
+        self.provider_message = provider_message
 
 
 class Unavailable(GustError):

@@ -27,6 +27,7 @@ def agent_input(body: AgentIn) -> AgentInput:
 
 
 class AgentsHandler(SessionHandler):
+    api_key_methods = frozenset({"GET"})
     api = {
         "get": Op("Agents of my team", responses={200: AgentListOut}, tags=TAGS),
         "post": Op("Create an agent (admins); a webhook token is stored encrypted and never returned",
@@ -44,6 +45,7 @@ class AgentsHandler(SessionHandler):
 
 
 class AgentHandler(SessionHandler):
+    api_key_methods = frozenset({"GET"})
     api = {
         "get": Op("One agent of my team", responses={200: AgentOut}, tags=TAGS),
         "put": Op("Replace an agent (admins); a webhook without `token` keeps the stored one if the "
@@ -69,6 +71,7 @@ BINARY: dict[str, Any] = {"type": "string", "format": "binary"}
 
 
 class AgentAvatarHandler(SessionHandler):
+    api_key_methods = frozenset({"GET"})
     max_body_bytes = MAX_BYTES
     api = {
         "get": Op("The agent's avatar (PNG)", responses={200: "image/png"}, tags=TAGS),

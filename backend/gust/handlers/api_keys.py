@@ -9,6 +9,7 @@ from gust.handlers.schemas import ErrorOut
 
 
 class ApiKeysHandler(SessionHandler):
+    api_key_methods = frozenset({"GET"})
     api = {
         "get": Op("My API keys (never the keys themselves)", responses={200: ApiKeyListOut},
                   tags=("api-keys",)),
@@ -22,7 +23,6 @@ class ApiKeysHandler(SessionHandler):
         self.write_json({"items": [k.public() for k in keys]})
 
     async def post(self) -> None:
-        self.refuse_api_key()  # a leaked key must not be able to mint more keys
         body = self.json_body(ApiKeyCreateIn)
         key, secret = await self.accounts.api_keys.create(self.user, body.name)
         self.write_json({**key.public(), "key": secret}, 201)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gust.domain.errors import Forbidden, Unauthorized
+from gust.domain.errors import Unauthorized
 from gust.domain.ids import new_token
 from gust.handlers import web_security
 from gust.handlers.account_schemas import PasswordChangeIn, ProvidersOut
@@ -28,7 +28,7 @@ class SessionHandler(APIHandler):
         return accounts
 
     def set_session_cookies(self, session: Session) -> None:
-        secure = self.scheme == "https"
+        secure = self.secure_transport
         self.set_cookie(web_security.ACCESS_COOKIE, session.access_token, httponly=True, samesite="Lax",
                         secure=secure, expires_days=None, max_age=session.expires_in, path="/")
         if session.refresh_token:
@@ -52,10 +52,6 @@ class SessionHandler(APIHandler):
             "token_type": "bearer",
             "expires_in": session.expires_in,
         }
-
-    def refuse_api_key(self) -> None:
-        if self.auth_method == "api_key":
-            raise Forbidden("not allowed with an API key; sign in instead", code="api_key_not_allowed")
 
 
 class RegisterHandler(SessionHandler):
@@ -122,7 +118,6 @@ class PasswordHandler(SessionHandler):
                       body=PasswordChangeIn, responses={200: LoginOut, 403: ErrorOut}, tags=("auth",))}
 
     async def post(self) -> None:
-        self.refuse_api_key()
         body = self.json_body(PasswordChangeIn)
         session = await self.auth.change_password(self.user, body.current_password, body.new_password)
         self.set_session_cookies(session)
@@ -130,6 +125,7 @@ class PasswordHandler(SessionHandler):
 
 
 class MeHandler(APIHandler):
+    api_key_methods = frozenset({"GET"})
     api = {"get": Op("The signed-in user", responses={200: UserOut}, tags=("auth",))}
 
     async def get(self) -> None:
@@ -137,6 +133,7 @@ class MeHandler(APIHandler):
 
 
 class ProvidersHandler(SessionHandler):
+    api_key_methods = frozenset({"GET"})
     auth_required = False
     api = {"get": Op("Sign-in methods: password and the configured OAuth / OpenID Connect providers",
                      responses={200: ProvidersOut}, tags=("auth",))}

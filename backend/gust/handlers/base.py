@@ -10,12 +10,20 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pydantic
 import tornado.web
 
-from gust.domain.errors import GustError, NotFound, PayloadTooLarge, RateLimited, Unauthorized
+from gust.domain.errors import (
+    Forbidden,
+    GustError,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    Unauthorized,
+)
 from gust.domain.errors import ValidationError as DomainValidationError
 from gust.domain.ids import new_id
 from gust.domain.json_input import parse_json
 from gust.domain.models import User
 from gust.handlers import web_security
+from gust.observability import loggable_path
 from gust.services.auth import API_KEY_PREFIX
 
 if TYPE_CHECKING:
@@ -29,6 +37,7 @@ log = logging.getLogger("gust.api")
 M = TypeVar("M", bound=pydantic.BaseModel)
 
 ACCESS_COOKIE = web_security.ACCESS_COOKIE
+SHUTDOWN_RETRY_AFTER = 2  # seconds: another process (or this one's successor) answers by then
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 CONTENT_SECURITY_POLICY = (
@@ -95,7 +104,7 @@ class BaseHandler(tornado.web.RequestHandler):
         self.set_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         self.set_header("Cross-Origin-Opener-Policy", "same-origin")
         self.set_header("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-        if self.scheme == "https":
+        if self.secure_transport:
             self.set_header("Strict-Transport-Security", web_security.HSTS)
         cors_origin = web_security.cors_origin(self.request, self.gust_settings)
         if cors_origin:
@@ -107,6 +116,11 @@ class BaseHandler(tornado.web.RequestHandler):
     def scheme(self) -> str:
         """`https` or `http` as the client sees it (X-Forwarded-Proto from TRUSTED_PROXIES only)."""
         return web_security.request_scheme(self.request, self.gust_settings.trusted_proxies)
+
+    @property
+    def secure_transport(self) -> bool:
+        """Users reach Gust over https (PUBLIC_URL or the request): Secure cookies, HSTS."""
+        return web_security.secure_transport(self.request, self.gust_settings)
 
     @property
     def client_ip(self) -> str:
@@ -165,6 +179,11 @@ class BaseHandler(tornado.web.RequestHandler):
             )
             message = (exc.log_message if isinstance(exc, tornado.web.HTTPError) else None) or self._reason
             error = {"code": code, "message": message}
+        elif self.application.shutting_down:
+            # Most likely a service closed under a request that outlived SHUTDOWN_TIMEOUT.
+            self.set_status(503)
+            self.set_header("Retry-After", str(SHUTDOWN_RETRY_AFTER))
+            error = {"code": "shutting_down", "message": "the server is shutting down; retry"}
         else:
             self.set_status(500)
             error = {
@@ -172,7 +191,7 @@ class BaseHandler(tornado.web.RequestHandler):
                 "message": "the server failed to handle this request; quote the request id when reporting it",
             }
         error["request_id"] = self.request_id
-        if self.get_status() >= 500:
+        if self.get_status() >= 500 and not self.application.shutting_down:
             self._record_error(exc)
         prepared = self._prepared_future  # set by Tornado for stream_request_body handlers
         if prepared is not None and not prepared.done():
@@ -203,7 +222,16 @@ class BaseHandler(tornado.web.RequestHandler):
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, GustError):
             return  # an expected outcome, logged by the access log with its status
-        super().log_exception(typ, value, tb)
+        if isinstance(value, tornado.web.HTTPError):
+            super().log_exception(typ, value, tb)
+            return
+        # Tornado's own line adds repr(request): the full URI (query tokens) and every header
+        # (cookies, Authorization). The request id ties this to the access log line instead.
+        log.error("uncaught exception %s rid=%s", self._request_summary(), self.request_id,
+                  exc_info=(typ, value, tb))
+
+    def _request_summary(self) -> str:
+        return f"{self.request.method} {loggable_path(self)} ({self.request.remote_ip})"
 
 
 class APIHandler(BaseHandler):
@@ -214,6 +242,10 @@ class APIHandler(BaseHandler):
     auth_method: str | None = None
     # True only where another defence replaces the CSRF checks (the OAuth callback's state).
     csrf_exempt = False
+    # The HTTP methods an API key (`Bearer gust_...`) may call here. Keys are for chatting,
+    # searching, the user's own chats and /v1; anything else (accounts, keys, invites, teams,
+    # agents, administration, and every route that does not opt in) answers 403.
+    api_key_methods: frozenset[str] = frozenset()
 
     async def prepare(self) -> None:
         await super().prepare()
@@ -222,6 +254,8 @@ class APIHandler(BaseHandler):
         self.current_user = await self._authenticate()
         if self.auth_required and self.current_user is None:
             raise Unauthorized("authentication required", code="unauthorized")
+        if self.auth_method == "api_key" and self.request.method not in self.api_key_methods:
+            raise Forbidden("not allowed with an API key; sign in instead", code="api_key_not_allowed")
         if (
             self.request.method in web_security.UNSAFE_METHODS
             and "Authorization" not in self.request.headers
@@ -324,6 +358,24 @@ class NotFoundHandler(APIHandler):
     """Unknown routes answer JSON 404 whatever the method."""
 
     auth_required = False
+    unmatched_route = True  # the access log redacts long path segments (mistyped share links)
 
     async def prepare(self) -> None:
         raise NotFound(f"no such route: {self.request.method} {self.request.path}")
+
+
+class ShuttingDownHandler(BaseHandler):
+    """Every request that arrives once shutdown has begun (on a kept-alive connection): 503,
+    Retry-After and Connection: close, so clients retry on another process instead of
+    reaching services that are closing."""
+
+    async def prepare(self) -> None:
+        self.set_status(503)
+        self.set_header("Retry-After", str(SHUTDOWN_RETRY_AFTER))
+        self.set_header("Connection", "close")
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+        body = {"code": "shutting_down", "message": "the server is shutting down; retry",
+                "request_id": self.request_id}
+        await self.finish(dumps({"error": body}))
+        self.request.connection.close()  # type: ignore[union-attr]

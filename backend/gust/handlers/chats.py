@@ -24,6 +24,7 @@ def view_json(view: ChatView) -> dict[str, Any]:
 
 
 class ChatsHandler(APIHandler):
+    api_key_methods = frozenset({"GET", "POST"})
     api = {
         "get": Op("List my chats, newest first", query=ChatListQuery,
                   responses={200: ChatListOut}, tags=("chats",)),
@@ -47,6 +48,7 @@ class ChatsHandler(APIHandler):
 
 
 class ChatHandler(APIHandler):
+    api_key_methods = frozenset({"GET", "PATCH", "DELETE"})
     api = {
         "get": Op("A chat with its current branch (select another with ?leaf=<message id>)",
                   query=ChatGetQuery, responses={200: ChatDetailOut}, tags=("chats",)),

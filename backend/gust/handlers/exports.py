@@ -64,6 +64,7 @@ def _filename(title: str, ext: str) -> str:
 
 
 class ChatExportHandler(APIHandler):
+    api_key_methods = frozenset({"GET"})
     api = {
         "get": Op("A chat as Markdown (format=md) or as JSON with every branch (format=json)",
                   query=ExportQuery, responses={200: CHAT_EXPORT}, tags=("export",)),
@@ -84,6 +85,7 @@ class ChatExportHandler(APIHandler):
 
 
 class ExportAllHandler(APIHandler):
+    api_key_methods = frozenset({"GET"})
     api = {
         "get": Op("All my chats as a ZIP (chats/<id>.json and .md, manifest.json), built whole "
                   "before it is sent",
@@ -116,6 +118,7 @@ IMPORT_BODY: dict[str, dict[str, Any]] = {
 
 
 class ImportHandler(APIHandler):
+    api_key_methods = frozenset({"POST"})
     api = {
         "post": Op("Import a Gust export (chat JSON or the ZIP) or ChatGPT's conversations.json, "
                    "as the raw body or a multipart field `file`",

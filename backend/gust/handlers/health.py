@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
+import ipaddress
 import time
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gust import __version__
-from gust.handlers.base import APIHandler, BaseHandler
+from gust.handlers.base import APIHandler, BaseHandler, dumps
 from gust.handlers.routing import Op, route
 from gust.handlers.schemas import HealthOut, ReadyOut
 
@@ -55,6 +57,7 @@ async def _check(name: str, check: Any) -> tuple[str, dict[str, Any]]:
 
 
 class ReadyHandler(APIHandler):
+    api_key_methods = frozenset({"GET"})
     auth_required = False
     api = {"get": Op("Readiness of each component; 503 when a required one is down",
                      responses={200: ReadyOut, 503: ReadyOut}, tags=("ops",))}
@@ -64,10 +67,12 @@ class ReadyHandler(APIHandler):
     async def prepare(self) -> None:
         if self.application.services is None:  # still starting: say so, do not wait for it
             self.starting = True
+            self.refuse_oversized_body()
             return
         await super().prepare()
 
     async def get(self) -> None:
+        operator = is_operator(self)
         if self.starting:
             backend = "mongodb" if self.gust_settings.mongodb_uri else "sqlite"
             store = {"status": "down", "backend": backend, "detail": "starting"}
@@ -75,6 +80,12 @@ class ReadyHandler(APIHandler):
             return
         checks = self.services.health_checks
         results = dict(await asyncio.gather(*(_check(n, c) for n, c in checks.items())))
+        if not operator:
+            # The cause of a failure can name internal hosts and ports: operators (METRICS_TOKEN,
+            # or a probe on this host) read it; anyone else gets the status alone.
+            for result in results.values():
+                if result["status"] == "down" and "detail" in result:
+                    result["detail"] = "unavailable"
         down = [n for n, r in results.items() if r["status"] == "down" and checks[n].required]
         degraded = any(r["status"] != "ok" for r in results.values())
         status = "down" if down else ("degraded" if degraded else "ok")
@@ -83,14 +94,46 @@ class ReadyHandler(APIHandler):
         )
 
 
+# Headers a proxy adds: a request that carries one was relayed, so it is not a local scraper.
+_PROXY_HEADERS = ("X-Forwarded-For", "X-Real-IP", "Forwarded")
+
+
 class MetricsHandler(BaseHandler):
-    api = {"get": Op("Prometheus metrics of this process",
-                     responses={200: CONTENT_TYPE_LATEST}, tags=("ops",))}
+    api = {"get": Op("Prometheus metrics of this process. With METRICS_TOKEN: send it as "
+                     "`Authorization: Bearer ...`; without it: only for scrapers on this host "
+                     "(loopback, not relayed by a proxy)",
+                     responses={200: CONTENT_TYPE_LATEST, 403: None}, tags=("ops",))}
     auth_required = False
 
     def get(self) -> None:
+        if not self._allowed():
+            self.set_status(403)
+            self.set_header("Content-Type", "application/json; charset=utf-8")
+            self.set_header("Cache-Control", "no-store")
+            message = "metrics need METRICS_TOKEN as a bearer token, or a scraper on this host"
+            self.finish(dumps({"error": {"code": "metrics_forbidden", "message": message,
+                                         "request_id": self.request_id}}))
+            return
         self.set_header("Content-Type", CONTENT_TYPE_LATEST)
         self.finish(generate_latest(self.application.metrics.registry))
+
+    def _allowed(self) -> bool:
+        return is_operator(self)
+
+
+def is_operator(handler: BaseHandler) -> bool:
+    """The request carries METRICS_TOKEN, or (without one) comes from this host, not via a proxy."""
+    request = handler.request
+    token = handler.gust_settings.metrics_token
+    if token:
+        scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())
+    if any(name in request.headers for name in _PROXY_HEADERS):
+        return False
+    try:
+        return ipaddress.ip_address(request.remote_ip or "").is_loopback
+    except ValueError:
+        return False
 
 
 default_handlers = [

@@ -30,6 +30,7 @@ DOCS_INIT = """window.ui = SwaggerUIBundle({url: "/api/openapi.json", dom_id: "#
 
 
 class ApiIndexHandler(APIHandler):
+    api_key_methods = frozenset({"GET"})
     auth_required = False
     api = {"get": Op("Name, version and a map of the endpoints", responses={200: ApiIndexOut},
                      tags=("meta",))}
@@ -52,6 +53,7 @@ class ApiIndexHandler(APIHandler):
 
 
 class OpenAPIHandler(APIHandler):
+    api_key_methods = frozenset({"GET"})
     auth_required = False
     api = {"get": Op("This API as an OpenAPI 3.1 document", responses={200: "application/json"},
                      tags=("meta",))}

@@ -35,7 +35,7 @@ class OAuthStartHandler(OAuthHandler):
         query = self.query_model(OAuthStartQuery)
         start = await self.accounts.oauth.begin(provider, self.redirect_uri(provider), invite=query.invite,
                                                 next_path=query.next)
-        secure = self.scheme == "https"
+        secure = self.secure_transport
         form_post = self.accounts.oauth.provider(provider).response_mode == "form_post"
         # Apple posts the callback from its own site: a Lax cookie would not come along.
         samesite = "None" if form_post and secure else "Lax"

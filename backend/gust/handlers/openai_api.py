@@ -47,6 +47,7 @@ _ERRORS: dict[int, type[pydantic.BaseModel] | str | Media | None] = {
 
 class OpenAIHandler(APIHandler):
     """Errors in OpenAI's format, whatever raised them."""
+    api_key_methods = frozenset({"GET", "POST"})
 
     @property
     def openai(self) -> OpenAICompatService:

@@ -45,6 +45,7 @@ class SearchOut(BaseModel):
 
 
 class SearchHandler(APIHandler):
+    api_key_methods = frozenset({"GET"})
     api = {
         "get": Op("Search my chats and messages (titles rank above message text)", query=SearchQuery,
                   responses={200: SearchOut}, tags=("search",)),

@@ -48,6 +48,7 @@ class _SharesHandler(APIHandler):
 
 
 class ChatShareHandler(_SharesHandler):
+    api_key_methods = frozenset({"GET"})
     api = {
         "get": Op(
             "The chat's live share link, if any", responses={200: ShareOut, 404: None}, tags=("shares",)
@@ -73,6 +74,7 @@ class ChatShareHandler(_SharesHandler):
 
 
 class PublicShareHandler(_SharesHandler):
+    api_key_methods = frozenset({"GET"})
     auth_required = False
     api = {
         "get": Op(

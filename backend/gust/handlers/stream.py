@@ -154,6 +154,7 @@ class _Response:
 
 
 class ChatStreamHandler(StreamingHandler):
+    api_key_methods = frozenset({"POST"})
     api = {
         "post": Op(
             "Send a message and stream the answer (SSE; creates the chat without chat_id)",
@@ -170,6 +171,7 @@ class ChatStreamHandler(StreamingHandler):
 
 
 class ChatMessageHandler(StreamingHandler):
+    api_key_methods = frozenset({"POST"})
     api = {
         "post": Op(
             "Send a message and wait for the whole answer (non-streaming fallback)",
@@ -196,6 +198,7 @@ class ChatMessageHandler(StreamingHandler):
 
 
 class ChatMessagesHandler(StreamingHandler):
+    api_key_methods = frozenset({"GET", "POST"})
     api = {
         "get": Op(
             "Every message of a chat (all branches), oldest first",
@@ -222,6 +225,7 @@ class ChatMessagesHandler(StreamingHandler):
 
 
 class RegenerateHandler(StreamingHandler):
+    api_key_methods = frozenset({"POST"})
     api = {
         "post": Op(
             "Answer again: a new sibling of an assistant message",
@@ -239,6 +243,7 @@ class RegenerateHandler(StreamingHandler):
 
 
 class StopHandler(StreamingHandler):
+    api_key_methods = frozenset({"POST"})
     api = {
         "post": Op(
             "Stop the chat's live answer (from any server process)",
@@ -253,6 +258,7 @@ class StopHandler(StreamingHandler):
 
 
 class EventsHandler(StreamingHandler):
+    api_key_methods = frozenset({"GET"})
     api = {
         "get": Op(
             "Follow the chat's live answer (SSE); resumes after Last-Event-ID",
@@ -294,6 +300,7 @@ class EventsHandler(StreamingHandler):
 
 
 class ModelsHandler(APIHandler):
+    api_key_methods = frozenset({"GET"})
     api = {
         "get": Op("Models usable right now, and the default", responses={200: ModelListOut}, tags=("models",))
     }

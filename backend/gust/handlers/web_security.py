@@ -46,6 +46,11 @@ def _is_trusted(address: str | None, trusted: tuple[str, ...]) -> bool:
     return any(ip in net for net in _networks(trusted))
 
 
+def is_trusted(address: str | None, trusted: tuple[str, ...]) -> bool:
+    """Whether `address` is one of TRUSTED_PROXIES (IPs or networks)."""
+    return _is_trusted(address, trusted)
+
+
 def request_scheme(request: HTTPServerRequest, trusted: tuple[str, ...]) -> str:
     """`https` or `http` as the client sees it; X-Forwarded-Proto counts only from a trusted proxy."""
     if _is_trusted(request.remote_ip, trusted):
@@ -53,6 +58,14 @@ def request_scheme(request: HTTPServerRequest, trusted: tuple[str, ...]) -> str:
         if forwarded in ("http", "https"):
             return forwarded
     return request.protocol
+
+
+def secure_transport(request: HTTPServerRequest, settings: Settings) -> bool:
+    """True when users reach Gust over https: PUBLIC_URL says so (whatever scheme a proxy in
+    front forwards), or the request itself came over https. Cookies get `Secure`, answers HSTS."""
+    if settings.public_url and settings.public_url.lower().startswith("https://"):
+        return True
+    return request_scheme(request, settings.trusted_proxies) == "https"
 
 
 def client_ip(request: HTTPServerRequest, trusted: tuple[str, ...]) -> str:

@@ -3,6 +3,7 @@ password change, and authentication of access tokens and API keys."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from typing import Literal
@@ -14,7 +15,9 @@ from gust.ports.accounts_store import AccountsStore
 from gust.services.passwords import PasswordHasher, check_password_rules
 from gust.services.ratelimit import (
     LOGIN_ACCOUNT,
+    LOGIN_ACCOUNT_IP,
     LOGIN_IP,
+    PASSWORD_CHANGE,
     REGISTER_ACCOUNT,
     REGISTER_IP,
     RateLimitService,
@@ -52,6 +55,7 @@ class AuthService:
         refresh_ttl: int = 7 * 24 * 3600,
         rate_limits: RateLimitService | None = None,
         registration: RegistrationMode | None = None,
+        login_slowdown: float = 0.0,
     ) -> None:
         self.store = store
         self.tokens = TokenService(
@@ -61,6 +65,7 @@ class AuthService:
         self.hasher = PasswordHasher(bcrypt_rounds)
         self.rate_limits = rate_limits
         self.registration = registration
+        self.login_slowdown = login_slowdown
 
     # -- tokens --------------------------------------------------------------------
     def issue_access_token(self, user: User) -> str:
@@ -198,8 +203,14 @@ class AuthService:
         except ValidationError:
             await self.hasher.verify(password, None)
             raise Unauthorized(LOGIN_FAILED, code="login_failed") from None
-        # Counted for unknown addresses too: the limit must not reveal which accounts exist.
-        await self._limit(LOGIN_ACCOUNT, email)
+        # Counted for unknown addresses too: the limits must not reveal which accounts exist.
+        # Refused per (account, address): a guesser stops there, and the owner signing in
+        # from anywhere else is not locked out by them.
+        await self._limit(LOGIN_ACCOUNT_IP, f"{email}\x00{client_ip or '-'}")
+        if self.rate_limits is not None and not await self.rate_limits.within(LOGIN_ACCOUNT, email):
+            # Many attempts on one account from many addresses: slow every attempt down
+            # (the right password still gets in), never refuse it.
+            await asyncio.sleep(self.login_slowdown)
         user = await self.store.get_user_by_email(email)
         ok = await self.hasher.verify(password, user.password_hash if user else None)
         if user is None or not ok or user.disabled:
@@ -212,7 +223,7 @@ class AuthService:
     async def change_password(self, user: User, current: str | None, new: str) -> Session:
         """Set a new password; every session and access token of the user ends, and the
         caller gets a fresh session."""
-        await self._limit(LOGIN_ACCOUNT, user.email)  # no brute force with a stolen session
+        await self._limit(PASSWORD_CHANGE, user.id)  # no brute force with a stolen session
         if user.password_hash is not None:
             if not current or not await self.hasher.verify(current, user.password_hash):
                 raise Forbidden("current password is incorrect", code="wrong_password")

@@ -13,10 +13,14 @@ from gust.ports.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
-# Bucket names. Login and registration are limited per client IP and per account (email);
+# Bucket names. Logins are refused per (account, address) and per address; attempts on one
+# account from everywhere only slow it down (LOGIN_ACCOUNT), so nobody can lock its owner out.
+# Registration is limited per address and per account (email); password changes per user;
 # message sends per user.
 LOGIN_IP = "login_ip"
+LOGIN_ACCOUNT_IP = "login_account_ip"
 LOGIN_ACCOUNT = "login_account"
+PASSWORD_CHANGE = "password_change"  # noqa: S105 - a bucket name
 REGISTER_IP = "register_ip"
 REGISTER_ACCOUNT = "register_account"
 MESSAGES = "messages"
@@ -57,6 +61,18 @@ class RateLimitService:
             raise RateLimited(
                 f"too many requests; retry in {retry_after} s", retry_after=retry_after, bucket=bucket
             )
+
+    async def within(self, bucket: str, key: str) -> bool:
+        """Count one hit of `key` in `bucket`; False when over the limit (never raises)."""
+        limit = self.limits.get(bucket)
+        if limit is None or limit.per_window <= 0:
+            return True
+        try:
+            hit = await self.limiter.hit(self._key(bucket, key), limit.per_window, limit.window)
+        except Exception:
+            log.exception("rate limiter %s failed; bucket %s not enforced", self.limiter.name, bucket)
+            return True
+        return hit.allowed
 
     async def reset(self, bucket: str, key: str) -> None:
         await self.limiter.reset(self._key(bucket, key))

@@ -26,6 +26,20 @@ log = logging.getLogger(__name__)
 
 MAX_COMPLETION_BYTES = 1 << 20  # a non-streaming answer (a title) is small
 
+# What users read for each failure code: Gust's words, never the provider's.
+_STATUS_MESSAGES: dict[str, str] = {
+    "upstream_bad_request": "{who} refused the request",
+    "upstream_auth": "{who} refused Gust's credentials (ask an admin to check the key)",
+    "upstream_forbidden": "{who} refused access to this model",
+    "upstream_not_found": "{who} does not know this model",
+    "upstream_timeout": "{who} timed out",
+    "upstream_conflict": "{who} could not handle the request right now",
+    "upstream_too_large": "the conversation is too large for {who}",
+    "upstream_rate_limited": "{who} is rate limiting requests; try again later",
+    "upstream_unavailable": "{who} is unavailable; try again later",
+    "upstream_error": "{who} failed to answer",
+}
+
 _STATUS_ERRORS: dict[int, tuple[str, bool]] = {
     400: ("upstream_bad_request", False),
     401: ("upstream_auth", False),
@@ -47,8 +61,9 @@ def _retry_after(headers: Any) -> float | None:
         return None
 
 
-async def status_error(resp: aiohttp.ClientResponse) -> UpstreamError:
-    """An UpstreamError for a non-2xx answer, with the provider's own message if any."""
+async def status_error(resp: aiohttp.ClientResponse, who: str = "the model provider") -> UpstreamError:
+    """An UpstreamError for a non-2xx answer: Gust's message for users, the provider's own
+    words in the server log (and `provider_message`) only."""
     try:
         body = await asyncio.wait_for(resp.content.read(4096), 5)
         detail = json.loads(body).get("error", {})
@@ -58,15 +73,16 @@ async def status_error(resp: aiohttp.ClientResponse) -> UpstreamError:
     code, retryable = _STATUS_ERRORS.get(
         resp.status, ("upstream_unavailable", True) if resp.status >= 500 else ("upstream_error", False)
     )
-    text = f"the model provider answered HTTP {resp.status}"
-    if message:
-        text += f": {str(message)[:300]}"
+    provider_message = str(message)[:1000] if message else None
+    log.warning("%s (%s) answered HTTP %d: %s", who, resp.url.host, resp.status, provider_message or "-")
+    template = _STATUS_MESSAGES.get(code, _STATUS_MESSAGES["upstream_error"])
     return UpstreamError(
-        text,
+        f"{template.format(who=who)} (HTTP {resp.status})",
         code=code,
         retryable=retryable,
         upstream_status=resp.status,
         retry_after=_retry_after(resp.headers),
+        provider_message=provider_message,
     )
 
 
@@ -138,8 +154,9 @@ class OpenAICompatLLM:
                     raise await status_error(resp)
                 raw = await resp.content.read(MAX_COMPLETION_BYTES + 1)
         except aiohttp.ClientConnectorError as exc:
+            log.warning("cannot connect to the model provider %s:%s: %s", exc.host, exc.port, exc)
             raise UpstreamError(
-                f"cannot connect to the model provider ({exc.host}:{exc.port})",
+                "cannot connect to the model provider",
                 code="upstream_unreachable",
                 retryable=True,
             ) from None
@@ -173,8 +190,9 @@ class OpenAICompatLLM:
                     self.url, json=self._body(request), headers=self._headers, timeout=timeout
                 )
             except aiohttp.ClientConnectorError as exc:
+                log.warning("cannot connect to the model provider %s:%s: %s", exc.host, exc.port, exc)
                 raise UpstreamError(
-                    f"cannot connect to the model provider ({exc.host}:{exc.port})",
+                    "cannot connect to the model provider",
                     code="upstream_unreachable",
                     retryable=True,
                 ) from None
@@ -265,10 +283,12 @@ def _payload(raw: bytes) -> dict[str, Any] | None:
     if "error" in payload and not payload.get("choices"):
         err = payload["error"]
         message = err.get("message") if isinstance(err, dict) else str(err)
+        log.warning("model provider failed mid-stream: %s", str(message)[:1000])
         raise UpstreamError(
-            f"the model provider failed mid-stream: {str(message)[:300]}",
+            "the model provider failed mid-answer",
             code="upstream_error",
             retryable=True,
+            provider_message=str(message)[:1000],
         )
     return payload
 

@@ -115,7 +115,7 @@ class WebhookLLM:
                     "the agent's webhook refused the token", code="upstream_auth", upstream_status=resp.status
                 )
             if resp.status >= 300:
-                raise await status_error(resp)
+                raise await status_error(resp, "the agent's webhook")
             if "text/event-stream" in resp.headers.get("Content-Type", ""):
                 async for chunk in self._sse(resp):
                     yield chunk
