@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Smoke test of a running Gust server with curl: health, readiness, register, login,
-# create a chat, list chats (then delete the chat again).
+# Smoke test of a running Gust server with curl: health, readiness, sign in, create a chat,
+# list chats (then delete the chat again).
 #
-#   backend/test_api.sh [BASE_URL]          # default: $BASE_URL or http://localhost:8100
+#   GUST_EMAIL=me@example.com GUST_PASSWORD=... backend/test_api.sh [BASE_URL]
+#                                           # default URL: $BASE_URL or http://localhost:8100
 #
-# With no account given it registers a new one (smoke-<time>@example.com), which works
-# while registration is open (it is until the first account exists). On a server whose
-# registration needs invites, point it at an existing account:
-#
-#   GUST_EMAIL=me@example.com GUST_PASSWORD=... backend/test_api.sh https://chat.example.com
+# It never creates the first account of a server (that account becomes the admin):
+# - with GUST_EMAIL and GUST_PASSWORD it signs in to that existing account;
+# - without them it registers a throwaway account (smoke-<time>@example.com) only where
+#   registration is open to anyone AND the server already has its admin; anywhere else it
+#   stops and says how to give it an account (the browser, or `python -m gust users create`).
+# Every step prints what it did.
 #
 # Exits 0 when every step passed, 1 at the first failure (printing the server's answer).
 # Needs only bash, curl, sed and grep.
@@ -16,8 +18,8 @@ set -euo pipefail
 
 BASE_URL="${1:-${BASE_URL:-http://localhost:8100}}"
 BASE_URL="${BASE_URL%/}"
-EMAIL="${GUST_EMAIL:-smoke-$(date +%s)-$RANDOM@example.com}"
-PASSWORD="${GUST_PASSWORD:-smoke-test-$RANDOM-$RANDOM}"
+EMAIL="${GUST_EMAIL:-}"
+PASSWORD="${GUST_PASSWORD:-}"
 
 BODY=$(mktemp)
 trap 'rm -f "$BODY"' EXIT
@@ -55,17 +57,26 @@ case "$status" in
   *) fail "GET /health/ready answered $status" ;;
 esac
 
-status=$(call POST /api/auth/register "{\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\"}")
-case "$status" in
-  201) ok "POST /api/auth/register: created $EMAIL" ;;
-  409) ok "POST /api/auth/register: $EMAIL exists already, logging in" ;;
-  403)
-    [ -n "${GUST_EMAIL:-}" ] \
-      || fail "POST /api/auth/register answered 403: registration is not open here; set GUST_EMAIL and GUST_PASSWORD to an existing account"
-    ok "POST /api/auth/register: registration is not open, using the existing account $EMAIL"
-    ;;
-  *) fail "POST /api/auth/register answered $status" ;;
-esac
+if [ -n "$EMAIL" ] || [ -n "$PASSWORD" ]; then
+  [ -n "$EMAIL" ] && [ -n "$PASSWORD" ] || fail "set both GUST_EMAIL and GUST_PASSWORD (or neither)"
+  ok "using the existing account $EMAIL (GUST_EMAIL)"
+else
+  status=$(call GET /api/auth/providers)
+  [ "$status" = 200 ] || fail "GET /api/auth/providers answered $status"
+  if grep -q '"first_account":true' "$BODY"; then
+    : >"$BODY"
+    fail "this server has no account yet, and the first one becomes its admin: create it in the browser (open $BASE_URL) or with \`python -m gust users create --admin EMAIL\`, then run again with GUST_EMAIL and GUST_PASSWORD set"
+  fi
+  if ! grep -q '"registration":"open"' "$BODY"; then
+    : >"$BODY"
+    fail "registration is not open to anyone here: set GUST_EMAIL and GUST_PASSWORD to an existing account (\`python -m gust users create EMAIL\` makes one)"
+  fi
+  EMAIL="smoke-$(date +%s)-$RANDOM@example.com"
+  PASSWORD="smoke-test-$RANDOM-$RANDOM"
+  status=$(call POST /api/auth/register "{\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\"}")
+  [ "$status" = 201 ] || fail "POST /api/auth/register answered $status"
+  ok "POST /api/auth/register: registration is open and the server has its admin, so created the throwaway user $EMAIL (it stays; disable it with \`python -m gust users disable $EMAIL\`)"
+fi
 
 status=$(call POST /api/auth/login "{\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\"}")
 [ "$status" = 200 ] || fail "POST /api/auth/login answered $status"

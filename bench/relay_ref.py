@@ -2,9 +2,18 @@
 
     python bench/relay_ref.py --port 9002 --upstream http://127.0.0.1:9001/v1
 
-Tornado server; POST /chat/stream {"message"} starts a job that reads the upstream with
-aiohttp and raw SSE parsing into a per-chat asyncio.Queue; the handler drains whatever
-is waiting into one write and one flush. No auth, no storage, no event log.
+Tornado server with the three shapes of Gust's streaming paths, each a job that reads the
+upstream with aiohttp and raw SSE parsing into a per-chat asyncio.Queue, and a handler that
+drains whatever is waiting into one write and one flush:
+
+- POST /chat/stream {"message"}: the answer as SSE `delta` events, then `done`;
+- POST /v1/chat/completions {"messages", "stream": true}: OpenAI chunks, then `[DONE]`;
+- POST /api/chats (a chat id), POST /api/chats/{id}/messages (202, starts the job),
+  GET /api/chats/{id}/events (follows it as SSE).
+
+No auth, no storage, no event log. Every stream turns Nagle's algorithm off (TCP_NODELAY),
+as a relay must: with it on, a small write after an unacknowledged one waits for the
+client's delayed ACK (~40 ms) on a reused keep-alive connection.
 """
 
 from __future__ import annotations
@@ -12,6 +21,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import time
+import uuid
+from typing import Any
 
 import aiohttp
 import tornado.web
@@ -20,17 +32,22 @@ from tornado.iostream import StreamClosedError
 DONE = object()
 
 
-class StreamHandler(tornado.web.RequestHandler):
-    def initialize(self, upstream: str, session_holder: list[aiohttp.ClientSession]) -> None:
+class Relay:
+    def __init__(self, upstream: str) -> None:
         self.upstream = upstream
-        self.session_holder = session_holder
+        self.session: aiohttp.ClientSession | None = None
+        self.jobs: dict[str, tuple[asyncio.Queue[object], asyncio.Future[None]]] = {}
+
+    def start(self, message: str) -> tuple[asyncio.Queue[object], asyncio.Future[None]]:
+        queue: asyncio.Queue[object] = asyncio.Queue()
+        return queue, asyncio.ensure_future(self.job(queue, message))
 
     async def job(self, queue: asyncio.Queue[object], message: str) -> None:
-        if not self.session_holder:
-            self.session_holder.append(aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)))
+        if self.session is None:
+            self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
         body = {"model": "bench", "stream": True, "messages": [{"role": "user", "content": message}]}
         try:
-            async with self.session_holder[0].post(self.upstream + "/chat/completions", json=body) as resp:
+            async with self.session.post(self.upstream + "/chat/completions", json=body) as resp:
                 async for raw in resp.content:
                     line = raw.strip()
                     if not line.startswith(b"data:"):
@@ -45,12 +62,23 @@ class StreamHandler(tornado.web.RequestHandler):
         finally:
             queue.put_nowait(DONE)
 
-    async def post(self) -> None:
-        message = json.loads(self.request.body)["message"]
-        queue: asyncio.Queue[object] = asyncio.Queue()
-        task = asyncio.ensure_future(self.job(queue, message))
+
+class StreamingHandler(tornado.web.RequestHandler):
+    def initialize(self, relay: Relay) -> None:
+        self.relay = relay
+
+    def begin(self) -> None:
         self.set_header("Content-Type", "text/event-stream")
         self.set_header("Cache-Control", "no-cache")
+        self.request.connection.stream.set_nodelay(True)  # type: ignore[attr-defined]
+
+    def frame(self, item: object, seq: int) -> str:
+        raise NotImplementedError
+
+    def closing(self) -> str:
+        raise NotImplementedError
+
+    async def relay_queue(self, queue: asyncio.Queue[object], task: asyncio.Future[None]) -> None:
         seq = 0
         finished = False
         try:
@@ -62,11 +90,10 @@ class StreamHandler(tornado.web.RequestHandler):
                 for item in items:
                     if item is DONE:
                         finished = True
-                        out.append('event: done\ndata: {"type":"done"}\n\n')
+                        out.append(self.closing())
                         break
                     seq += 1
-                    data = json.dumps({"type": "delta", "delta": item})
-                    out.append(f"id: {seq}\nevent: delta\ndata: {data}\n\n")
+                    out.append(self.frame(item, seq))
                 self.write("".join(out))
                 await self.flush()
         except StreamClosedError:
@@ -74,14 +101,80 @@ class StreamHandler(tornado.web.RequestHandler):
         await task
 
 
+class GustShape(StreamingHandler):
+    def frame(self, item: object, seq: int) -> str:
+        return f"id: {seq}\nevent: delta\ndata: {json.dumps({'type': 'delta', 'delta': item})}\n\n"
+
+    def closing(self) -> str:
+        return 'event: done\ndata: {"type":"done"}\n\n'
+
+
+class ChatStreamHandler(GustShape):
+    async def post(self) -> None:
+        queue, task = self.relay.start(json.loads(self.request.body)["message"])
+        self.begin()
+        await self.relay_queue(queue, task)
+
+
+class ChatsHandler(tornado.web.RequestHandler):
+    def post(self) -> None:
+        self.set_status(201)
+        self.finish({"id": uuid.uuid4().hex})
+
+
+class MessagesHandler(tornado.web.RequestHandler):
+    def initialize(self, relay: Relay) -> None:
+        self.relay = relay
+
+    def post(self, chat_id: str) -> None:
+        self.relay.jobs[chat_id] = self.relay.start(json.loads(self.request.body)["message"])
+        self.set_status(202)
+        self.finish({"chat_id": chat_id})
+
+
+class EventsHandler(GustShape):
+    async def get(self, chat_id: str) -> None:
+        queue, task = self.relay.jobs.pop(chat_id)
+        self.begin()
+        await self.relay_queue(queue, task)
+
+
+class CompletionsHandler(StreamingHandler):
+    async def post(self) -> None:
+        body = json.loads(self.request.body)
+        queue, task = self.relay.start(body["messages"][-1]["content"])
+        self.id = f"chatcmpl-{uuid.uuid4().hex}"
+        self.created = int(time.time())
+        self.begin()
+        self.write(self.chunk({"role": "assistant", "content": ""}))
+        await self.relay_queue(queue, task)
+
+    def chunk(self, delta: dict[str, Any], finish: str | None = None) -> str:
+        payload = {"id": self.id, "object": "chat.completion.chunk", "created": self.created,
+                   "model": "bench", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        return f"data: {json.dumps(payload)}\n\n"
+
+    def frame(self, item: object, seq: int) -> str:
+        return self.chunk({"content": item})
+
+    def closing(self) -> str:
+        return self.chunk({}, "stop") + "data: [DONE]\n\n"
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--upstream", required=True)
     args = parser.parse_args()
-    holder: list[aiohttp.ClientSession] = []
+    relay = Relay(args.upstream)
     app = tornado.web.Application(
-        [(r"/chat/stream", StreamHandler, {"upstream": args.upstream, "session_holder": holder})]
+        [
+            (r"/chat/stream", ChatStreamHandler, {"relay": relay}),
+            (r"/v1/chat/completions", CompletionsHandler, {"relay": relay}),
+            (r"/api/chats", ChatsHandler),
+            (r"/api/chats/([^/]+)/messages", MessagesHandler, {"relay": relay}),
+            (r"/api/chats/([^/]+)/events", EventsHandler, {"relay": relay}),
+        ]
     )
     app.listen(args.port, "127.0.0.1", backlog=4096)
     await asyncio.Event().wait()

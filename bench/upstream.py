@@ -1,6 +1,10 @@
 """Benchmark upstream: OpenAI-style streaming at a fixed token rate; every token carries its send time.
 
-    python bench/upstream.py --port 9001 --tokens 200 --rate 50 --ttft 0.1
+    python bench/upstream.py --port 9001 --tokens 200 --rate 50 --ttft 0.1 --role-lead 0.02
+
+With --role-lead, the stream opens with a role chunk (`{"role": "assistant", "content": ""}`)
+that many seconds before the first content delta, as OpenAI's API and most others do; the
+first delta still comes --ttft seconds after the request.
 
 Each content delta is "<send time in epoch seconds> " so a client can measure the
 delay of every chunk end to end, through any relay, by reading the text it receives.
@@ -16,7 +20,7 @@ import time
 from aiohttp import web
 
 
-def make_app(tokens: int, rate: float, ttft: float) -> web.Application:
+def make_app(tokens: int, rate: float, ttft: float, role_lead: float = 0.0) -> web.Application:
     interval = 1.0 / rate
 
     async def completions(request: web.Request) -> web.StreamResponse:
@@ -41,9 +45,16 @@ def make_app(tokens: int, rate: float, ttft: float) -> web.Application:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
         model = body.get("model", "bench")
-        await asyncio.sleep(ttft)
-        start = time.monotonic()
         try:
+            if role_lead > 0:
+                await asyncio.sleep(max(0.0, ttft - role_lead))
+                delta = {"role": "assistant", "content": ""}
+                role = {"choices": [{"index": 0, "delta": delta}], "model": model}
+                await resp.write(b"data: " + json.dumps(role).encode() + b"\n\n")
+                await asyncio.sleep(min(role_lead, ttft))
+            else:
+                await asyncio.sleep(ttft)
+            start = time.monotonic()
             for i in range(tokens):
                 # A fixed schedule, not sleep(interval) after each write: the rate does not drift under load.
                 delay = start + i * interval - time.monotonic()
@@ -79,9 +90,10 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=200)
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--ttft", type=float, default=0.1)
+    parser.add_argument("--role-lead", type=float, default=0.0, help="send a role chunk this long before")
     args = parser.parse_args()
     web.run_app(
-        make_app(args.tokens, args.rate, args.ttft),
+        make_app(args.tokens, args.rate, args.ttft, args.role_lead),
         host="127.0.0.1",
         port=args.port,
         access_log=None,

@@ -7,7 +7,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from gust import __version__
+from gust import __version__, users_cli
 from gust.config import ConfigError, load_settings
 from gust.observability import setup_logging
 
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     restore = sub.add_parser("restore", help="restore a backup from DIR into an empty DATA_DIR")
     restore.add_argument("dir", type=Path, metavar="DIR")
     restore.add_argument("--force", action="store_true", help="overwrite a non-empty DATA_DIR")
+    users_cli.add_parser(sub)
     return parser
 
 
@@ -68,6 +69,8 @@ def cli(argv: list[str] | None = None) -> int:
 
         run = backup.backup if command == "backup" else backup.restore
         return run(settings, args.dir, force=args.force)
+    if command == "users":
+        return asyncio.run(users_cli.run(settings, args))
     if command == "reindex":
         from gust.app import reindex
 

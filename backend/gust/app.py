@@ -31,10 +31,14 @@ from gust.config import ConfigError, Settings, stuck_store_limit
 from gust.domain.models import User
 from gust.handlers import admin, agents, api_keys, auth, chats, health, meta, oauth, stream
 from gust.handlers import exports as export_handlers
+from gust.handlers import messages as message_handlers
 from gust.handlers import openai_api as openai_handlers
+from gust.handlers import prompts as prompt_handlers
 from gust.handlers import search as search_handlers
 from gust.handlers import shares as share_handlers
+from gust.handlers import suggestions as suggestion_handlers
 from gust.handlers import usage as usage_handlers
+from gust.handlers import user_events as user_events_handlers
 from gust.handlers.base import NotFoundHandler, ShuttingDownHandler
 from gust.handlers.frontend import frontend_handlers
 from gust.handlers.openapi_doc import build_openapi
@@ -55,6 +59,7 @@ from gust.services.errorlog import ErrorLogService
 from gust.services.generation import GenerationService
 from gust.services.hub import GenerationHub
 from gust.services.indexer import Indexer
+from gust.services.messages import MessageService
 from gust.services.models import (
     ModelEntry,
     ModelRegistry,
@@ -65,6 +70,8 @@ from gust.services.models import (
 )
 from gust.services.oauth.providers import build_providers
 from gust.services.oauth.service import OAuthService
+from gust.services.profile import ProfileService
+from gust.services.prompts import PromptService
 from gust.services.ratelimit import (
     LOGIN_ACCOUNT,
     LOGIN_ACCOUNT_IP,
@@ -82,9 +89,11 @@ from gust.services.registry import HealthCheck, Services
 from gust.services.research import ResearchService
 from gust.services.search import SearchService
 from gust.services.secretbox import SecretBox
+from gust.services.suggestions import SuggestionService
 from gust.services.teams import TeamService
 from gust.services.titles import TitleService
 from gust.services.usage import UsageService
+from gust.services.user_events import UserEvents
 from gust.services.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
@@ -102,12 +111,16 @@ def api_handlers() -> list[Rule]:
         *admin.default_handlers,
         *agents.default_handlers,
         *chats.default_handlers,
+        *message_handlers.default_handlers,
+        *prompt_handlers.default_handlers,
         *export_handlers.default_handlers,
         *stream.default_handlers,
         *search_handlers.default_handlers,
         *usage_handlers.default_handlers,
         *openai_handlers.default_handlers,
         *share_handlers.default_handlers,
+        *suggestion_handlers.default_handlers,
+        *user_events_handlers.default_handlers,
     ]
 
 
@@ -190,6 +203,8 @@ class GustApplication(tornado.web.Application):
         """Wait for in-flight requests (up to SHUTDOWN_TIMEOUT), then close the services."""
         self.begin_shutdown()
         timeout = self.gust_settings.shutdown_timeout
+        if self.services is not None and self.services.user_events is not None:
+            self.services.user_events.close()  # notification streams end now
         if self.services is not None and self.services.hub is not None:
             # Running answers may finish; then the rest are stored as interrupted and their
             # streams end with a retryable server_shutdown error.
@@ -254,6 +269,10 @@ async def build_services(settings: Settings, metrics: Metrics | None = None) -> 
     if services.generation is not None:
         services.generation.research = services.research
     await build_search(settings, services)
+    services.messages = MessageService(store, services.chats, services.hub)
+    services.prompts = PromptService(store)
+    services.profiles = ProfileService(store, services.models)
+    services.suggestions = SuggestionService(store)
     return services
 
 
@@ -426,7 +445,9 @@ def model_entries(settings: Settings, env: dict[str, str]) -> list[ModelEntry]:
     entries = preset_entries(env, settings.deepseek_api_url)
     if settings.models_file is not None:
         entries += load_models_file(settings.models_file)
-    if settings.local_model and local_model_available():
+    # A models file entry with `provider: local` configures the bundled model itself.
+    configured_local = any(entry.provider == "local" for entry in entries)
+    if settings.local_model and local_model_available() and not configured_local:
         entries.append(local_entry())
     return entries
 
@@ -455,6 +476,8 @@ async def build_streaming(settings: Settings, services: Services) -> None:
         owner_timeout=settings.generation_owner_timeout,
     )
     services.bus, services.hub, services.models = bus, hub, registry
+    services.user_events = UserEvents(bus)
+    titles.on_title = services.user_events.publish  # the sidebar learns new titles live
     services.extra["reaper"] = OwnerReaper(services.store, hub, settings.generation_owner_timeout)
     services.generation = GenerationService(
         services.store,

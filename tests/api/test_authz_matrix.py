@@ -84,6 +84,7 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("GET", "/"): public(200, key=True),
     ("GET", "/c/{chat_id}"): public(200, key=True),
     ("GET", "/s/{share_id}"): public(200, key=True),
+    ("GET", "/usage"): public(200, key=True),  # the UI's usage page (data from /api/usage)
     ("GET", "/api/shares/{share_id}"): public(404, key=True),  # unknown ids and revoked links alike
     ("GET", "/assets/{path}"): public(200, 404, key=True),  # 404 until the UI is built
     ("POST", "/api/auth/register"): public(201, body={"email": "new@example.com", "password": PASSWORD}),
@@ -96,11 +97,14 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("POST", "/api/auth/oauth/{provider}/callback"): public(303),
     # -- any signed-in user, about themselves --------------------------------------------
     ("GET", "/api/auth/me"): Policy("user", key=True),
+    ("PATCH", "/api/auth/me"): Policy("user", body={"display_name": "renamed"}),
+    ("GET", "/api/settings/suggestions"): Policy("user", key=True),
     ("POST", "/api/auth/password"): Policy("user", body={"current_password": PASSWORD,
                                                          "new_password": "another pass 2"}),
     ("GET", "/api/auth/api-keys"): Policy("user", key=True),
     ("POST", "/api/auth/api-keys"): Policy("user", body={"name": "k"}),
     ("GET", "/api/chats"): Policy("user", key=True),
+    ("GET", "/api/events"): Policy("user"),  # an endless stream: checked anonymously only
     ("POST", "/api/chats"): Policy("user", body={"title": "t"}, key=True),
     ("GET", "/api/models"): Policy("user", key=True),
     ("GET", "/api/search"): Policy("user", query=f"?q={SECRET_WORD}", key=True),
@@ -128,6 +132,15 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("POST", "/api/chats/{chat_id}/stop"): Policy("owned", key=True),
     ("POST", "/api/chats/{chat_id}/messages/{message_id}/regenerate"): Policy("owned", body={}, key=True),
     ("DELETE", "/api/auth/api-keys/{key_id}"): Policy("owned"),
+    ("DELETE", "/api/chats/{chat_id}/messages/{message_id}"): Policy("owned"),
+    ("PUT", "/api/chats/{chat_id}/messages/{message_id}/feedback"): Policy("owned", body={"rating": 1}),
+    ("POST", "/api/chats/{chat_id}/messages/{message_id}/continue"): Policy("owned", owner_reads=False),
+    ("GET", "/api/prompts"): Policy("user"),
+    ("POST", "/api/prompts"): Policy("user", body={"name": "n", "command": "matrix", "body": "b"}),
+    ("GET", "/api/prompts/{prompt_id}"): Policy("owned"),  # A's personal prompt
+    ("PATCH", "/api/prompts/{prompt_id}"): Policy("owned", body={"body": "stolen"}),
+    ("DELETE", "/api/prompts/{prompt_id}"): Policy("owned"),
+    ("GET", "/api/prompts/{prompt_id}/versions"): Policy("owned"),
     # -- admins of the team ----------------------------------------------------------------
     ("GET", "/api/admin/users"): Policy("admin"),
     ("PATCH", "/api/admin/users/{user_id}"): Policy("admin", body={"role": "admin"}),  # B promoting B
@@ -135,7 +148,10 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("POST", "/api/admin/invites"): Policy("admin", body={"role": "admin"}),
     ("DELETE", "/api/admin/invites/{invite_id}"): Policy("admin"),
     ("GET", "/api/admin/errors"): Policy("admin"),
-    ("GET", "/api/usage"): Policy("admin", query="?all=true"),  # without all=true: my own usage
+    ("GET", "/api/usage"): Policy("admin", query="?all=true"),
+    ("GET", "/api/admin/feedback"): Policy("admin"),  # without all=true: my own usage
+    ("GET", "/api/usage/daily"): Policy("admin", query="?all=true"),
+    ("PUT", "/api/admin/suggestions"): Policy("admin", body={"items": ["a suggestion"]}),
     # -- team objects (agents) -------------------------------------------------------------
     ("GET", "/api/agents"): Policy("team_list", key=True),
     ("POST", "/api/agents"): Policy("team_admin", body=AGENT),
@@ -267,8 +283,9 @@ async def setup_world(m: Matrix) -> tuple[Caller, Caller, Caller]:
     invite = await as_a("POST", "/api/admin/invites", {})
     agent = await as_a("POST", "/api/agents", AGENT)
     await as_a("PUT", f"/api/agents/{agent['id']}/avatar", raw=png())
+    prompt = await as_a("POST", "/api/prompts", {"name": "A's", "command": "secret", "body": "b"})
     m.ids.update(chat_id=chat["id"], message_id=answer.id, key_id=key["id"], invite_id=invite["id"],
-                 agent_id=agent["id"], user_id=b_user.id)
+                 agent_id=agent["id"], user_id=b_user.id, prompt_id=prompt["id"])
     return a, b, c
 
 

@@ -17,7 +17,7 @@ async def test_settings_theme_and_api_keys(signed_in: UI) -> None:
     ui = signed_in
     page = ui.page
     await ui.goto("/")
-    await page.get_by_role("button", name="Settings").click()
+    await page.get_by_role("button", name="Settings", exact=True).click()
     dialog = page.get_by_role("dialog", name="Settings")
     await expect(dialog).to_be_visible()
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.support.app_server import ROOT, ServerProcess, subprocess_env
+from tests.support.app_server import ROOT, ServerProcess, make_settings, start_app, subprocess_env
 from tests.support.env import free_port
 from tests.support.wait import until
 
@@ -340,23 +340,51 @@ def _smoke(url: str, **env: str) -> subprocess.CompletedProcess[str]:
                           env={**subprocess_env({}), **env}, capture_output=True, text=True, timeout=120)
 
 
-async def test_smoke_script_passes_against_a_live_server(served: tuple[ServerProcess, Path]) -> None:
-    server, _ = served
+async def test_smoke_script_never_takes_the_first_account(served: tuple[ServerProcess, Path]) -> None:
+    server, data = served
     account = {"GUST_EMAIL": "operator@example.com", "GUST_PASSWORD": "operator password 1"}
+    # A fresh server: the script creates nothing, with or without an account given...
+    anonymous = await asyncio.to_thread(_smoke, server.url)
+    assert anonymous.returncode == 1
+    assert "has no account yet" in anonymous.stderr and "users create --admin" in anonymous.stderr
+    given = await asyncio.to_thread(_smoke, server.url, **account)
+    assert given.returncode == 1
+    assert "POST /api/auth/login answered 401" in given.stderr
+    assert "register" not in given.stdout
+    # ...so the operator makes the admin from the command line, and the script signs in.
+    made = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "gust", "users", "create", "operator@example.com", "--admin"],
+        input="operator password 1\n", env=subprocess_env({"DATA_DIR": str(data)}), cwd=ROOT,
+        capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
     first = await asyncio.to_thread(_smoke, server.url, **account)
     assert first.returncode == 0, first.stdout + first.stderr
-    for step in ("GET /health: ok", "GET /health/ready: ok", "POST /api/auth/register: created",
+    for step in ("GET /health: ok", "GET /health/ready: ok",
+                 "using the existing account operator@example.com",
                  "POST /api/auth/login", "POST /api/chats: created chat", "GET /api/chats: lists chat",
                  "all checks passed"):
         assert step in first.stdout, first.stdout
-    # Once an account exists, registration needs an invite: the script says so...
+    assert "POST /api/auth/register" not in first.stdout
+    # Registration needs an invite once an account exists: the script says what to set.
     anonymous = await asyncio.to_thread(_smoke, server.url)
     assert anonymous.returncode == 1
     assert "set GUST_EMAIL and GUST_PASSWORD" in anonymous.stderr
-    # ...and passes with the existing account.
-    again = await asyncio.to_thread(_smoke, server.url, **account)
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert "all checks passed" in again.stdout
+
+
+async def test_smoke_script_registers_a_throwaway_account_only_where_registration_is_open(
+    tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    running = await start_app(make_settings(tmp_path / "data", registration="open"))
+    try:
+        fresh = await asyncio.to_thread(_smoke, running.url)
+        assert fresh.returncode == 1 and "has no account yet" in fresh.stderr
+        await register_and_login(http, running.url, "admin@example.com")
+        result = await asyncio.to_thread(_smoke, running.url)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "created the throwaway user smoke-" in result.stdout
+        assert "all checks passed" in result.stdout
+    finally:
+        await running.stop()
 
 
 def test_smoke_script_fails_clearly_without_a_server() -> None:

@@ -68,3 +68,17 @@ async def test_local_model_streams_a_real_answer(offline_app: RunningApp, offlin
     assert stored.status == "complete" and stored.model == "local"
     assert stored.content == answer
     assert stored.usage is not None and stored.usage["completion_tokens"] > 0
+
+
+def test_local_answers_are_long_enough_and_the_models_file_can_change_that(tmp_path: Path) -> None:
+    from gust.app import model_entries
+    from gust.services.models import local_entry
+
+    assert (local_entry().default_max_tokens or 0) >= 1024  # 256 cut normal answers mid-sentence
+    models = tmp_path / "models.yaml"
+    models.write_text(
+        "models:\n  - id: local\n    provider: local\n    upstream_model: smollm2-135m-instruct\n"
+        "    context_window: 4096\n    max_output_tokens: 2000\n    default_max_tokens: 1500\n"
+    )
+    entries = model_entries(make_settings(tmp_path / "data", local_model=True, models_file=models), {})
+    assert [(e.id, e.default_max_tokens) for e in entries] == [("local", 1500)]

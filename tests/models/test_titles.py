@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from pathlib import Path
@@ -12,11 +14,13 @@ import pytest
 
 from gust.config import ConfigError
 from gust.domain.models import Message
+from gust.services.generation import provisional_title
 from gust.services.titles import clean_title, is_provisional
 from tests.streaming.conftest import StartApp
 from tests.streaming.helpers import stream
 from tests.support.app_server import RunningApp, make_settings, start_app
 from tests.support.client import Api
+from tests.support.env import require_env
 from tests.support.fake_upstream import DEFAULT_TOKENS, FakeUpstream, Script
 from tests.support.openapi_check import OpenAPIChecker
 from tests.support.wait import until
@@ -93,11 +97,12 @@ async def test_first_exchange_gets_a_generated_title_with_the_chats_model(
     start_stream_app: StartApp, upstream: FakeUpstream, http: aiohttp.ClientSession
 ) -> None:
     user = await login(await start_stream_app(generate_titles=True), http)
+    upstream.script = Script(plain_text='Title: "Paris in spring, wörld ✓ 你好."')
     events = await stream(user, {"message": QUESTION})
     chat_id = events[0].data["chat_id"]
-    provisional = QUESTION[:60]
+    provisional = provisional_title(QUESTION)
     title = await wait_title_change(user, chat_id, provisional)
-    assert title == clean_title("".join(DEFAULT_TOKENS)) == "Hello, wörld — ünïcödé ✓ 你好"
+    assert title == "Paris in spring, wörld ✓ 你好"
     [request] = title_requests(upstream)  # non-streaming, through the official openai client
     assert request["model"] == "fake-model" and request["max_tokens"] == 32
     assert request["messages"][0]["role"] == "system"
@@ -126,7 +131,7 @@ async def test_title_model_is_used_and_a_title_typed_by_the_user_wins(
     await stream(user, {"chat_id": named.json["id"], "message": QUESTION})
     events = await stream(user, {"message": QUESTION})
     chat_id = events[0].data["chat_id"]
-    assert await wait_title_change(user, chat_id, QUESTION[:60]) == "Spring in Paris"
+    assert await wait_title_change(user, chat_id, provisional_title(QUESTION)) == "Spring in Paris"
     assert [r["model"] for r in title_requests(upstream)] == ["titler"]  # the user-named chat: none
     assert upstream.requests[0]["model"] == "fake-model"  # the answers used the chat's model
     assert await title_of(user, named.json["id"]) == "My Paris notes"
@@ -155,7 +160,7 @@ async def test_a_failed_title_leaves_the_provisional_one_and_is_logged(
     [record] = [r for r in caplog.records if "title for chat" in r.getMessage()]
     assert record.levelno == logging.WARNING and chat_id in record.getMessage()
     assert "upstream_unavailable" in record.getMessage() and QUESTION not in record.getMessage()
-    assert await title_of(user, chat_id) == QUESTION[:60]
+    assert await title_of(user, chat_id) == provisional_title(QUESTION)
     assert events[-1].data["status"] == "complete"  # the answer itself is unaffected
 
 
@@ -175,3 +180,85 @@ async def test_generate_titles_false_registers_no_title_hook(start_stream_app: S
     assert enabled.services.generation is not None
     assert any(getattr(h, "__self__", None) is enabled.services.extra["titles"]
                for h in enabled.services.generation.after_complete)
+
+
+async def test_the_local_model_titles_by_rules_without_a_model_call(
+    start_stream_app: StartApp, upstream: FakeUpstream, http: aiohttp.ClientSession
+) -> None:
+    # TITLE_MODEL=local: the one local model must never be busy with a title; the fake model
+    # answers, so any model call for the title would show up as a non-streaming request.
+    app = await start_stream_app(generate_titles=True, local_model=True, title_model="local")
+    user = await login(app, http)
+    events = await stream(user, {"message": QUESTION, "model": "fake-model"})
+    chat_id = events[0].data["chat_id"]
+    title = await wait_title_change(user, chat_id, provisional_title(QUESTION))
+    assert title == "Help me plan a three day trip to Paris in the spring, with…"
+    assert title_requests(upstream) == []
+
+
+async def test_a_model_reply_that_is_not_a_title_is_refused(
+    start_stream_app: StartApp, upstream: FakeUpstream, http: aiohttp.ClientSession,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="gust.services.titles")
+    user = await login(await start_stream_app(generate_titles=True), http)
+    chats = []
+    # One word names no topic; the answer's own start is the model answering again.
+    for n, reply in enumerate(["python", "Sure, here is a plan"], start=1):
+        upstream.script = Script(tokens=["Sure, here is a plan"], plain_text=reply)
+        chats.append((await stream(user, {"message": f"{QUESTION} {n}"}))[0].data["chat_id"])
+
+        async def refused(count: int = n) -> bool:
+            return sum("not a short title" in r.getMessage() for r in caplog.records) == count
+
+        await wait_until(refused, f"refusal {n}")
+    for n, chat_id in enumerate(chats, start=1):
+        assert await title_of(user, chat_id) == provisional_title(f"{QUESTION} {n}")
+
+
+def bearer(api: Api) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api.token}"}
+
+
+@pytest.mark.parametrize("bus", ["memory", "redis"])
+async def test_a_title_is_pushed_to_the_users_event_stream(
+    start_stream_app: StartApp, upstream: FakeUpstream, http: aiohttp.ClientSession, bus: str
+) -> None:
+    redis = {"redis_url": require_env("TEST_REDIS_URL", "a Redis server")} if bus == "redis" else {}
+    app = await start_stream_app(generate_titles=True, **redis)
+    user = await login(app, http)
+    other = await login(app, http, "someone-else@example.com")
+    upstream.script = Script(plain_text="Paris in spring")
+    async with http.get(f"{app.url}/api/events", headers=bearer(user)) as mine, \
+            http.get(f"{app.url}/api/events", headers=bearer(other)) as theirs:
+        assert mine.status == 200 and mine.headers["Content-Type"].startswith("text/event-stream")
+        assert theirs.status == 200
+        events = await stream(user, {"message": QUESTION})
+        chat_id = events[0].data["chat_id"]
+        title_event: dict[str, Any] | None = None
+        seq = ""
+        async with asyncio.timeout(15):
+            async for raw in mine.content:
+                line = raw.decode().strip()
+                if line.startswith("id: "):
+                    seq = line[4:]
+                if line.startswith("data: "):
+                    title_event = json.loads(line[6:])
+                    break
+        assert title_event == {"type": "title", "chat_id": chat_id, "title": "Paris in spring"}
+        assert seq.isdigit()
+        assert await title_of(user, chat_id) == "Paris in spring"
+        # Another user hears nothing of it; a reconnect after the event gets nothing again.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0.5):
+                async for raw in theirs.content:
+                    assert not raw.startswith(b"data:"), raw
+    resume = {**bearer(user), "Last-Event-ID": str(int(seq) - 1)}
+    async with http.get(f"{app.url}/api/events", headers=resume) as again:
+        async with asyncio.timeout(15):
+            async for raw in again.content:
+                if raw.startswith(b"data: "):
+                    assert json.loads(raw[6:])["chat_id"] == chat_id  # missed while away: replayed
+                    break
+    anonymous = await http.get(f"{app.url}/api/events")
+    assert anonymous.status == 401

@@ -27,6 +27,8 @@ class Script:
     reasoning: list[str] = field(default_factory=list)
     delay: float = 0.0  # seconds between chunks
     first_token_delay: float = 0.0
+    pause_after: int | None = None  # after N content chunks, fall silent for `pause` seconds
+    pause: float = 0.0
     include_usage: bool = True
     finish_reason: str = "stop"
     status: int = 200  # non-200: answer this status with an OpenAI-style error body
@@ -42,6 +44,7 @@ class Script:
     empty_choices: bool = False  # first send a chunk with "choices": [] (Azure's prompt-filter chunk)
     usage_in_choice: bool = False  # usage inside the last choice (Moonshot), not at the top level
     stamp: bool = False  # add the send time to every chunk as "t" (for benchmarks)
+    plain_text: str | None = None  # the reply to non-streaming requests (e.g. titles), if not tokens
 
 
 class FakeUpstream:
@@ -107,7 +110,7 @@ class FakeUpstream:
                 headers=headers,
             )
         if not body.get("stream"):
-            text = "".join(self._tokens(script, body))
+            text = script.plain_text if script.plain_text is not None else "".join(self._tokens(script, body))
             return web.json_response(
                 {
                     "id": "cmpl-fake",
@@ -202,6 +205,8 @@ class FakeUpstream:
                     await asyncio.sleep(0.02)
                 raise ConnectionResetError("client went away while the fake hung")
             await self._send(request, response, chunk({"content": text}), script)
+            if script.pause_after is not None and sent + 1 == script.pause_after:
+                await asyncio.sleep(script.pause)
             if script.delay:
                 await asyncio.sleep(script.delay)
         usage = {"prompt_tokens": 11, "completion_tokens": len(tokens), "total_tokens": 11 + len(tokens)}

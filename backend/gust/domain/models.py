@@ -27,6 +27,8 @@ class Team:
     id: str
     name: str
     created_at: float
+    # Prompts an admin offers on an empty chat (shown to every member of the team).
+    suggestions: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -42,6 +44,17 @@ class User:
     # Bumped on password change or disable: tokens issued before it stop working.
     token_version: int = 0
     identities: list[dict[str, str]] = field(default_factory=list)
+    # Profile defaults for new chats (None: the server's default).
+    default_model: str | None = None
+    default_system_prompt: str | None = None
+
+    def profile(self) -> dict[str, Any]:
+        """What the user sees of themselves: public fields plus their defaults."""
+        return {
+            **self.public(),
+            "default_model": self.default_model,
+            "default_system_prompt": self.default_system_prompt,
+        }
 
     def public(self) -> dict[str, Any]:
         return {
@@ -70,11 +83,13 @@ class Chat:
     archived: bool = False
     share_id: str | None = None
     index_state: IndexState = "pending"
+    tags: list[str] = field(default_factory=list)
 
     def public(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "title": self.title,
+            "tags": list(self.tags),
             "model": self.model,
             "system_prompt": self.system_prompt,
             "agent_id": self.agent_id,
@@ -101,8 +116,15 @@ class Message:
     usage: dict[str, Any] | None = None
     sources: list[dict[str, Any]] | None = None
     error: dict[str, Any] | None = None
+    # Why the model stopped ("stop", "length"...): "length" means the answer was cut.
+    finish_reason: str | None = None
     team_id: str = ""
     index_state: IndexState = "pending"
+    # The owner's rating of an answer: {"rating": 1 | -1, "comment": str | None, "updated_at"}.
+    feedback: dict[str, Any] | None = None
+    # The generation that last wrote this answer when it is not the message id (a
+    # continuation runs as a new generation into the same message).
+    generation_id: str | None = None
 
     def public(self) -> dict[str, Any]:
         return {
@@ -117,8 +139,16 @@ class Message:
             "usage": self.usage,
             "sources": self.sources,
             "error": self.error,
+            "finish_reason": self.finish_reason,
+            "feedback": public_feedback(self.feedback),
             "created_at": iso(self.created_at),
         }
+
+
+def public_feedback(feedback: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not feedback:
+        return None
+    return {"rating": feedback["rating"], "comment": feedback.get("comment")}
 
 
 def to_doc(record: Any) -> dict[str, Any]:

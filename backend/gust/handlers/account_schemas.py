@@ -15,6 +15,19 @@ class PasswordChangeIn(Strict):
     new_password: str = Field(max_length=1024)
 
 
+class ProfileOut(UserOut):
+    default_model: str | None
+    default_system_prompt: str | None
+
+
+class ProfileIn(Strict):
+    """Fields left out stay as they are; `null` clears a default."""
+
+    display_name: str | None = Field(None, min_length=1, max_length=100)
+    default_model: str | None = Field(None, min_length=1, max_length=200)
+    default_system_prompt: str | None = Field(None, max_length=20_000)
+
+
 class ProviderOut(BaseModel):
     id: str
     name: str
@@ -27,6 +40,9 @@ class ProvidersOut(BaseModel):
     items: list[ProviderOut]
     password: bool
     registration: Literal["open", "invite", "closed"]
+    first_account: bool = Field(
+        description="True while the server has no account: the next one created becomes its admin"
+    )
 
 
 class OAuthStartQuery(Strict):

@@ -8,11 +8,12 @@ from typing import Any
 from gust.domain.errors import Unauthorized
 from gust.domain.ids import new_token
 from gust.handlers import web_security
-from gust.handlers.account_schemas import PasswordChangeIn, ProvidersOut
+from gust.handlers.account_schemas import PasswordChangeIn, ProfileIn, ProfileOut, ProvidersOut
 from gust.handlers.base import APIHandler
 from gust.handlers.routing import Op, route
 from gust.handlers.schemas import ErrorOut, LoginIn, LoginOut, RegisterIn, UserOut
 from gust.services.accounts import AccountServices
+from gust.services.profile import ProfileService
 from gust.services.tokens import Session
 
 
@@ -126,10 +127,25 @@ class PasswordHandler(SessionHandler):
 
 class MeHandler(APIHandler):
     api_key_methods = frozenset({"GET"})
-    api = {"get": Op("The signed-in user", responses={200: UserOut}, tags=("auth",))}
+    api = {
+        "get": Op("The signed-in user, with their defaults for new chats",
+                  responses={200: ProfileOut}, tags=("auth",)),
+        "patch": Op("Change my display name or my defaults for new chats (null clears a default; "
+                    "the model must be one of /api/models)",
+                    body=ProfileIn, responses={200: ProfileOut, 422: ErrorOut}, tags=("auth",)),
+    }
 
     async def get(self) -> None:
-        self.write_json(self.user.public())
+        self.write_json(self.user.profile())
+
+    async def patch(self) -> None:
+        body = self.json_body(ProfileIn)
+        changes = {name: getattr(body, name) for name in body.model_fields_set}
+        profiles: ProfileService | None = self.services.profiles
+        if profiles is None:
+            raise RuntimeError("profile service not configured")
+        user = await profiles.update(self.user, changes)
+        self.write_json(user.profile())
 
 
 class ProvidersHandler(SessionHandler):
@@ -148,6 +164,7 @@ class ProvidersHandler(SessionHandler):
                 ],
                 "password": True,
                 "registration": await self.auth.registration_mode(),
+                "first_account": await self.auth.store.count_users() == 0,
             }
         )
 

@@ -34,7 +34,7 @@ class ChatsHandler(APIHandler):
     async def get(self) -> None:
         query = self.query_model(ChatListQuery)
         chats, next_cursor = await self.chats.list_chats(
-            self.user, limit=query.limit, cursor=query.cursor, archived=query.archived
+            self.user, limit=query.limit, cursor=query.cursor, archived=query.archived, tag=query.tag
         )
         self.write_json({"items": [c.public() for c in chats], "next_cursor": next_cursor})
 

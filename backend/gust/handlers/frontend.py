@@ -57,5 +57,6 @@ def frontend_handlers(dist: Path) -> list[Any]:
         route("/", IndexHandler, dist=str(dist)),
         route("/c/{chat_id}", IndexHandler, dist=str(dist)),
         route("/s/{share_id}", IndexHandler, dist=str(dist)),  # a shared snapshot, no login
+        route("/usage", IndexHandler, dist=str(dist)),  # the usage page
         route("/assets/{path}", AssetHandler, path=str(dist / "assets")),
     ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import swagger_ui_bundle
 import tornado.web
 
 from gust import __version__
@@ -12,20 +11,28 @@ from gust.handlers.base import APIHandler, BaseHandler
 from gust.handlers.routing import Op, implemented_methods, route
 from gust.handlers.schemas import ApiIndexOut
 
-SWAGGER_DIR = Path(swagger_ui_bundle.swagger_ui_path)
+# Swagger UI 5 (it reads OpenAPI 3.1), copied from the npm package `swagger-ui-dist` into
+# frontend/dist/api-docs by the frontend build (frontend/vite.config.ts).
+API_DOCS_DIR = Path(__file__).resolve().parents[3] / "frontend" / "dist" / "api-docs"
 
 DOCS_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Gust API reference</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="stylesheet" href="/api/docs/assets/swagger-ui.css"></head>
-<body><div id="swagger-ui"></div>
+<body><noscript>The API reference needs JavaScript: the document itself is
+<a href="/api/openapi.json">/api/openapi.json</a>.</noscript><div id="swagger-ui"></div>
 <script src="/api/docs/assets/swagger-ui-bundle.js"></script>
 <script src="/api/docs/init.js"></script></body></html>
 """
 
 # A file, not an inline script: the Content-Security-Policy forbids inline scripts.
-DOCS_INIT = """window.ui = SwaggerUIBundle({url: "/api/openapi.json", dom_id: "#swagger-ui",
-  deepLinking: true, withCredentials: true});
+DOCS_INIT = """if (window.SwaggerUIBundle) {
+  window.ui = SwaggerUIBundle({url: "/api/openapi.json", dom_id: "#swagger-ui",
+    deepLinking: true, withCredentials: true});
+} else {
+  document.getElementById("swagger-ui").textContent =
+    "The API reference is not built (run npm run build in frontend/); the document is at /api/openapi.json.";
+}
 """
 
 
@@ -93,5 +100,5 @@ default_handlers = [
     route("/api/openapi.json", OpenAPIHandler),
     route("/api/docs", DocsHandler),
     route("/api/docs/init.js", DocsInitHandler),
-    route("/api/docs/assets/{path}", DocsAssetHandler, path=str(SWAGGER_DIR)),
+    route("/api/docs/assets/{path}", DocsAssetHandler, path=str(API_DOCS_DIR)),
 ]

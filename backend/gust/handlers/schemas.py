@@ -73,12 +73,15 @@ class ChatPatchIn(Patch):
     system_prompt: str | None = Field(None, max_length=20_000)  # null: no system prompt
     model: str | None = Field(None, max_length=200)  # null: the default model
     agent_id: str | None = Field(None, max_length=64)  # null unbinds the agent
+    # At most 20 tags of 1-32 characters; trimmed, lower-cased and deduplicated.
+    tags: list[str] | None = Field(None, max_length=100)
 
 
 class ChatListQuery(Strict):
     limit: int = Field(50, ge=1, le=200)
     cursor: str | None = Field(None, max_length=500)
     archived: bool | None = None
+    tag: str | None = Field(None, min_length=1, max_length=32)  # only chats with this tag
 
 
 class ChatGetQuery(Strict):
@@ -117,6 +120,7 @@ class LoginOut(BaseModel):
 class ChatOut(BaseModel):
     id: str
     title: str
+    tags: list[str]
     model: str | None
     system_prompt: str | None
     agent_id: str | None
@@ -131,6 +135,11 @@ class ChatListOut(BaseModel):
     next_cursor: str | None
 
 
+class FeedbackOut(BaseModel):
+    rating: Literal[1, -1]
+    comment: str | None
+
+
 class MessageOut(BaseModel):
     id: str
     chat_id: str
@@ -143,6 +152,10 @@ class MessageOut(BaseModel):
     usage: dict[str, Any] | None
     sources: list[dict[str, Any]] | None
     error: dict[str, Any] | None
+    finish_reason: str | None = Field(
+        None, description='why the model stopped: "length" means the answer was cut at the length limit'
+    )
+    feedback: FeedbackOut | None = None
     created_at: str
 
 
@@ -200,6 +213,12 @@ class SendIn(Strict):
 
 class StreamIn(SendIn):
     chat_id: str | None = Field(None, max_length=64)
+    # A new chat (no chat_id) answered by one of my team's agents.
+    agent_id: str | None = Field(None, max_length=64)
+    system_prompt: str | None = Field(
+        None, max_length=20_000,
+        description="The new chat's system prompt: only without chat_id (PATCH an existing chat instead)",
+    )
 
 
 class RegenerateIn(Strict):

@@ -45,6 +45,8 @@ def options(body: SendIn | RegenerateIn, message: str = "") -> SendOptions:
         temperature=body.temperature,
         max_tokens=body.max_tokens,
         research=getattr(body, "research", False),
+        agent_id=getattr(body, "agent_id", None),
+        system_prompt=getattr(body, "system_prompt", None),
     )
 
 
@@ -110,18 +112,19 @@ class StreamingHandler(APIHandler):
             self._subscriber.close()
         super().on_connection_close()
 
-    async def stream_generation(self, generation_id: str, after: int = 0, *, fresh: bool = False) -> None:
-        """Stream a generation's events after `after`; `fresh`: this request just started it."""
+    async def stream_generation(
+        self, generation_id: str, after: int = 0, *, fresh: bool = False, message_id: str | None = None
+    ) -> None:
+        """Stream a generation's events after `after`; `fresh`: this request just started it;
+        `message_id`: the answer it writes when that is not its own id (a continuation)."""
         self.start_stream()
         fmt: Format = "ndjson" if self._ndjson() else "sse"
         subscriber = self.hub.attach(generation_id, after, _Response(self), fmt)
         if subscriber is None:  # run by another process: follow it through the bus
             # The headers at once: the bus may be slow to answer (or reconnecting).
             self.flush()
-            store, user_id = self.services.store, self.user.id
-            batches = self.hub.subscribe(
-                generation_id, after, lambda: store.get_message(user_id, generation_id)
-            )
+            store, user_id, stored_id = self.services.store, self.user.id, message_id or generation_id
+            batches = self.hub.subscribe(generation_id, after, lambda: store.get_message(user_id, stored_id))
             await self.write_batches(batches)
         else:
             self._subscriber = subscriber
@@ -274,21 +277,33 @@ class EventsHandler(StreamingHandler):
             self.request.headers.get("Last-Event-ID") or self.get_query_argument("last_event_id", None)
         )
         message = await store.get_message(self.user.id, generation_id) if generation_id else None
-        if message is None or message.chat_id != chat_id:
+        live = await self.hub.live_generation_id(chat_id)
+        if generation_id is not None and generation_id == live:
+            pass  # following the live answer (a continuation's id is not a message id)
+        elif message is None or message.chat_id != chat_id:
             # No usable Last-Event-ID: the live answer, else the latest one, from its start.
             after = 0
-            generation_id = await self.hub.live_generation_id(chat_id)
+            generation_id = live
             if generation_id is None:
                 answers = [
                     m for m in await store.list_messages(self.user.id, chat_id) if m.role == "assistant"
                 ]
                 message = answers[-1] if answers else None
-                generation_id = message.id if message else None
-        if generation_id is not None and (message is None or message.id != generation_id):
+                # A continued answer was last written by another generation than its id.
+                generation_id = (message.generation_id or message.id) if message else None
+        if generation_id is not None and (
+            message is None or generation_id not in (message.id, message.generation_id)
+        ):
             message = await store.get_message(self.user.id, generation_id)
+            if message is None:  # a continuation: the answer it writes carries its id
+                message = next(
+                    (m for m in await store.list_messages(self.user.id, chat_id)
+                     if m.generation_id == generation_id),
+                    None,
+                )
         streaming = message is None or message.status == "streaming"
         if generation_id is not None and await self.hub.followable(generation_id, streaming=streaming):
-            await self.stream_generation(generation_id, after)
+            await self.stream_generation(generation_id, after, message_id=message.id if message else None)
             return
         # The log is gone (past the grace period): the stored text and status are the answer.
         self.start_stream()

@@ -44,6 +44,11 @@ class StartEvent(_Event):
     generation_id: str
     parent_id: str | None
     model: str
+    continues: str | None = Field(
+        None,
+        description="set when the answer continues a stored one (POST .../continue): the text "
+        "it had; the deltas that follow are appended to it",
+    )
 
 
 class StatusEvent(_Event):

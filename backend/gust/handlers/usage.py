@@ -8,6 +8,7 @@ from gust.handlers.base import APIHandler
 from gust.handlers.routing import Op, route
 from gust.handlers.schemas import ErrorOut, Strict
 from gust.services.usage import UsageService, parse_bound
+from gust.services.usage_daily import MAX_DAYS, daily_usage
 
 BOUND = (
     "A date (2026-01-31; as `to`, the end of that day), a date and time "
@@ -80,4 +81,39 @@ class UsageHandler(APIHandler):
         self.write_json(report.public())
 
 
-default_handlers = [route("/api/usage", UsageHandler)]
+class DailyQuery(Strict):
+    days: int = Field(14, ge=1, le=MAX_DAYS, description="How many UTC days, ending today")
+    all: bool = Field(False, description="Every member of my team (admins only)")
+
+
+class DayUsageOut(BaseModel):
+    date: str
+    items: list[ModelUsageOut]
+    totals: UsageTotalsOut
+
+
+class DailyUsageOut(BaseModel):
+    """Usage per UTC day (oldest first, today last) and per model: the usage page's chart."""
+
+    scope: str
+    days: list[DayUsageOut]
+
+
+class DailyUsageHandler(UsageHandler):
+    api = {
+        "get": Op(
+            "Token usage and cost per UTC day and per model over the last `days` days: mine, or my "
+            "team's with all=true (admins)",
+            query=DailyQuery,
+            responses={200: DailyUsageOut, 403: ErrorOut, 422: ErrorOut},
+            tags=("models",),
+        )
+    }
+
+    async def get(self) -> None:
+        query = self.query_model(DailyQuery)
+        report = await daily_usage(self.usage, self.user, days=query.days, all_users=query.all)
+        self.write_json(report.public())
+
+
+default_handlers = [route("/api/usage", UsageHandler), route("/api/usage/daily", DailyUsageHandler)]

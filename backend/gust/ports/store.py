@@ -44,6 +44,9 @@ class Store(Protocol):
 
     async def get_team(self, team_id: str) -> Team | None: ...
 
+    async def update_team(self, team_id: str, changes: Mapping[str, Any]) -> Team | None:
+        """Set fields of a team; None if there is no such team."""
+
     async def create_user(self, user: User) -> None:
         """Insert a user; raise Conflict if the email is taken."""
 
@@ -67,8 +70,10 @@ class Store(Protocol):
         limit: int,
         after: ChatCursor | None = None,
         archived: bool | None = None,
+        tag: str | None = None,
     ) -> list[Chat]:
-        """Chats newest first (by updated_at, then id), starting after the cursor."""
+        """Chats newest first (by updated_at, then id), starting after the cursor; with
+        `tag`, only chats carrying it."""
 
     async def update_chat(
         self, user_id: str, chat_id: str, changes: Mapping[str, Any]

@@ -194,6 +194,49 @@ class AuthService:
         log.info("user %s registered (team %s, role %s)", user.id, team_id, role)
         return user
 
+    # -- operator commands (python -m gust users ...) -----------------------------------
+    async def provision(
+        self, email: str, password: str, *, admin: bool, display_name: str | None = None
+    ) -> User:
+        """Create an account whatever the registration rules say (the server's operator
+        asked for it): an admin of the instance's team with `admin`, else a user. The
+        first account of an instance is always its admin."""
+        email = normalise_email(email)
+        check_password_rules(password)
+        password_hash = await self.hasher.hash(password)
+        created = now()
+        if await self.store.get_team(DEFAULT_TEAM_ID) is None:
+            with contextlib.suppress(Conflict):
+                team = Team(id=DEFAULT_TEAM_ID, name="Default team", created_at=created)
+                await self.store.create_team(team)
+        first = await self.store.count_users() == 0
+        user = User(
+            id=new_id(),
+            email=email,
+            display_name=(display_name or email.split("@")[0]).strip()[:100] or email.split("@")[0],
+            role="admin" if admin or first else "user",
+            team_id=DEFAULT_TEAM_ID,
+            created_at=created,
+            password_hash=password_hash,
+        )
+        await self.store.create_user(user)  # Conflict if the address is taken
+        log.info("user %s created from the command line (role %s)", user.id, user.role)
+        return user
+
+    async def reset_password(self, user: User, new: str) -> User:
+        """Set a password without the current one (the operator's reset); every session
+        and access token of the user ends."""
+        check_password_rules(new)
+        password_hash = await self.hasher.hash(new)
+        updated = await self.store.update_user(
+            user.id, {"password_hash": password_hash, "token_version": user.token_version + 1}
+        )
+        if updated is None:
+            raise NotFound("user not found")
+        await self.tokens.end_all_sessions(user.id)
+        log.info("password of user %s reset from the command line; sessions revoked", user.id)
+        return updated
+
     # -- login -------------------------------------------------------------------------
     async def login(self, email: str, password: str, *, client_ip: str | None = None) -> Session:
         if client_ip is not None:

@@ -18,7 +18,9 @@ from gust.ports.store import ChatCursor, Store
 DEFAULT_TITLE = "New chat"
 MAX_TITLE = 200
 MAX_SYSTEM_PROMPT = 20_000
-EDITABLE = frozenset({"title", "pinned", "archived", "system_prompt", "model", "agent_id"})
+EDITABLE = frozenset({"title", "pinned", "archived", "system_prompt", "model", "agent_id", "tags"})
+MAX_TAGS = 20
+MAX_TAG = 32
 NOT_NULL = frozenset({"title", "pinned", "archived"})  # the others: null clears them
 
 
@@ -87,10 +89,13 @@ class ChatService:
         return chat
 
     async def list_chats(
-        self, user: User, *, limit: int, cursor: str | None, archived: bool | None
+        self, user: User, *, limit: int, cursor: str | None, archived: bool | None, tag: str | None = None
     ) -> tuple[list[Chat], str | None]:
         after = decode_cursor(cursor) if cursor else None
-        chats = await self.store.list_chats(user.id, limit=limit + 1, after=after, archived=archived)
+        wanted = clean_tags([tag])[0] if tag is not None else None
+        chats = await self.store.list_chats(
+            user.id, limit=limit + 1, after=after, archived=archived, tag=wanted
+        )
         more = len(chats) > limit
         chats = chats[:limit]
         return chats, (encode_cursor(chats[-1]) if more and chats else None)
@@ -104,6 +109,8 @@ class ChatService:
                 raise ValidationError(f"{name} cannot be null", field=name)
         if "title" in changes:
             changes["title"] = _clean_title(changes["title"])
+        if "tags" in changes:
+            changes["tags"] = clean_tags(changes["tags"] or [])
         await self._check_agent(user, changes.get("agent_id"))
         chat = await self.store.update_chat(user.id, chat_id, {**changes, "updated_at": now()})
         if chat is None:
@@ -132,3 +139,17 @@ def _clean_title(title: str) -> str:
     if not title:
         raise ValidationError("title must not be empty", field="title")
     return title[:MAX_TITLE]
+
+
+def clean_tags(tags: list[str]) -> list[str]:
+    """Tags trimmed, lower-cased and deduplicated (first order kept): at most 20, 1-32 chars."""
+    cleaned: list[str] = []
+    for raw in tags:
+        tag = " ".join(raw.split()).lower()
+        if not 1 <= len(tag) <= MAX_TAG:
+            raise ValidationError(f"each tag must be 1 to {MAX_TAG} characters", field="tags")
+        if tag not in cleaned:
+            cleaned.append(tag)
+    if len(cleaned) > MAX_TAGS:
+        raise ValidationError(f"a chat can have at most {MAX_TAGS} tags", field="tags")
+    return cleaned

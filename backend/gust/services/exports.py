@@ -5,9 +5,13 @@ back (services/imports.py):
 
     {"format": "gust.chat", "version": 1, "exported_at": "...",
      "chat": {"id", "title", "model", "system_prompt", "agent_id", "pinned", "archived",
-              "created_at", "updated_at"},
+              "tags", "created_at", "updated_at"},
      "messages": [{"id", "parent_id", "role", "content", "reasoning", "status", "model",
-                   "usage", "sources", "error", "created_at", "updated_at"}, ...]}
+                   "usage", "sources", "error", "finish_reason", "feedback",
+                   "created_at", "updated_at"}, ...]}
+
+`feedback` is the owner's rating of an answer, {"rating": 1 | -1, "comment"}, or null;
+tags, finish reasons and ratings are read back by an import.
 
 `messages` holds every message of every branch, oldest first; `parent_id` links the tree
 (null for a root). Times are ISO 8601 UTC with microseconds, so a round trip keeps the
@@ -31,7 +35,7 @@ from typing import IO, Any
 from gust import __version__
 from gust.domain.branches import children_index
 from gust.domain.ids import now
-from gust.domain.models import Chat, Message, User
+from gust.domain.models import Chat, Message, User, public_feedback
 from gust.services.chats import ChatService
 from gust.services.import_formats import CHAT_FORMAT, EXPORT_FORMAT, clean_text
 
@@ -61,6 +65,7 @@ def chat_document(chat: Chat, messages: Iterable[Message]) -> dict[str, Any]:
             "agent_id": chat.agent_id,
             "pinned": chat.pinned,
             "archived": chat.archived,
+            "tags": list(chat.tags),
             "created_at": iso_precise(chat.created_at),
             "updated_at": iso_precise(chat.updated_at),
         },
@@ -76,6 +81,8 @@ def chat_document(chat: Chat, messages: Iterable[Message]) -> dict[str, Any]:
                 "usage": m.usage,
                 "sources": m.sources,
                 "error": m.error,
+                "finish_reason": m.finish_reason,
+                "feedback": public_feedback(m.feedback),
                 "created_at": iso_precise(m.created_at),
                 "updated_at": iso_precise(m.updated_at),
             }
@@ -89,6 +96,8 @@ def chat_markdown(chat: Chat, messages: list[Message]) -> str:
     lines = [f"# {chat.title}", ""]
     if chat.model:
         lines += [f"Model: {chat.model}  ", ""]
+    if chat.tags:
+        lines += [f"Tags: {', '.join(chat.tags)}  ", ""]
     if chat.system_prompt:
         lines += ["> System prompt:", *[f"> {line}" for line in chat.system_prompt.splitlines()], ""]
     children = children_index(messages)
@@ -113,8 +122,18 @@ def chat_markdown(chat: Chat, messages: list[Message]) -> str:
         heading = "#" * min(2 + depth, 6)
         alt = f" (branch {branch.rstrip('.')})" if branch else ""
         lines.extend([f"{heading} {message.role.capitalize()}{alt}", "", message.content, ""])
+        lines.extend(_feedback_lines(message))
         push(message.id, next_depth, branch)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _feedback_lines(message: Message) -> list[str]:
+    feedback = public_feedback(message.feedback)
+    if feedback is None:
+        return []
+    rating = "👍 helpful" if feedback["rating"] == 1 else "👎 not helpful"
+    comment = f": {feedback['comment']}" if feedback["comment"] else ""
+    return [f"*Feedback: {rating}{comment}*", ""]
 
 
 def utf8(text: str) -> bytes:

@@ -56,7 +56,7 @@ def stored_ending(message: Message) -> list[dict[str, Any]]:
             "type": "done",
             "message_id": message.id,
             "status": message.status,
-            "finish_reason": None,
+            "finish_reason": message.finish_reason,
             "usage": message.usage,
         },
     ]

@@ -24,6 +24,7 @@ from gust.services.context import build_messages
 from gust.services.events import EventLog, ReasoningText
 from gust.services.hub import Generation, GenerationHub
 from gust.services.models import ModelRegistry, ModelSpec
+from gust.services.title_text import shorten
 from gust.services.usage import final_usage
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,9 @@ class SendOptions:
     temperature: float | None = None
     max_tokens: int | None = None
     research: bool = False
+    # Only for a message that creates its chat: bind the new chat to this team agent.
+    agent_id: str | None = None
+    system_prompt: str | None = None  # a new chat's (send() refuses it with a chat_id)
 
 
 @dataclass(slots=True)
@@ -109,6 +113,13 @@ class GenerationService:
             raise ValidationError(
                 f"message is longer than {self.max_message_chars} characters", field="message"
             )
+        if chat_id is not None and options.agent_id is not None:
+            raise ValidationError("agent_id is only for a new chat (without chat_id)", field="agent_id")
+        if chat_id is not None and options.system_prompt is not None:
+            raise ValidationError(
+                "system_prompt is for a new chat only: change an existing chat's with PATCH /api/chats/{id}",
+                field="system_prompt",
+            )
         requested = self._check_model(options)
         async with self.admission.starting(user):
             return await self._send(user, options, chat_id, requested)
@@ -119,7 +130,11 @@ class GenerationService:
         text = options.message  # validated by send()
         if chat_id is None:
             chat = await self.chats.create_chat(
-                user, title=provisional_title(text), model=(requested or self.models.resolve(None)).id
+                user,
+                title=provisional_title(text),
+                model=(requested or self.models.resolve_or_default(user.default_model)).id,
+                agent_id=options.agent_id,
+                system_prompt=options.system_prompt or None,
             )
             messages: list[Message] = []
         else:
@@ -172,7 +187,21 @@ class GenerationService:
 
     async def stop(self, user: User, chat_id: str) -> str | None:
         await self.chats.get_chat(user, chat_id)
-        return await self.hub.stop(chat_id)
+        stopped = await self.hub.stop(chat_id)
+        if stopped is None and self.hub.bus.shared:
+            # The chat's live mark can be missing for a moment (Redis restarted without
+            # persistence; its owner writes it again on its next heartbeat): the store
+            # knows which answer is still running.
+            running = [
+                m
+                for m in await self.store.list_messages(user.id, chat_id)
+                if m.role == "assistant" and m.status == "streaming"
+            ]
+            if running:
+                latest = max(running, key=lambda m: m.created_at)
+                await self.hub.stop_generation(latest.id)
+                stopped = latest.id
+        return stopped
 
     # -- internals ---------------------------------------------------------------------
     def _check_model(self, options: SendOptions) -> ModelSpec | None:
@@ -188,7 +217,8 @@ class GenerationService:
 
         Model: the request's, else the chat's agent's (its webhook if it has one), else the
         chat's own, else the default; a chat's stale model falls back to the default.
-        System prompt: the chat's, else its agent's, else DEFAULT_SYSTEM_PROMPT.
+        System prompt: the chat's, else its agent's, else the user's default, else
+        DEFAULT_SYSTEM_PROMPT.
         """
         agent = webhook = None
         if chat.agent_id and self.agents is not None:
@@ -197,7 +227,12 @@ class GenerationService:
                 webhook = await self.agents.webhook(user, agent.id)
             except NotFound:
                 log.warning("chat %s is bound to agent %s, which is gone", chat.id, chat.agent_id)
-        prompt = chat.system_prompt or (agent.system_prompt if agent else None) or self.default_system_prompt
+        prompt = (
+            chat.system_prompt
+            or (agent.system_prompt if agent else None)
+            or user.default_system_prompt
+            or self.default_system_prompt
+        )
         if options.model is not None:
             spec = self.models.resolve(options.model)
         elif agent is not None and webhook is not None:
@@ -205,7 +240,9 @@ class GenerationService:
                 f"agent:{agent.id}", agent.name, webhook.url, webhook.token, agent.model or "agent"
             )
         else:
-            spec = self.models.resolve_or_default(agent.model if agent and agent.model else chat.model)
+            spec = self.models.resolve_or_default(
+                agent.model if agent and agent.model else chat.model or user.default_model
+            )
         check_max_tokens(spec, options.max_tokens)
         return Binding(spec, prompt)
 
@@ -276,7 +313,8 @@ class GenerationService:
             todo = [
                 m
                 for m in stale
-                if m.id not in self.hub.generations and await self.hub.live_generation_id(m.chat_id) != m.id
+                if (key := m.generation_id or m.id) not in self.hub.generations
+                and await self.hub.live_generation_id(m.chat_id) != key
             ]
             for message in todo:
                 await self.store.update_message(message.user_id, message.id, {"status": "interrupted"})
@@ -299,7 +337,7 @@ class _Job:
     __slots__ = (
         "service", "user", "chat", "spec", "request", "assistant", "question", "user_message",
         "options", "log", "usage", "finish_reason", "sources", "_checkpoint", "persisted",
-        "stored_chars", "record_missing",
+        "stored_chars", "record_missing", "continued",
     )  # fmt: skip
     # Set by run(): the generation's event log, the only place the answer's text lives.
     log: EventLog
@@ -333,6 +371,9 @@ class _Job:
         self.persisted = persisted
         self.stored_chars = 0  # characters of the answer known to be in the store
         self.record_missing = False  # the answer's record could not be created
+        # Continuing a stored answer (services/continuation.py): its text so far, which the
+        # new text is appended to (the events carry only the new text).
+        self.continued: Message | None = None
 
     async def run(self, generation: Generation) -> None:
         self.log = generation.log
@@ -348,6 +389,7 @@ class _Job:
                 "generation_id": generation.id,
                 "parent_id": self.assistant.parent_id,
                 "model": self.spec.id,
+                **({"continues": self.continued.content} if self.continued is not None else {}),
             }
         )
         status = "complete"
@@ -388,12 +430,15 @@ class _Job:
         content, reasoning = self.log.text(), self.log.text(reasoning=True)
         # Reported by the provider, else estimated (marked so) when any text came; priced.
         usage = final_usage(self.spec, self.usage, self.request.messages, content, reasoning)
+        if self.continued is not None:
+            content, reasoning, usage = _continued(self.continued, content, reasoning, usage)
         final: dict[str, Any] = {
             "content": content,
             "reasoning": reasoning or None,
             "status": status,
             "usage": usage,
             "error": error,
+            "finish_reason": self.finish_reason,
             "updated_at": now(),
         }
         if self.sources is not None:
@@ -544,9 +589,10 @@ class _Job:
             return  # the record is being created; nothing to update yet
         if self._checkpoint is not None and not self._checkpoint.done():
             return  # one write at a time; the next one will carry everything
+        prior = self.continued
         changes = {
-            "content": self.log.text(),
-            "reasoning": self.log.text(reasoning=True) or None,
+            "content": (prior.content if prior else "") + self.log.text(),
+            "reasoning": ((prior.reasoning or "") if prior else "") + self.log.text(reasoning=True) or None,
             "updated_at": time.time(),
             "index_state": "pending",
         }
@@ -568,6 +614,18 @@ def _log_store_error(message: str, generation_id: str, exc: Exception) -> None:
         log.warning(message + ": %s", generation_id, exc.reason)  # noqa: G003 - one format
     else:
         log.error(message, generation_id, exc_info=exc)
+
+
+def _continued(
+    prior: Message, content: str, reasoning: str, usage: dict[str, Any] | None
+) -> tuple[str, str, dict[str, Any] | None]:
+    """A continued answer's text and usage: what it had, plus what came now."""
+    total = dict(prior.usage or {})
+    for key, value in (usage or {}).items():
+        old = total.get(key)
+        both_numbers = isinstance(value, int | float) and isinstance(old, int | float)
+        total[key] = old + value if both_numbers and not isinstance(value, bool) else value
+    return prior.content + content, (prior.reasoning or "") + reasoning, total or None
 
 
 async def _logged(coro: Awaitable[None]) -> None:
@@ -595,5 +653,4 @@ def provisional_title(text: str) -> str:
 
     Kept, not "New chat", so the sidebar names the chat at once and still does when the
     title cannot be generated (webhook models, a failing provider)."""
-    title = " ".join(text.split())[:60]
-    return title or DEFAULT_TITLE
+    return shorten(text) or DEFAULT_TITLE

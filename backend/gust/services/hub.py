@@ -428,15 +428,27 @@ class GenerationHub:
             generation_id = self.live_by_chat.get(chat_id)
             if generation_id is None and self.bus.shared:
                 generation_id = await self.bus.get_active(chat_id)
-            if generation_id is None:
-                return None
-            if generation_id in self.generations:
-                self._stop_local(generation_id)
-            else:
-                await self.bus.request_stop(generation_id)
         except BusUnavailable:
             raise Unavailable("the stream bus is unreachable; retry shortly") from None
+        if generation_id is None:
+            return None
+        await self.stop_generation(generation_id)
         return generation_id
+
+    async def stop_generation(self, generation_id: str) -> None:
+        """Stop a generation by id: here, or through the bus in whichever process runs it.
+
+        Over the bus the request is also kept for the owner's next heartbeat, so an owner
+        whose stop listener is reconnecting still gets it."""
+        if generation_id in self.generations:
+            self._stop_local(generation_id)
+            return
+        if not self.bus.shared:
+            return
+        try:
+            await self.bus.request_stop(generation_id)
+        except BusUnavailable:
+            raise Unavailable("the stream bus is unreachable; retry shortly") from None
 
     def _stop_local(self, generation_id: str) -> None:
         generation = self.generations.get(generation_id)

@@ -25,7 +25,9 @@ from urllib.parse import urlsplit
 import pydantic
 from pydantic import AfterValidator, Field, StrictBool, StrictInt, StrictStr
 
+from gust.domain.errors import ValidationError
 from gust.domain.models import FINAL_STATUSES, MessageStatus, Role
+from gust.services.chats import clean_tags
 
 CHAT_FORMAT = "gust.chat"
 EXPORT_FORMAT = "gust.export"
@@ -112,6 +114,11 @@ class ErrorIn(_In):
     retryable: StrictBool = False
 
 
+class FeedbackIn(_In):
+    rating: Literal[1, -1]
+    comment: Annotated[StrictStr, Field(max_length=2000), AfterValidator(clean_text)] | None = None
+
+
 class GustMessageIn(_In):
     id: Annotated[StrictStr, Field(min_length=1, max_length=MAX_SHORT)]
     parent_id: Annotated[StrictStr, Field(min_length=1, max_length=MAX_SHORT)] | None = None
@@ -123,6 +130,8 @@ class GustMessageIn(_In):
     usage: UsageIn | None = None
     sources: list[Any] | None = Field(None, max_length=MAX_SOURCES)
     error: ErrorIn | None = None
+    finish_reason: Annotated[StrictStr, Field(max_length=40), AfterValidator(clean_text)] | None = None
+    feedback: FeedbackIn | None = None
     created_at: Time
     updated_at: Time | None = None
 
@@ -133,6 +142,7 @@ class GustChatIn(_In):
     system_prompt: Prompt | None = None
     pinned: StrictBool = False
     archived: StrictBool = False
+    tags: list[StrictStr] = Field(default_factory=list, max_length=100)
     created_at: Time
     updated_at: Time | None = None
 
@@ -183,6 +193,13 @@ def normalize_sources(raw: list[Any] | None) -> list[dict[str, Any]] | None:
     return [{"n": n, **source} for n, (_, _, source) in enumerate(kept, 1)] or None
 
 
+def _tags(tags: list[str]) -> list[str]:
+    try:
+        return clean_tags(tags)
+    except ValidationError as exc:
+        raise InvalidConversation(f"chat.tags: {exc.message}") from None
+
+
 def parse_gust(raw: Any) -> ParsedChat:
     try:
         doc = GustDocumentIn.model_validate(raw)
@@ -195,7 +212,7 @@ def parse_gust(raw: Any) -> ParsedChat:
     title = title_of(chat.title)
     parsed = ParsedChat(title=title, chat={
         "title": title, "model": chat.model, "system_prompt": chat.system_prompt,
-        "pinned": chat.pinned, "archived": chat.archived, "created_at": created,
+        "pinned": chat.pinned, "archived": chat.archived, "tags": _tags(chat.tags), "created_at": created,
         "updated_at": max(chat.updated_at.timestamp() if chat.updated_at else created, created),
     })
     by_id: dict[str, GustMessageIn] = {}
@@ -216,7 +233,10 @@ def parse_gust(raw: Any) -> ParsedChat:
             "error": m.error.model_dump(exclude_unset=True) if m.error else None,
             "created_at": created_m,
             "updated_at": max(m.updated_at.timestamp() if m.updated_at else created_m, created_m),
+            "finish_reason": m.finish_reason,
         }
+        if m.feedback is not None and m.role == "assistant":
+            fields["feedback"] = {**m.feedback.model_dump(), "updated_at": created_m}
         parsed.messages.append((fields, m.id, m.parent_id))
     return parsed
 

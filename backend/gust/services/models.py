@@ -229,8 +229,10 @@ def local_entry() -> ModelEntry:
         display_name="SmolLM2 135M (offline, local)",
         upstream_model="smollm2-135m-instruct",
         context_window=2048,
-        max_output_tokens=512,
-        default_max_tokens=256,
+        # Long enough for a normal answer; a models file entry with `provider: local`
+        # replaces this one (app.model_entries), e.g. to change these limits.
+        max_output_tokens=1024,
+        default_max_tokens=1024,
     )
 
 

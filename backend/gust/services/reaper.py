@@ -41,6 +41,11 @@ OWNER_LOST = {
 }
 
 
+def generation_of(message: Message) -> str:
+    """The generation writing a streaming answer: its own id, or a continuation's."""
+    return message.generation_id or message.id
+
+
 class OwnerReaper:
     def __init__(self, store: Store, hub: GenerationHub, owner_timeout: float) -> None:
         self.store = store
@@ -79,25 +84,27 @@ class OwnerReaper:
     async def scan(self) -> int:
         """One pass: reap what has been without an owner long enough; how many were reaped."""
         streaming = await self.store.list_messages_by_status("streaming", limit=SCAN_LIMIT)
-        others = [m for m in streaming if m.id not in self.hub.generations]
-        owned = await self.bus.owned([m.id for m in others]) if others else set()
+        others = [m for m in streaming if generation_of(m) not in self.hub.generations]
+        owned = await self.bus.owned([generation_of(m) for m in others]) if others else set()
         clock = asyncio.get_running_loop().time()
         unowned: dict[str, float] = {}
         reaped = 0
         for message in others:
-            if message.id in owned:
+            key = generation_of(message)
+            if key in owned:
                 continue
-            since = self.unowned_since.get(message.id, clock)
+            since = self.unowned_since.get(key, clock)
             if clock - since >= self.absence and await self.reap(message):
                 reaped += 1
                 continue
-            unowned[message.id] = since
+            unowned[key] = since
         self.unowned_since = unowned
         return reaped
 
     async def reap(self, message: Message) -> bool:
         """End a dead owner's generation: stored as interrupted, announced to its followers."""
-        if not await self.bus.claim_reap(message.id, CLAIM_TTL):
+        generation_id = generation_of(message)
+        if not await self.bus.claim_reap(generation_id, CLAIM_TTL):
             return False  # another process reaps it
         current = await self.store.get_message(message.user_id, message.id)
         if current is None or current.status != "streaming":
@@ -106,7 +113,7 @@ class OwnerReaper:
         await self.store.update_message(current.user_id, current.id, changes)
         current = dataclasses.replace(current, **changes)  # type: ignore[arg-type]
         log.warning("generation %s: its process stopped answering; marked interrupted", current.id)
-        top = await self.bus.last_seq(current.id)
+        top = await self.bus.last_seq(generation_id)
         if top:  # a lost log is not recreated: followers read the stored ending themselves
             ending = [
                 resync_event(current),
@@ -119,5 +126,5 @@ class OwnerReaper:
                     "usage": current.usage,
                 },
             ]
-            await self.bus.publish(current.id, list(enumerate(ending, top + 1)), self.hub.grace_period)
+            await self.bus.publish(generation_id, list(enumerate(ending, top + 1)), self.hub.grace_period)
         return True

@@ -17,11 +17,16 @@ from gust.services.errorlog import ErrorLogService
 from gust.services.generation import GenerationService
 from gust.services.hub import GenerationHub
 from gust.services.indexer import Indexer
+from gust.services.messages import MessageService
 from gust.services.models import ModelRegistry
+from gust.services.profile import ProfileService
+from gust.services.prompts import PromptService
 from gust.services.ratelimit import RateLimitService
 from gust.services.research import ResearchService
 from gust.services.search import SearchService
+from gust.services.suggestions import SuggestionService
 from gust.services.usage import UsageService
+from gust.services.user_events import UserEvents
 
 
 @dataclass(slots=True)
@@ -48,11 +53,18 @@ class Services:
     search: SearchService | None = None
     usage: UsageService | None = None
     indexer: Indexer | None = None
+    user_events: UserEvents | None = None  # GET /api/events (services/user_events.py)
     # Accounts and security: abuse limits (`await rate_limits.check(bucket, key)`), the
     # admins' error log, and teams / API keys / agents / sign-in providers.
     rate_limits: RateLimitService | None = None
     error_log: ErrorLogService | None = None
     accounts: AccountServices | None = None
+    # Deleting and rating single messages; the prompt library.
+    messages: MessageService | None = None
+    prompts: PromptService | None = None
+    # A user's own defaults (PATCH /api/auth/me) and their team's suggested prompts.
+    profiles: ProfileService | None = None
+    suggestions: SuggestionService | None = None
     # Parsing of untrusted uploads (imports, archives, documents) in limited worker processes.
     isolation: Isolation | None = None
     # Components checked by /health/ready: name -> async ping callable.

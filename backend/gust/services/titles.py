@@ -1,13 +1,17 @@
-"""Chat titles, generated in the background after a chat's first complete exchange.
+"""Chat titles, set in the background after a chat's first complete exchange.
 
 A new chat is titled at once with the start of its first message (the provisional title,
-generation.provisional_title). After the first answer completes, this service asks a model
-for a short title — TITLE_MODEL if set, else the model that answered — through a
-non-streaming call, and stores it only while the chat still has its provisional title: a
-title the user typed meanwhile wins. Webhook models (agents) are never asked; their chats
-keep the provisional title. Failures, and replies that are not a short title (the tiny
-local model mostly goes on answering), are logged and leave the title as it is. Later
-exchanges never retitle a chat.
+generation.provisional_title). After the first answer completes — never while a model is
+answering — this service titles it, and stores the title only while the chat still has its
+provisional title (a title the user typed meanwhile wins):
+- when the titling model (TITLE_MODEL if set, else the model that answered) is the bundled
+  local model, from the first message by rules, without a model call: the one local model
+  answers one request at a time, and a title request would delay the next answer;
+- otherwise by asking that model (a non-streaming call), keeping its reply only when it is
+  a title by title_text.acceptable_title (2-8 words, not generic, not the answer).
+Webhook models (agents) are never asked; their chats keep the provisional title. Failures
+and rejected replies are logged and leave the title as it is. Later exchanges never retitle
+a chat. A stored title is announced to the user's connections (`title` on /api/events).
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from gust.domain.errors import UpstreamError
 from gust.domain.models import Chat, Message, User
@@ -25,6 +30,7 @@ from gust.ports.store import Store
 from gust.services.chats import DEFAULT_TITLE, MAX_TITLE
 from gust.services.generation import provisional_title
 from gust.services.models import ModelRegistry, ModelsFileError, ModelSpec
+from gust.services.title_text import acceptable_title, shorten, title_from_message
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +99,8 @@ class TitleService:
         self.title_model = title_model
         self.timeout = timeout
         self._running: set[asyncio.Task[object]] = set()
+        # Told (user id, event) when a title is stored: app.py sends it to /api/events.
+        self.on_title: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None
 
     async def after_answer(self, user: User, chat: Chat, answer: Message, question: Message) -> None:
         """Title the chat if this answer completes its first exchange and nobody titled it yet."""
@@ -121,6 +129,9 @@ class TitleService:
             # to another provider than the one the user chose.
             log.debug("chat %s keeps its provisional title (no model to title it)", chat_id)
             return
+        if spec.provider == "local":
+            await self._store(user, chat_id, messages, title_from_message(question.content), spec.id)
+            return
         reasoning = "reasoning" in spec.features  # thinking tokens count against max_tokens
         request = ChatRequest(
             model=spec.upstream_model,
@@ -144,16 +155,23 @@ class TitleService:
             log.warning("title for chat %s with model %s failed: %s", chat_id, spec.id, code)
             return
         title = clean_title(raw)
-        if not title:
+        if not title or not acceptable_title(title, answer.content):
             log.warning("title for chat %s with model %s failed: the reply is not a short title",
                         chat_id, spec.id)
             return
+        await self._store(user, chat_id, messages, shorten(title), spec.id)
+
+    async def _store(self, user: User, chat_id: str, messages: list[Message], title: str, by: str) -> None:
+        if not title:
+            return
         # Read again: the user may have renamed the chat while the model was answering.
         current = await self.store.get_chat(user.id, chat_id)
-        if current is None or not is_provisional(current.title, messages):
+        if current is None or current.title == title or not is_provisional(current.title, messages):
             return
         await self.store.update_chat(user.id, chat_id, {"title": title})
-        log.info("chat %s titled by model %s", chat_id, spec.id)
+        log.info("chat %s titled (%s)", chat_id, f"for model {by}")
+        if self.on_title is not None:
+            await self.on_title(user.id, {"type": "title", "chat_id": chat_id, "title": title})
 
     async def close(self) -> None:
         """Cancel titles still being generated (shutdown): the chats keep their titles."""

@@ -206,7 +206,7 @@ export const api = {
     };
   },
 
-  listChats: (params: { limit?: number; cursor?: string | null; archived?: boolean }) =>
+  listChats: (params: { limit?: number; cursor?: string | null; archived?: boolean; tag?: string | null }) =>
     request<ChatPage>('GET', `/api/chats${query(params)}`),
   createChat: (body: { title?: string; model?: string | null; system_prompt?: string | null }) =>
     request<Chat>('POST', '/api/chats', body),

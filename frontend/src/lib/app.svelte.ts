@@ -1,5 +1,6 @@
 /** Application-wide state: the signed-in user, models, connectivity, toasts, other tabs. */
 import { api, HttpError } from './api';
+import { backoffDelay } from './backoff';
 import type { Model, User } from './types';
 
 export const session = $state({
@@ -36,7 +37,38 @@ export async function loadModels(): Promise<void> {
   }
 }
 
-export const network = $state({ online: navigator.onLine, justReconnected: false });
+export const network = $state({ online: navigator.onLine, justReconnected: false, serverDown: false });
+
+const serverBackListeners = new Set<() => void>();
+let watching = false;
+
+/** Called when the server comes back after serverUnreachable(). */
+export function onServerBack(listener: () => void): () => void {
+  serverBackListeners.add(listener);
+  return () => serverBackListeners.delete(listener);
+}
+
+/**
+ * A request could not reach the server: say so, and ask /health with backoff (1 s doubling
+ * to 15 s) until it answers; then the banner clears and listeners run (e.g. a Retry stays).
+ */
+export function serverUnreachable(): void {
+  network.serverDown = true;
+  if (watching) return;
+  watching = true;
+  void (async () => {
+    for (let attempt = 0; ; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, backoffDelay(attempt)));
+      const ok = await fetch('/health', { cache: 'no-store' }).then((r) => r.ok).catch(() => false);
+      if (ok) break;
+    }
+    watching = false;
+    network.serverDown = false;
+    network.justReconnected = true;
+    setTimeout(() => (network.justReconnected = false), 3000);
+    for (const listener of serverBackListeners) listener();
+  })();
+}
 
 window.addEventListener('offline', () => {
   network.online = false;

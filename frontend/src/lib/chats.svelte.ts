@@ -1,5 +1,6 @@
 /** The sidebar's chat list: pages newest first, local edits, delete with undo. */
 import { api } from './api';
+import { extrasApi } from './extras';
 import type { Chat } from './types';
 
 const PAGE = 40;
@@ -21,9 +22,14 @@ class ChatList {
   loading = $state(false);
   loaded = $state(false);
   archived = $state(false);
+  /** Only chats with this tag (null: all). */
+  tag = $state<string | null>(null);
+  /** Every tag seen on a loaded chat, for the filter. */
+  knownTags = $state.raw<string[]>([]);
   error = $state<string | null>(null);
   pendingDeletes = $state.raw<PendingDelete[]>([]);
   private generation = 0;
+  private topSeq = 0;
 
   get pinned(): Chat[] {
     return this.items.filter((c) => c.pinned);
@@ -38,7 +44,7 @@ class ChatList {
     this.loading = true;
     this.error = null;
     try {
-      const page = await api.listChats({ limit: PAGE, archived: this.archived });
+      const page = await api.listChats({ limit: PAGE, archived: this.archived, tag: this.tag });
       if (generation !== this.generation) return;
       this.items = this.visible(page.items);
       this.nextCursor = page.next_cursor;
@@ -55,7 +61,7 @@ class ChatList {
     const generation = this.generation;
     this.loading = true;
     try {
-      const page = await api.listChats({ limit: PAGE, cursor: this.nextCursor, archived: this.archived });
+      const page = await api.listChats({ limit: PAGE, cursor: this.nextCursor, archived: this.archived, tag: this.tag });
       if (generation !== this.generation) return;
       const known = new Set(this.items.map((c) => c.id));
       this.items = [...this.items, ...this.visible(page.items.filter((c) => !known.has(c.id)))];
@@ -67,8 +73,10 @@ class ChatList {
 
   /** Refresh the first page without losing what was scrolled in (new titles, new chats). */
   async refreshTop(): Promise<void> {
+    const seq = ++this.topSeq;
     try {
-      const page = await api.listChats({ limit: PAGE, archived: this.archived });
+      const page = await api.listChats({ limit: PAGE, archived: this.archived, tag: this.tag });
+      if (seq !== this.topSeq) return; // a later refresh is on its way: this one may be stale
       const fresh = new Map(page.items.map((c) => [c.id, c]));
       const merged = this.items.map((c) => fresh.get(c.id) ?? c);
       const known = new Set(merged.map((c) => c.id));
@@ -86,13 +94,42 @@ class ChatList {
     await this.reload();
   }
 
+  async filterByTag(tag: string | null): Promise<void> {
+    this.tag = tag;
+    this.items = [];
+    this.nextCursor = null;
+    await this.reload();
+  }
+
+  async setTags(chat: Chat, tags: string[]): Promise<Chat> {
+    const saved = await extrasApi.setTags(chat.id, tags);
+    this.learnTags([saved]);
+    this.upsert(saved);
+    return saved;
+  }
+
+  private learnTags(chats: Chat[]): void {
+    const all = new Set(this.knownTags);
+    for (const chat of chats) for (const tag of chat.tags ?? []) all.add(tag);
+    if (all.size !== this.knownTags.length) this.knownTags = [...all].sort();
+  }
+
   upsert(chat: Chat): void {
-    if (chat.archived !== this.archived) {
+    if (chat.archived !== this.archived || (this.tag !== null && !(chat.tags ?? []).includes(this.tag))) {
       this.items = this.items.filter((c) => c.id !== chat.id);
       return;
     }
     const rest = this.items.filter((c) => c.id !== chat.id);
     this.items = [chat, ...rest].sort(newestFirst);
+  }
+
+  /** A title pushed by the server (`title` on /api/events): shown at once, then the first
+   * page is read again, which also supersedes any list read still on its way from before
+   * the title was stored (refreshTop keeps only the latest read). */
+  applyTitle(chatId: string, title: string): void {
+    const chat = this.get(chatId);
+    if (chat && chat.title !== title) this.replace({ ...chat, title });
+    void this.refreshTop();
   }
 
   get(id: string): Chat | undefined {
@@ -163,6 +200,7 @@ class ChatList {
   }
 
   private visible(chats: Chat[]): Chat[] {
+    this.learnTags(chats);
     const hidden = new Set(this.pendingDeletes.map((p) => p.chat.id));
     return chats.filter((c) => !hidden.has(c.id));
   }

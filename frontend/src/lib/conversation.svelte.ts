@@ -9,9 +9,11 @@
  */
 import { api, apiFetch, HttpError } from './api';
 import { chatList } from './chats.svelte';
-import { onTabMessage, tellOtherTabs, network } from './app.svelte';
+import { onServerBack, onTabMessage, serverUnreachable, tellOtherTabs, network } from './app.svelte';
+import { isNetworkFailure } from './backoff';
 import { t } from './i18n';
 import { chatUrl, navigate } from './router.svelte';
+import { extrasApi } from './extras';
 import { resumableStream, type SSEEvent, type SSERequest } from './sse';
 import type { Chat, Message, MessageError, MessageStatus, Source, StreamEvent, Usage } from './types';
 
@@ -55,8 +57,12 @@ class Conversation {
   notice = $state<string | null>(null);
   connection = $state<'idle' | 'open' | 'reconnecting'>('idle');
   focusMessageId = $state<string | null>(null);
+  /** A new chat's system prompt, set before its first message (sent with it). */
+  pendingSystemPrompt = $state<string | null>(null);
   /** Model for the next message: the chat's, else the browser's default, else the server's. */
   model = $state<string | null>(null);
+  /** Agent for a new chat (its first message binds the chat to it). */
+  agentId = $state<string | null>(null);
 
   private abort: AbortController | null = null;
   private pendingContent = '';
@@ -75,6 +81,11 @@ class Conversation {
         void this.reload();
       }
       if (message.type === 'chats-changed') void chatList.refreshTop();
+    });
+    onServerBack(() => {
+      if (this.notice === t.chat.serverUnreachable) this.notice = null;
+      const last = this.messages.at(-1);
+      if (this.chatId && !this.abort && last?.status === 'streaming') void this.reload();
     });
     window.addEventListener('online', () => {
       const last = this.messages.at(-1);
@@ -112,7 +123,7 @@ class Conversation {
       if (last?.role === 'assistant' && last.status === 'streaming') this.follow(chatId, last);
     } catch (error) {
       if (token !== this.openToken) return;
-      if (error instanceof HttpError && error.status === 404) this.notFound = true;
+      if (isGone(error)) this.notFound = true;
       else this.loadError = (error as Error).message;
     } finally {
       if (token === this.openToken) this.loading = false;
@@ -133,8 +144,14 @@ class Conversation {
       chatList.upsert(chat);
       const last = messages.at(-1);
       if (!this.generating && last?.role === 'assistant' && last.status === 'streaming') this.follow(chatId, last);
-    } catch {
-      // keep what is shown
+    } catch (error) {
+      // Deleted meanwhile (another tab): say so, and stop following it. Otherwise keep what is shown.
+      if (isGone(error) && token === this.openToken && chatId === this.chatId) {
+        this.detach();
+        this.openToken++;
+        this.messages = [];
+        this.notFound = true;
+      }
     }
   }
 
@@ -150,6 +167,8 @@ class Conversation {
     this.notice = null;
     this.loading = false;
     this.model = null;
+    this.agentId = null;
+    this.pendingSystemPrompt = null;
   }
 
   /** Send a message; `parentId` (an edit) branches from that message instead of the end. */
@@ -175,6 +194,10 @@ class Conversation {
     this.beginLive(answer.id);
     const body: Record<string, unknown> = { message: text };
     if (chatId) body.chat_id = chatId;
+    else {
+      if (this.agentId) body.agent_id = this.agentId;
+      if (this.pendingSystemPrompt) body.system_prompt = this.pendingSystemPrompt;
+    }
     // An edit of the first message sends `parent_id: null` explicitly: a new root.
     if (parentId || branching) body.parent_id = parentId ?? null;
     const model = options.model ?? this.model;
@@ -220,6 +243,44 @@ class Conversation {
     this.follow(chatId, answer);
   }
 
+  /** Continue a cut or stopped answer: the new text streams into the same message. */
+  async continueAnswer(message: Message): Promise<void> {
+    const chatId = this.chatId;
+    if (!chatId || this.generating || message.role !== 'assistant') return;
+    this.notice = null;
+    try {
+      await extrasApi.continueAnswer(chatId, message.id);
+    } catch (error) {
+      this.notice = (error as Error).message;
+      return;
+    }
+    const answer: Message = { ...message, status: 'streaming', finish_reason: null, error: null };
+    this.messages = this.messages.map((m) => (m.id === message.id ? answer : m));
+    tellOtherTabs({ type: 'generation', chat_id: chatId });
+    this.follows.delete(message.id); // a new generation: the re-follow budget starts again
+    this.follow(chatId, answer);
+  }
+
+  /** Delete a message and everything below it; show the branch up to its parent. */
+  async deleteMessage(message: Message): Promise<void> {
+    const chatId = this.chatId;
+    if (!chatId) return;
+    await extrasApi.deleteMessage(chatId, message.id);
+    if (chatId !== this.chatId) return;
+    const index = this.messages.findIndex((m) => m.id === message.id);
+    if (index >= 0) this.messages = this.messages.slice(0, index);
+    await this.reload(message.parent_id);
+    tellOtherTabs({ type: 'chats-changed' });
+  }
+
+  /** Rate an answer (0 clears the rating). */
+  async setFeedback(message: Message, rating: 1 | -1 | 0, comment?: string | null): Promise<void> {
+    const chatId = this.chatId;
+    if (!chatId) return;
+    const saved = await extrasApi.setFeedback(chatId, message.id, rating, comment);
+    this.messages = this.messages.map((m) => (m.id === saved.id ? { ...m, feedback: saved.feedback ?? null } : m));
+  }
+
   async stop(): Promise<void> {
     const chatId = this.chatId;
     if (!chatId) return;
@@ -249,8 +310,16 @@ class Conversation {
     }
   }
 
+  /** The chat's system prompt; in a new chat, the one its first message will create it with. */
+  get systemPrompt(): string | null {
+    return this.chatId ? (this.chat?.system_prompt ?? null) : this.pendingSystemPrompt;
+  }
+
   async setSystemPrompt(prompt: string | null): Promise<void> {
-    if (!this.chatId) return;
+    if (!this.chatId) {
+      this.pendingSystemPrompt = prompt;
+      return;
+    }
     this.chat = await api.updateChat(this.chatId, { system_prompt: prompt });
   }
 
@@ -330,6 +399,13 @@ class Conversation {
       if (!finished && outcome !== 'aborted') await this.settle();
     } catch (error) {
       if (this.abort !== controller) return;
+      if (!received && isNetworkFailure(error)) {
+        // The server is not reachable at all: no fallback (it would fail the same way). The
+        // message stays on screen with Retry; the banner goes when the server is back.
+        serverUnreachable();
+        this.failLive({ code: 'network', message: t.chat.serverUnreachable, retryable: true });
+        return;
+      }
       if (!received && fallbackBody !== null && shouldFallBack(error)) {
         await this.fallback(fallbackBody);
         return;
@@ -338,7 +414,8 @@ class Conversation {
         this.failLive({ code: error.code, message: error.message, retryable: error.status >= 500 || error.status === 429 });
         return;
       }
-      this.notice = network.online ? (error as Error).message : t.app.offline;
+      if (isNetworkFailure(error)) serverUnreachable();
+      this.notice = !network.online ? t.app.offline : isNetworkFailure(error) ? t.chat.serverUnreachable : (error as Error).message;
       await this.settle();
     } finally {
       if (this.abort === controller) {
@@ -399,7 +476,7 @@ class Conversation {
         break;
       case 'done':
         this.flush();
-        void this.finish(data.message_id, data.status, data.usage ?? null);
+        void this.finish(data.message_id, data.status, data.usage ?? null, data.finish_reason ?? null);
         return 'done';
     }
     return 'more';
@@ -408,9 +485,10 @@ class Conversation {
   private started(data: Extract<StreamEvent, { type: 'start' }>): void {
     const isNew = this.chatId === null;
     const localAnswer = this.live.messageId;
-    // A replay starts from the beginning: drop what a checkpoint had shown.
+    // A replay starts from the beginning: drop what a checkpoint had shown (a continued
+    // answer starts from the text it continues).
     this.live.messageId = data.message_id;
-    this.live.content = '';
+    this.live.content = data.continues ?? '';
     this.live.reasoning = '';
     this.pendingContent = '';
     this.pendingReasoning = '';
@@ -424,6 +502,7 @@ class Conversation {
       return m;
     });
     if (isNew) {
+      this.pendingSystemPrompt = null; // the chat holds it now
       this.chatId = data.chat_id;
       navigate(chatUrl(data.chat_id));
       void chatList.refreshTop().then(() => {
@@ -458,12 +537,15 @@ class Conversation {
     }
   }
 
-  private async finish(messageId: string, status: MessageStatus, usage: Usage | null): Promise<void> {
+  private async finish(
+    messageId: string, status: MessageStatus, usage: Usage | null, finishReason: string | null,
+  ): Promise<void> {
     const live = this.live;
     this.messages = this.messages.map((m) =>
       m.id === messageId || m.id === live.messageId
         ? { ...m, id: messageId, content: live.content, reasoning: live.reasoning || null, status,
-            usage: usage ?? live.usage, sources: live.sources ?? m.sources, error: live.error }
+            usage: usage ?? live.usage, sources: live.sources ?? m.sources, error: live.error,
+            finish_reason: finishReason }
         : m,
     );
     this.generating = false;
@@ -504,36 +586,33 @@ class Conversation {
       void chatList.refreshTop();
       this.refreshTitleSoon();
     } catch (error) {
+      if (isNetworkFailure(error)) {
+        serverUnreachable();
+        this.notice = null;
+        this.failLive({ code: 'network', message: t.chat.serverUnreachable, retryable: true });
+        return;
+      }
       const e = error as HttpError;
       this.failLive({ code: e.code ?? 'network', message: e.message, retryable: true });
     }
   }
 
-  /** Titles are generated after the first answer: look again a few times (bounded). */
+  /** The list shows the new chat and its last activity; its title arrives as a `title`
+   * notice (lib/feed.ts), with no polling. */
   private refreshTitleSoon(): void {
-    const chatId = this.chatId;
-    let known = this.chat?.title ?? (chatId ? chatList.get(chatId)?.title : undefined) ?? null;
     void chatList.refreshTop();
     tellOtherTabs({ type: 'chats-changed' });
-    if (!chatId || this.messages.length > 2) return; // only the first exchange is titled
-    let settled = false;
-    for (const delay of [1000, 3000, 8000, 20000]) {
-      setTimeout(() => {
-        if (settled) return;
-        void chatList.refreshTop().then(() => {
-          const chat = chatList.get(chatId);
-          if (!chat) return;
-          if (known === null) {
-            known = chat.title;
-            return;
-          }
-          if (chat.title === known) return;
-          settled = true;
-          if (this.chatId === chatId && this.chat) this.chat = { ...this.chat, title: chat.title };
-        });
-      }, delay);
-    }
   }
+
+  /** A title pushed by the server for a chat (maybe this one). */
+  applyTitle(chatId: string, title: string): void {
+    if (this.chatId === chatId && this.chat && this.chat.title !== title) this.chat = { ...this.chat, title };
+  }
+}
+
+/** The object a route points at is not there for us (unknown, deleted, someone else's): never retry. */
+export function isGone(error: unknown): boolean {
+  return error instanceof HttpError && (error.status === 403 || error.status === 404 || error.status === 410);
 }
 
 function shouldFallBack(error: unknown): boolean {

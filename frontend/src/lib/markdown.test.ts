@@ -168,3 +168,40 @@ describe('IncrementalMarkdown', () => {
     assertInert(out.join(''));
   });
 });
+
+describe('display maths ($$…$$)', () => {
+  it.each([
+    ['$$x^2$$', ['x^2']],
+    ['Text $$x^2$$ more', ['x^2']],
+    ['Intro:\n$$\na+b\n$$\nAfter', ['a+b']],
+    ['$$a$$ and $$b$$', ['a', 'b']],
+    ['Sum:\n\n$$\n\\sum_i x_i\n$$.', ['\\sum_i x_i.']],
+    ['- item $$y$$', ['y']],
+    ['$$\na\n$$ trailing', ['a']],
+  ])('%j leaves no stray dollar', (source, formulas) => {
+    const root = dom(html(source));
+    expect(root.textContent).not.toContain('$');
+    // KaTeX keeps the TeX source (in a MathML annotation) among what it typesets.
+    const found = [...root.querySelectorAll('.math-display')];
+    expect(found).toHaveLength(formulas.length);
+    found.forEach((el, i) => expect(el.textContent).toContain(formulas[i]));
+  });
+
+  it('keeps prices as text', () => {
+    expect(dom(html('It costs $5 and $10.')).textContent?.trim()).toBe('It costs $5 and $10.');
+  });
+});
+
+describe('keyboard access to scrolling blocks', () => {
+  it('makes code blocks and tables focusable, named regions', () => {
+    const root = dom(html('```python\nprint("x")\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |'));
+    const pre = root.querySelector('pre');
+    expect(pre?.getAttribute('tabindex')).toBe('0');
+    expect(pre?.getAttribute('aria-label')).toBe('Code (python)');
+    const wrap = root.querySelector('.table-wrap');
+    expect(wrap?.getAttribute('tabindex')).toBe('0');
+    expect(wrap?.getAttribute('role')).toBe('region');
+    expect(wrap?.getAttribute('aria-label')).toBe('Table');
+    expect(wrap?.querySelector('table td')?.textContent).toBe('1');
+  });
+});

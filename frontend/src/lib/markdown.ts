@@ -7,7 +7,7 @@
  * shows its TeX, and `onRendererUpgrade` listeners are told to render again.
  */
 import DOMPurify from 'dompurify';
-import { Marked, type Token, type Tokens, type TokensList } from 'marked';
+import { Marked, Renderer, type Token, type Tokens, type TokensList } from 'marked';
 import { t } from './i18n';
 
 type HighlightJs = typeof import('highlight.js').default;
@@ -59,14 +59,16 @@ export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (ch) => ESCAPES[ch]);
 }
 
-function renderMath(tex: string, display: boolean): string {
+/** `inParagraph`: display maths written inside a line of text (`$$…$$` there): a span. */
+function renderMath(tex: string, display: boolean, inParagraph = false): string {
   if (katex === null) {
     void loadMath().catch(() => undefined);
     const cls = display ? 'math math-display math-pending' : 'math math-pending';
     return `<span class="${cls}">${escapeHtml(tex)}</span>`;
   }
   const html = katex.renderToString(tex, { displayMode: display, throwOnError: false, trust: false, strict: 'ignore' });
-  return display ? `<div class="math math-display">${html}</div>` : html;
+  if (!display) return html;
+  return inParagraph ? `<span class="math math-display">${html}</span>` : `<div class="math math-display">${html}</div>`;
 }
 
 interface RenderFlags {
@@ -89,7 +91,8 @@ function renderCode(text: string, lang: string | undefined): string {
   return (
     `<div class="code-block"><div class="code-head"><span class="code-lang">${label}</span>` +
     `<button type="button" class="copy-code" data-copy-code>${escapeHtml(t.code.copy)}</button></div>` +
-    `<pre><code${cls}>${body}</code></pre></div>`
+    // Focusable and named: a code block that scrolls sideways can be scrolled with the keyboard.
+    `<pre tabindex="0" aria-label="${escapeHtml(t.code.region(language || t.code.plain))}"><code${cls}>${body}</code></pre></div>`
   );
 }
 
@@ -101,9 +104,12 @@ const mathBlock = {
     return match?.index;
   },
   tokenizer(src: string) {
-    const match = /^ {0,3}(?:\$\$([\s\S]+?)\$\$|\\\[([\s\S]+?)\\\])[ \t]*(?:\n|$)/.exec(src);
+    // The formula may not contain `$$` (then it is `$$a$$ and $$b$$`: inline maths), and
+    // the closing delimiter ends the line, but for a final punctuation mark.
+    const match = /^ {0,3}(?:\$\$((?:(?!\$\$)[\s\S])+?)\$\$|\\\[([\s\S]+?)\\\])[ \t]*([.,;:!?]?)[ \t]*(?:\n|$)/.exec(src);
     if (!match) return undefined;
-    return { type: 'mathBlock', raw: match[0], text: (match[1] ?? match[2]).trim() };
+    // A final punctuation mark belongs to the formula's sentence: typeset with it.
+    return { type: 'mathBlock', raw: match[0], text: (match[1] ?? match[2]).trim() + (match[3] ?? '') };
   },
   renderer(token: Tokens.Generic) {
     return renderMath(token.text as string, true) + '\n';
@@ -120,12 +126,15 @@ const mathInline = {
   tokenizer(src: string) {
     // $…$ needs non-space just inside both dollars and no digit right after the closing
     // one, so prices like "$5 and $10" stay text.
+    // `$$…$$` inside a line of text is display maths too (no stray dollars left around it).
+    const display = /^\$\$((?:(?!\$\$)[\s\S])+?)\$\$/.exec(src);
+    if (display) return { type: 'mathInline', raw: display[0], text: display[1].trim(), display: true };
     const match = /^\$(?!\s)((?:\\.|[^\\$\n])+?)(?<!\s)\$(?!\d)|^\\\(([\s\S]+?)\\\)/.exec(src);
     if (!match) return undefined;
     return { type: 'mathInline', raw: match[0], text: (match[1] ?? match[2]).trim() };
   },
   renderer(token: Tokens.Generic) {
-    return renderMath(token.text as string, false);
+    return renderMath(token.text as string, token.display === true, true);
   },
 };
 
@@ -135,6 +144,8 @@ function safeHref(href: string): string | null {
   const trimmed = href.trim();
   return SAFE_URL.test(trimmed) ? trimmed : null;
 }
+
+const defaultRenderer = new Renderer();
 
 const marked = new Marked({
   gfm: true,
@@ -147,6 +158,11 @@ const marked = new Marked({
     },
     code({ text, lang }: Tokens.Code) {
       return renderCode(text, lang);
+    },
+    table(this: Renderer, token: Tokens.Table) {
+      // A wide table scrolls sideways in its own focusable region (keyboard users too).
+      const html = defaultRenderer.table.call(this, token);
+      return `<div class="table-wrap" tabindex="0" role="region" aria-label="${escapeHtml(t.code.table)}">${html}</div>`;
     },
     link(this: { parser: { parseInline(tokens: Token[]): string } }, { href, title, tokens }: Tokens.Link) {
       const text = this.parser.parseInline(tokens);

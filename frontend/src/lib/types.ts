@@ -8,6 +8,9 @@ export interface User {
   team_id: string;
   disabled: boolean;
   created_at: string;
+  // Only on the signed-in user's own profile (/api/auth/me).
+  default_model?: string | null;
+  default_system_prompt?: string | null;
 }
 
 export interface Chat {
@@ -18,6 +21,7 @@ export interface Chat {
   agent_id: string | null;
   pinned: boolean;
   archived: boolean;
+  tags?: string[];
   created_at: string;
   updated_at: string;
 }
@@ -46,6 +50,11 @@ export interface MessageError {
   retryable?: boolean;
 }
 
+export interface Feedback {
+  rating: 1 | -1;
+  comment: string | null;
+}
+
 export interface Message {
   id: string;
   chat_id: string;
@@ -58,6 +67,9 @@ export interface Message {
   usage: Usage | null;
   sources: Source[] | null;
   error: MessageError | null;
+  /** Why the model stopped: 'length' means the answer was cut at the length limit. */
+  finish_reason?: string | null;
+  feedback?: Feedback | null;
   created_at: string;
   sibling_ids?: string[];
 }
@@ -95,7 +107,7 @@ export interface SearchResult {
 
 /** The JSON of one stream event (DESIGN.md §4). */
 export type StreamEvent =
-  | { type: 'start'; chat_id: string; message_id: string; user_message_id?: string | null; generation_id: string; parent_id: string | null; model: string | null }
+  | { type: 'start'; chat_id: string; message_id: string; user_message_id?: string | null; generation_id: string; parent_id: string | null; model: string | null; continues?: string | null }
   | { type: 'status'; stage: string; detail?: string; done?: boolean }
   | { type: 'reasoning'; delta: string }
   | { type: 'delta'; delta: string }

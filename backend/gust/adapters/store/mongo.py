@@ -24,6 +24,7 @@ from pymongo.uri_parser import parse_uri
 
 from gust.adapters.store.guard import StoreCalls, guarded
 from gust.adapters.store.mongo_accounts import MongoAccountsMixin
+from gust.adapters.store.mongo_extras import MongoExtrasMixin
 from gust.adapters.store.mongo_search import MongoSearchMixin
 from gust.adapters.store.mongo_shares import MongoSharesMixin
 from gust.adapters.store.mongo_usage import MongoUsageMixin
@@ -43,7 +44,9 @@ def _doc(record: Any) -> Doc:
 
 
 @guarded(shield=True)
-class MongoStore(MongoSearchMixin, MongoAccountsMixin, MongoUsageMixin, MongoSharesMixin):
+class MongoStore(
+    MongoSearchMixin, MongoAccountsMixin, MongoUsageMixin, MongoSharesMixin, MongoExtrasMixin
+):
     """Store on MongoDB (or a wire-compatible server such as FerretDB).
 
     The client is created in start(), on the running event loop: an AsyncMongoClient
@@ -151,6 +154,7 @@ class MongoStore(MongoSearchMixin, MongoAccountsMixin, MongoUsageMixin, MongoSha
         await self._ensure_accounts_indexes()
         await self._ensure_usage_indexes()
         await self._ensure_shares_indexes()
+        await self._ensure_extras_indexes()
 
     async def close(self) -> None:
         if self._index_task is not None:
@@ -193,6 +197,13 @@ class MongoStore(MongoSearchMixin, MongoAccountsMixin, MongoUsageMixin, MongoSha
 
     async def get_team(self, team_id: str) -> Team | None:
         doc = await self._col("teams").find_one({"_id": team_id})
+        return from_doc(Team, doc) if doc else None
+
+    async def update_team(self, team_id: str, changes: Mapping[str, Any]) -> Team | None:
+        updates = check_changes(Team, changes)
+        doc = await self._col("teams").find_one_and_update(
+            {"_id": team_id}, {"$set": updates}, return_document=ReturnDocument.AFTER
+        )
         return from_doc(Team, doc) if doc else None
 
     async def create_user(self, user: User) -> None:
@@ -243,10 +254,13 @@ class MongoStore(MongoSearchMixin, MongoAccountsMixin, MongoUsageMixin, MongoSha
         limit: int,
         after: ChatCursor | None = None,
         archived: bool | None = None,
+        tag: str | None = None,
     ) -> list[Chat]:
         query: Doc = {"user_id": user_id}
         if archived is not None:
             query["archived"] = archived
+        if tag is not None:
+            query["tags"] = tag
         if after is not None:
             query["$or"] = [
                 {"updated_at": {"$lt": after[0]}},

@@ -19,6 +19,8 @@ from gust.adapters.store.guard import StoreCalls, guarded
 from gust.adapters.store.records import check_changes, from_doc, mark_pending, to_doc
 from gust.adapters.store.sqlite_accounts import MIGRATIONS as ACCOUNTS_MIGRATIONS
 from gust.adapters.store.sqlite_accounts import SQLiteAccountsMixin
+from gust.adapters.store.sqlite_extras import MIGRATIONS as EXTRAS_MIGRATIONS
+from gust.adapters.store.sqlite_extras import SQLiteExtrasMixin
 from gust.adapters.store.sqlite_search import MIGRATIONS as SEARCH_MIGRATIONS
 from gust.adapters.store.sqlite_search import SQLiteSearchMixin, record_chat_tombstone
 from gust.adapters.store.sqlite_shares import MIGRATIONS as SHARES_MIGRATIONS
@@ -71,10 +73,24 @@ CORE_MIGRATIONS: list[tuple[str, str]] = [
 # Migrations contributed by feature modules (search state, accounts...), appended here.
 FEATURE_MIGRATIONS: list[tuple[str, str]] = [*SEARCH_MIGRATIONS, *ACCOUNTS_MIGRATIONS, *USAGE_MIGRATIONS]
 FEATURE_MIGRATIONS += SHARES_MIGRATIONS
+FEATURE_MIGRATIONS += EXTRAS_MIGRATIONS
 
 
 def all_migrations() -> list[tuple[str, str]]:
     return [*CORE_MIGRATIONS, *FEATURE_MIGRATIONS]
+
+
+def sql_statements(script: str) -> list[str]:
+    """A migration script's statements; a trigger's body (`BEGIN ...; END`) stays whole."""
+    statements: list[str] = []
+    buffer = ""
+    for piece in script.split(";"):
+        buffer += piece + ";"
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip(" \n\t;"):
+                statements.append(buffer)
+            buffer = ""
+    return statements
 
 
 def _dumps(record: Any) -> str:
@@ -87,7 +103,9 @@ UNAVAILABLE_ERRORS = ("locked", "busy", "disk i/o error", "unable to open databa
 
 
 @guarded(shield=False)
-class SQLiteStore(SQLiteSearchMixin, SQLiteAccountsMixin, SQLiteUsageMixin, SQLiteSharesMixin):
+class SQLiteStore(
+    SQLiteSearchMixin, SQLiteAccountsMixin, SQLiteUsageMixin, SQLiteSharesMixin, SQLiteExtrasMixin
+):
     """Store on one SQLite file. Writes go through one thread (SQLite has one writer);
     reads run on a small pool of threads, each with its own connection (WAL readers
     never wait for the writer)."""
@@ -151,9 +169,8 @@ class SQLiteStore(SQLiteSearchMixin, SQLiteAccountsMixin, SQLiteUsageMixin, SQLi
                 done = conn.execute("SELECT 1 FROM schema_migrations WHERE name = ?", (name,)).fetchone()
                 if not done:
                     log.info("applying schema migration %s to %s", name, self.path)
-                    for statement in script.split(";"):
-                        if statement.strip():
-                            conn.execute(statement)
+                    for statement in sql_statements(script):
+                        conn.execute(statement)
                     conn.execute(
                         "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)", (name, time.time())
                     )
@@ -207,6 +224,19 @@ class SQLiteStore(SQLiteSearchMixin, SQLiteAccountsMixin, SQLiteUsageMixin, SQLi
             lambda conn: conn.execute("SELECT data FROM teams WHERE id = ?", (team_id,)).fetchone()
         )
         return from_doc(Team, json.loads(row[0])) if row else None
+
+    async def update_team(self, team_id: str, changes: Mapping[str, Any]) -> Team | None:
+        updates = check_changes(Team, changes)
+
+        def op(conn: sqlite3.Connection) -> Team | None:
+            row = conn.execute("SELECT data FROM teams WHERE id = ?", (team_id,)).fetchone()
+            if not row:
+                return None
+            team = from_doc(Team, {**json.loads(row[0]), **updates})
+            conn.execute("UPDATE teams SET data = ? WHERE id = ?", (_dumps(team), team_id))
+            return team
+
+        return await self._write(op)
 
     async def create_user(self, user: User) -> None:
         def op(conn: sqlite3.Connection) -> None:
@@ -284,12 +314,16 @@ class SQLiteStore(SQLiteSearchMixin, SQLiteAccountsMixin, SQLiteUsageMixin, SQLi
         limit: int,
         after: ChatCursor | None = None,
         archived: bool | None = None,
+        tag: str | None = None,
     ) -> list[Chat]:
         sql = "SELECT data FROM chats WHERE user_id = ?"
         params: list[Any] = [user_id]
         if archived is not None:
             sql += " AND archived = ?"
             params.append(int(archived))
+        if tag is not None:
+            sql += " AND id IN (SELECT chat_id FROM chat_tags WHERE user_id = ? AND tag = ?)"
+            params += [user_id, tag]
         if after is not None:
             sql += " AND (updated_at < ? OR (updated_at = ? AND id < ?))"
             params += [after[0], after[0], after[1]]
