@@ -7,6 +7,7 @@ Before: PATCH /api/chats/{id} with {"title": null} or {"archived": null} was a 5
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import aiohttp
@@ -62,7 +63,7 @@ async def test_null_in_every_body_field(app: RunningApp, http: aiohttp.ClientSes
 
     outcomes = []
     for method, template, name, nullable in fields:
-        path = template.format(**values)
+        path = re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), "none"), template)
         resp = await admin.request(method, path, json_body={name: None})
         outcomes.append((method, template, name, nullable, resp.status, resp.error_code))
     server_errors = [o for o in outcomes if o[4] >= 500]
