@@ -106,7 +106,7 @@ class Settings(BaseSettings):
     rate_limit_login_account_per_minute: int | None = Field(None, ge=0)
     login_slowdown_seconds: float = Field(2.0, ge=0, le=30)
     rate_limit_messages_per_minute: int = Field(20, ge=0)  # per user; 0 disables
-    error_log_max_entries: int = Field(1000, ge=10)
+    error_log_max_entries: int = Field(1000, ge=10)  # per team
     # GET /metrics: with a token, for `Authorization: Bearer <token>` only; without, only for
     # scrapers on this host (loopback connections that no proxy relayed).
     metrics_token: str | None = None

@@ -144,18 +144,23 @@ async def test_agents_are_scoped_to_their_team(store: AccountsStore) -> None:
     assert await store.get_agent_avatar("t1", a.id) is None
 
 
-async def test_error_log_is_bounded_and_filtered_by_team(store: AccountsStore) -> None:
-    for i in range(7):
-        team = ("t1" if i % 3 else "t2") if i % 2 else None
-        entry = ErrorLogEntry(id=new_id(), created_at=float(i), severity="error", status=500,
-                              method="GET", route="/api/x", request_id=f"r{i}", error_type="KeyError",
-                              user_id="u1" if team else None, team_id=team)
-        await store.add_error(entry, keep=5)
+async def test_error_log_keeps_a_quota_per_team(store: AccountsStore) -> None:
+    def entry(i: int, team: str) -> ErrorLogEntry:
+        return ErrorLogEntry(id=new_id(), created_at=float(i), severity="error", status=500, method="GET",
+                             route="/api/x", request_id=f"{team}-{i}", error_type="KeyError",
+                             user_id="u1", team_id=team)
+
+    for i in range(3):
+        await store.add_error(entry(i, "t1"), keep=5)
+    for i in range(3, 20):  # t2 floods its own log: t1's entries stay
+        await store.add_error(entry(i, "t2"), keep=5)
+    t1 = [e.request_id for e in await store.list_errors(team_id="t1", limit=50)]
+    assert t1 == ["t1-2", "t1-1", "t1-0"]
+    t2 = [e.request_id for e in await store.list_errors(team_id="t2", limit=50)]
+    assert t2 == [f"t2-{i}" for i in range(19, 14, -1)]
+    assert [e.request_id for e in await store.list_errors(team_id="t2", limit=2)] == ["t2-19", "t2-18"]
     everything = await store.list_errors(team_id=None, limit=50)
-    assert [e.request_id for e in everything] == ["r6", "r5", "r4", "r3", "r2"]
-    # r3 belongs to team t2; the others of t1 or of no team.
-    assert [e.request_id for e in await store.list_errors(team_id="t1", limit=50)] == ["r6", "r5", "r4", "r2"]
-    assert [e.request_id for e in await store.list_errors(team_id="t1", limit=2)] == ["r6", "r5"]
+    assert [e.request_id for e in everything] == t2 + t1
 
 
 async def test_concurrent_use_of_one_invite_has_one_winner(store: AccountsStore) -> None:

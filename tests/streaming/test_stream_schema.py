@@ -36,7 +36,11 @@ def validator(document: dict[str, Any], ref: str) -> OAS31Validator:
 def media_ref(document: dict[str, Any], path: str, method: str, media: str) -> str:
     content = document["paths"][path][method]["responses"]["200"]["content"]
     assert media in content, (path, media, list(content))
-    ref: str = content[media]["schema"]["$ref"]
+    schema = content[media]["schema"]
+    if media == "text/event-stream":  # an SSE event, whose `data` is JSON of the event schema
+        data = schema["properties"]["data"]
+        schema = next(alt for alt in data.get("anyOf", [data]) if "contentSchema" in alt)["contentSchema"]
+    ref: str = schema["$ref"]
     return ref
 
 

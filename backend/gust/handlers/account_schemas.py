@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from gust.handlers.schemas import Strict, UserOut
+from gust.handlers.schemas import Patch, Strict, UserOut
 
 
 # -- sessions -------------------------------------------------------------------------
@@ -78,7 +78,8 @@ class UserListOut(BaseModel):
     items: list[UserOut]
 
 
-class UserPatchIn(Strict):
+class UserPatchIn(Patch):
+    not_null = frozenset({"role", "disabled"})
     role: Literal["admin", "user"] | None = None
     disabled: bool | None = None
 

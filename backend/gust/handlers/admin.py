@@ -33,9 +33,8 @@ class UserHandler(SessionHandler):
                        tags=ADMIN)}
 
     async def patch(self, user_id: str) -> None:
-        body = self.json_body(UserPatchIn)
-        user = await self.accounts.teams.update_user(self.user, user_id, role=body.role,
-                                                     disabled=body.disabled)
+        changes = self.json_body(UserPatchIn).model_dump(exclude_unset=True)
+        user = await self.accounts.teams.update_user(self.user, user_id, **changes)
         self.write_json(user.public())
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from gust.handlers.account_schemas import AgentIn, AgentListOut, AgentOut
 from gust.handlers.auth import SessionHandler
 from gust.handlers.routing import Op, route
@@ -65,13 +67,17 @@ class AgentHandler(SessionHandler):
         self.finish()
 
 
+BINARY: dict[str, Any] = {"type": "string", "format": "binary"}
+
+
 class AgentAvatarHandler(SessionHandler):
     api_key_methods = frozenset({"GET"})
     max_body_bytes = MAX_BYTES
     api = {
         "get": Op("The agent's avatar (PNG)", responses={200: "image/png"}, tags=TAGS),
         "put": Op("Upload an avatar (admins): the raw PNG, JPEG or WebP bytes as the body, at most "
-                  "1 MiB; it is re-encoded as PNG", responses={200: AgentOut, **FORBIDDEN}, tags=TAGS),
+                  "1 MiB; it is re-encoded as PNG", responses={200: AgentOut, **FORBIDDEN}, tags=TAGS,
+                  body_media={m: BINARY for m in ("image/png", "image/jpeg", "image/webp")}),
     }
 
     async def get(self, agent_id: str) -> None:

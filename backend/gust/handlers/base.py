@@ -22,6 +22,7 @@ from gust.domain.errors import (
 )
 from gust.domain.errors import ValidationError as DomainValidationError
 from gust.domain.ids import new_id
+from gust.domain.json_input import parse_json
 from gust.domain.models import User
 from gust.handlers import web_security
 from gust.observability import loggable_path
@@ -56,13 +57,18 @@ def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+@tornado.web.stream_request_body
 class BaseHandler(tornado.web.RequestHandler):
-    """Everything Gust serves: request ids, security headers, typed dependencies."""
+    """Everything Gust serves: request ids, security headers, typed dependencies, bodies capped
+    before they are read, errors as JSON."""
 
     request_id: str
     application: GustApplication
+    max_body_bytes: int | None = None  # None: the configured MAX_BODY_BYTES
 
     def __init__(self, application: Any, request: Any, **kwargs: Any) -> None:
+        self._body_chunks: list[bytes] = []
+        self._body_size = 0
         super().__init__(application, request, **kwargs)
         # Graceful shutdown waits for the requests in this set.
         self.application.request_started(self)
@@ -135,6 +141,7 @@ class BaseHandler(tornado.web.RequestHandler):
         app = self.application
         if app.services is None:
             await app.start_services()
+        self.refuse_oversized_body()
 
     def flush(self, include_footers: bool = False) -> Future[None]:
         if not self._headers_written and not include_footers:
@@ -156,90 +163,21 @@ class BaseHandler(tornado.web.RequestHandler):
         if isinstance(stream, IOStream) and not stream.closed():
             stream.set_nodelay(True)
 
-    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
-        if isinstance(value, GustError):
-            return  # an expected outcome, logged by the access log with its status
-        if isinstance(value, tornado.web.HTTPError):
-            super().log_exception(typ, value, tb)
-            return
-        # Tornado's own line adds repr(request): the full URI (query tokens) and every header
-        # (cookies, Authorization). The request id ties this to the access log line instead.
-        log.error("uncaught exception %s rid=%s", self._request_summary(), self.request_id,
-                  exc_info=(typ, value, tb))
-
-    def _request_summary(self) -> str:
-        return f"{self.request.method} {loggable_path(self)} ({self.request.remote_ip})"
-
-
-@tornado.web.stream_request_body
-class APIHandler(BaseHandler):
-    """JSON API: bodies capped and parsed into pydantic models, errors as JSON."""
-
-    auth_required = True
-    max_body_bytes: int | None = None  # None: the configured MAX_BODY_BYTES
-    # How the request authenticated: "bearer" (access token), "api_key", "cookie" or None.
-    auth_method: str | None = None
-    # True only where another defence replaces the CSRF checks (the OAuth callback's state).
-    csrf_exempt = False
-    # The HTTP methods an API key (`Bearer gust_...`) may call here. Keys are for chatting,
-    # searching, the user's own chats and /v1; anything else (accounts, keys, invites, teams,
-    # agents, administration, and every route that does not opt in) answers 403.
-    api_key_methods: frozenset[str] = frozenset()
-
-    async def prepare(self) -> None:
-        await super().prepare()
-        self._body_chunks: list[bytes] = []
-        self._body_size = 0
-        if self.request.method == "OPTIONS":
-            return  # a CORS preflight carries no credentials
+    def refuse_oversized_body(self) -> None:
+        """413 from the headers alone, before the body is read (every prepare() calls this)."""
         limit = self.body_limit
         length = self.request.headers.get("Content-Length")
         if length and length.isdigit() and int(length) > limit:
             raise PayloadTooLarge(f"request body is larger than {limit} bytes", limit=limit)
-        self.current_user = await self._authenticate()
-        if self.auth_required and self.current_user is None:
-            raise Unauthorized("authentication required", code="unauthorized")
-        if self.auth_method == "api_key" and self.request.method not in self.api_key_methods:
-            raise Forbidden("not allowed with an API key; sign in instead", code="api_key_not_allowed")
-        if (
-            self.request.method in web_security.UNSAFE_METHODS
-            and "Authorization" not in self.request.headers
-            and not self.csrf_exempt
-        ):
-            # Bearer requests are exempt: a browser never adds that header on its own.
-            web_security.check_origin(self.request, self.gust_settings)
-            if self.auth_method == "cookie":
-                self.check_csrf_token()
 
-    def check_csrf_token(self) -> None:
-        web_security.check_csrf_token(self.request, self.get_cookie(web_security.CSRF_COOKIE))
-
-    async def check_rate_limit(self, bucket: str, key: str) -> None:
-        """Count a hit (e.g. `await self.check_rate_limit("messages", self.user.id)`); raises
-        RateLimited (429 + Retry-After) over the bucket's limit. See services/ratelimit.py."""
-        rate_limits = self.services.rate_limits
-        if rate_limits is not None:
-            await rate_limits.check(bucket, key)
-
-    async def options(self, *args: Any, **kwargs: Any) -> None:
-        """CORS preflight: allowed for CORS_ORIGINS only (others get no CORS headers)."""
-        if web_security.cors_origin(self.request, self.gust_settings):
-            from gust.handlers.routing import implemented_methods
-
-            methods = ", ".join(m.upper() for m in implemented_methods(type(self)))
-            self.set_header("Access-Control-Allow-Methods", methods)
-            self.set_header("Access-Control-Allow-Headers", web_security.CORS_ALLOW_HEADERS)
-            self.set_header("Access-Control-Max-Age", "600")
-        self.set_status(204)
-        self.finish()
-
+    # -- request bodies ------------------------------------------------------------------
     @property
     def body_limit(self) -> int:
         return self.max_body_bytes or self.gust_settings.max_body_bytes
 
     def data_received(self, chunk: bytes) -> None:
-        # Only handlers decorated with stream_request_body get here: count as we go, so a
-        # chunked body without Content-Length cannot exceed the limit either.
+        # Every handler streams its body (stream_request_body), so Tornado never buffers one:
+        # count as it arrives and keep no more than the limit, chunked bodies included.
         self._body_size += len(chunk)
         if self._body_size <= self.body_limit:
             self._body_chunks.append(chunk)
@@ -248,67 +186,7 @@ class APIHandler(BaseHandler):
     def body(self) -> bytes:
         if self._body_size > self.body_limit:
             raise PayloadTooLarge(f"request body is larger than {self.body_limit} bytes")
-        return b"".join(self._body_chunks) if self._body_chunks else self.request.body
-
-    async def _authenticate(self) -> User | None:
-        header = self.request.headers.get("Authorization", "")
-        token: str | None = None
-        if header:
-            scheme, _, value = header.partition(" ")
-            if scheme.lower() != "bearer" or not value.strip():
-                raise Unauthorized("Authorization header must be 'Bearer <token>'", code="invalid_token")
-            token = value.strip()
-            if token.startswith(API_KEY_PREFIX):
-                self.auth_method = "api_key"
-                return await self.auth.authenticate_api_key(token)
-            self.auth_method = "bearer"
-        else:
-            token = self.get_cookie(ACCESS_COOKIE)
-            self.auth_method = "cookie" if token else None
-            if token and not self.auth_required:
-                # A stale session cookie must not lock a browser out of login or refresh.
-                try:
-                    return await self.auth.authenticate(token)
-                except Unauthorized:
-                    self.auth_method = None
-                    return None
-        if not token:
-            return None
-        return await self.auth.authenticate(token)
-
-    @property
-    def user(self) -> User:
-        user = self.current_user
-        if not isinstance(user, User):
-            raise Unauthorized("authentication required")
-        return user
-
-    # -- JSON in and out ---------------------------------------------------------------
-    def json_body(self, model: type[M]) -> M:
-        """Parse the body into `model`: 400 for malformed JSON, 422 naming the bad field."""
-        raw = self.body
-        try:
-            data = json.loads(raw) if raw.strip() else {}
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise GustError(f"request body is not valid JSON: {exc}", code="invalid_json") from None
-        try:
-            return model.model_validate(data)
-        except pydantic.ValidationError as exc:
-            raise validation_error(exc) from None
-
-    def query_model(self, model: type[M]) -> M:
-        """Parse query arguments into `model` (422 naming the bad parameter)."""
-        data = {k: self.get_query_argument(k) for k in self.request.query_arguments}
-        try:
-            return model.model_validate(data)
-        except pydantic.ValidationError as exc:
-            raise validation_error(exc) from None
-
-    def write_json(self, value: Any, status: int = 200) -> None:
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.set_header("Cache-Control", "no-store")
-        self.finish(dumps(value))
+        return b"".join(self._body_chunks)
 
     # -- errors ------------------------------------------------------------------------
     def write_error(self, status_code: int, **kwargs: Any) -> None:
@@ -350,11 +228,13 @@ class APIHandler(BaseHandler):
         self.finish(dumps({"error": error}))
 
     def _record_error(self, exc: BaseException | None) -> None:
-        """Into the admins' error log: route, request id, user, type; never message text."""
+        """Into the user's team's error log: route, request id, user, type; never message text."""
         services = self.application.services
         if services is None or services.error_log is None:
             return
         user = self.current_user if isinstance(self.current_user, User) else None
+        if user is None:
+            return  # no team to show it to: the server log only (see services/errorlog.py)
         services.error_log.record_soon(
             status=self.get_status(),
             method=self.request.method or "-",
@@ -364,6 +244,133 @@ class APIHandler(BaseHandler):
             severity="error" if self.get_status() == 500 else "warning",
             user=user,
         )
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, GustError):
+            return  # an expected outcome, logged by the access log with its status
+        if isinstance(value, tornado.web.HTTPError):
+            super().log_exception(typ, value, tb)
+            return
+        # Tornado's own line adds repr(request): the full URI (query tokens) and every header
+        # (cookies, Authorization). The request id ties this to the access log line instead.
+        log.error("uncaught exception %s rid=%s", self._request_summary(), self.request_id,
+                  exc_info=(typ, value, tb))
+
+    def _request_summary(self) -> str:
+        return f"{self.request.method} {loggable_path(self)} ({self.request.remote_ip})"
+
+
+class APIHandler(BaseHandler):
+    """JSON API: authentication, CSRF checks, bodies parsed into pydantic models."""
+
+    auth_required = True
+    # How the request authenticated: "bearer" (access token), "api_key", "cookie" or None.
+    auth_method: str | None = None
+    # True only where another defence replaces the CSRF checks (the OAuth callback's state).
+    csrf_exempt = False
+    # The HTTP methods an API key (`Bearer gust_...`) may call here. Keys are for chatting,
+    # searching, the user's own chats and /v1; anything else (accounts, keys, invites, teams,
+    # agents, administration, and every route that does not opt in) answers 403.
+    api_key_methods: frozenset[str] = frozenset()
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        if self.request.method == "OPTIONS":
+            return  # a CORS preflight carries no credentials
+        self.current_user = await self._authenticate()
+        if self.auth_required and self.current_user is None:
+            raise Unauthorized("authentication required", code="unauthorized")
+        if self.auth_method == "api_key" and self.request.method not in self.api_key_methods:
+            raise Forbidden("not allowed with an API key; sign in instead", code="api_key_not_allowed")
+        if (
+            self.request.method in web_security.UNSAFE_METHODS
+            and "Authorization" not in self.request.headers
+            and not self.csrf_exempt
+        ):
+            # Bearer requests are exempt: a browser never adds that header on its own.
+            web_security.check_origin(self.request, self.gust_settings)
+            if self.auth_method == "cookie":
+                self.check_csrf_token()
+
+    def check_csrf_token(self) -> None:
+        web_security.check_csrf_token(self.request, self.get_cookie(web_security.CSRF_COOKIE))
+
+    async def check_rate_limit(self, bucket: str, key: str) -> None:
+        """Count a hit (e.g. `await self.check_rate_limit("messages", self.user.id)`); raises
+        RateLimited (429 + Retry-After) over the bucket's limit. See services/ratelimit.py."""
+        rate_limits = self.services.rate_limits
+        if rate_limits is not None:
+            await rate_limits.check(bucket, key)
+
+    async def options(self, *args: Any, **kwargs: Any) -> None:
+        """CORS preflight: allowed for CORS_ORIGINS only (others get no CORS headers)."""
+        if web_security.cors_origin(self.request, self.gust_settings):
+            from gust.handlers.routing import implemented_methods
+
+            methods = ", ".join(m.upper() for m in implemented_methods(type(self)))
+            self.set_header("Access-Control-Allow-Methods", methods)
+            self.set_header("Access-Control-Allow-Headers", web_security.CORS_ALLOW_HEADERS)
+            self.set_header("Access-Control-Max-Age", "600")
+        self.set_status(204)
+        self.finish()
+
+    async def _authenticate(self) -> User | None:
+        header = self.request.headers.get("Authorization", "")
+        token: str | None = None
+        if header:
+            scheme, _, value = header.partition(" ")
+            if scheme.lower() != "bearer" or not value.strip():
+                raise Unauthorized("Authorization header must be 'Bearer <token>'", code="invalid_token")
+            token = value.strip()
+            if token.startswith(API_KEY_PREFIX):
+                self.auth_method = "api_key"
+                return await self.auth.authenticate_api_key(token)
+            self.auth_method = "bearer"
+        else:
+            token = self.get_cookie(ACCESS_COOKIE)
+            self.auth_method = "cookie" if token else None
+            if token and not self.auth_required:
+                # A stale session cookie must not lock a browser out of login or refresh.
+                try:
+                    return await self.auth.authenticate(token)
+                except Unauthorized:
+                    self.auth_method = None
+                    return None
+        if not token:
+            return None
+        return await self.auth.authenticate(token)
+
+    @property
+    def user(self) -> User:
+        user = self.current_user
+        if not isinstance(user, User):
+            raise Unauthorized("authentication required")
+        return user
+
+    # -- JSON in and out ---------------------------------------------------------------
+    def json_body(self, model: type[M]) -> M:
+        """Parse the body into `model`: 400 for malformed or too deeply nested JSON (see
+        domain/json_input.py), 422 naming the bad field."""
+        raw = self.body
+        data = parse_json(raw) if raw.strip() else {}
+        try:
+            return model.model_validate(data)
+        except pydantic.ValidationError as exc:
+            raise validation_error(exc) from None
+
+    def query_model(self, model: type[M]) -> M:
+        """Parse query arguments into `model` (422 naming the bad parameter)."""
+        data = {k: self.get_query_argument(k) for k in self.request.query_arguments}
+        try:
+            return model.model_validate(data)
+        except pydantic.ValidationError as exc:
+            raise validation_error(exc) from None
+
+    def write_json(self, value: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(dumps(value))
 
 
 def validation_error(exc: pydantic.ValidationError) -> DomainValidationError:

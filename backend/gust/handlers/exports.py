@@ -4,22 +4,36 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Literal
+from typing import Any, Literal
 
 import tornado.httputil
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, RootModel
 from tornado.iostream import StreamClosedError
 from tornado.web import Finish
 
 from gust.domain.errors import BadRequest, PayloadTooLarge
 from gust.handlers.base import APIHandler
-from gust.handlers.routing import Op, route
+from gust.handlers.routing import Media, Op, route
 from gust.handlers.schemas import Strict
 from gust.ports.isolation import Isolation, Upload
 from gust.services.exports import ExportService, chat_document, chat_markdown, utf8
 from gust.services.imports import ImportLimits, ImportService
 
 SEND_CHUNK = 256 * 1024
+
+
+class ChatExportJson(RootModel[dict[str, Any]]):
+    """The chat with every branch: format, title, settings and the message tree."""
+
+
+class ChatExportMarkdown(RootModel[str]):
+    """The current branch as Markdown."""
+
+
+CHAT_EXPORT = Media(
+    "The chat as JSON (format=json) or Markdown (format=md), as an attachment",
+    {"application/json": ChatExportJson, "text/markdown": ChatExportMarkdown},
+)
 
 
 class ExportQuery(Strict):
@@ -53,7 +67,7 @@ class ChatExportHandler(APIHandler):
     api_key_methods = frozenset({"GET"})
     api = {
         "get": Op("A chat as Markdown (format=md) or as JSON with every branch (format=json)",
-                  query=ExportQuery, responses={200: "application/json"}, tags=("export",)),
+                  query=ExportQuery, responses={200: CHAT_EXPORT}, tags=("export",)),
     }
 
     async def get(self, chat_id: str) -> None:
@@ -95,12 +109,20 @@ class ExportAllHandler(APIHandler):
         self.finish()
 
 
+IMPORT_BODY: dict[str, dict[str, Any]] = {
+    "multipart/form-data": {"type": "object", "required": ["file"],
+                            "properties": {"file": {"type": "string", "format": "binary"}}},
+    "application/json": {"description": "A chat export, or ChatGPT's conversations.json"},
+    "application/zip": {"type": "string", "format": "binary", "description": "The ZIP of GET /api/export"},
+}
+
+
 class ImportHandler(APIHandler):
     api_key_methods = frozenset({"POST"})
     api = {
         "post": Op("Import a Gust export (chat JSON or the ZIP) or ChatGPT's conversations.json, "
                    "as the raw body or a multipart field `file`",
-                   responses={200: ImportReportOut, 413: None}, tags=("export",)),
+                   responses={200: ImportReportOut, 413: None}, tags=("export",), body_media=IMPORT_BODY),
     }
 
     @property

@@ -40,11 +40,11 @@ class IndexHandler(BaseHandler):
             self.finish(NOT_BUILT)
 
 
-class AssetHandler(tornado.web.StaticFileHandler):
-    """Vite's content-hashed files: safe to cache for a year."""
+class AssetHandler(BaseHandler, tornado.web.StaticFileHandler):
+    """Vite's content-hashed files: safe to cache for a year. BaseHandler first: the same
+    headers, body limit and JSON errors (a missing file is a JSON 404) as every other route."""
 
-    api = {"get": Op("UI assets (content-hashed)", responses={200: "application/octet-stream"},
-                     tags=("ui",))}
+    api = {"get": Op("UI assets (content-hashed)", responses={200: "*/*"}, tags=("ui",))}
     auth_required = False
 
     def set_extra_headers(self, path: str) -> None:

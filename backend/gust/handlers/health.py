@@ -25,7 +25,8 @@ class HealthHandler(APIHandler):
                      responses={200: HealthOut, 503: HealthOut}, tags=("ops",))}
 
     async def prepare(self) -> None:
-        pass  # liveness must not wait for, or fail with, any dependency
+        # Liveness must not wait for, or fail with, any dependency.
+        self.refuse_oversized_body()
 
     async def get(self) -> None:
         watchdog = self.application.watchdog
@@ -66,6 +67,7 @@ class ReadyHandler(APIHandler):
     async def prepare(self) -> None:
         if self.application.services is None:  # still starting: say so, do not wait for it
             self.starting = True
+            self.refuse_oversized_body()
             return
         await super().prepare()
 

@@ -88,9 +88,10 @@ class DocsInitHandler(BaseHandler):
         self.finish(DOCS_INIT)
 
 
-class DocsAssetHandler(tornado.web.StaticFileHandler):
-    api = {"get": Op("Assets of the API reference page", responses={200: "application/octet-stream"},
-                     tags=("meta",))}
+class DocsAssetHandler(BaseHandler, tornado.web.StaticFileHandler):
+    """Swagger UI's files (BaseHandler first: headers, body limit and JSON errors)."""
+
+    api = {"get": Op("Assets of the API reference page", responses={200: "*/*"}, tags=("meta",))}
     auth_required = False
 
 

@@ -19,6 +19,8 @@ class Media:
 
     description: str
     content: dict[str, type[pydantic.BaseModel]]
+    # text/event-stream: a last `data:` that is not JSON (/v1's `[DONE]`).
+    sse_final: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +34,8 @@ class Op:
     # schema per media type (streams: the schema of each event).
     responses: dict[int, type[pydantic.BaseModel] | str | Media | None] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
+    # A body that is not one JSON model: media type -> JSON Schema (uploads, multipart).
+    body_media: dict[str, dict[str, Any]] | None = None
 
 
 def route(template: str, handler: type[RequestHandler], **kwargs: Any) -> Rule:

@@ -2,13 +2,47 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _patch_schema(schema: dict[str, Any], cls: type[BaseModel]) -> None:
+    # A `not_null` field is documented as its non-null type, with no null default.
+    for name in getattr(cls, "not_null", ()):
+        prop = schema["properties"][name]
+        alternatives = [alt for alt in prop.pop("anyOf", []) if alt.get("type") != "null"]
+        if alternatives:
+            prop.update(alternatives[0] if len(alternatives) == 1 else {"anyOf": alternatives})
+        prop.pop("default", None)
+
+
+class Patch(Strict):
+    """A partial update: an absent field is left as it is, and the fields in `not_null` refuse
+    an explicit null with a 422 naming the field (`{"title": null}` was a 500, `{"pinned":
+    null}` was stored and broke the chat list). Fields whose null means something (`agent_id:
+    null` unbinds the agent) stay nullable. Read a patch with `model_dump(exclude_unset=True)`."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_patch_schema)
+    not_null: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        unknown = cls.not_null - set(cls.model_fields)
+        if unknown:
+            raise TypeError(f"{cls.__name__}.not_null names no field: {sorted(unknown)}")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _refuse_null(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None and info.field_name in cls.not_null:
+            raise ValueError("may be omitted, but not null")
+        return value
 
 
 # -- requests -------------------------------------------------------------------------
@@ -31,12 +65,13 @@ class ChatCreateIn(Strict):
     agent_id: str | None = Field(None, max_length=64)  # one of my team's agents
 
 
-class ChatPatchIn(Strict):
+class ChatPatchIn(Patch):
+    not_null = frozenset({"title", "pinned", "archived"})
     title: str | None = Field(None, min_length=1, max_length=200)
     pinned: bool | None = None
     archived: bool | None = None
-    system_prompt: str | None = Field(None, max_length=20_000)
-    model: str | None = Field(None, max_length=200)
+    system_prompt: str | None = Field(None, max_length=20_000)  # null: no system prompt
+    model: str | None = Field(None, max_length=200)  # null: the default model
     agent_id: str | None = Field(None, max_length=64)  # null unbinds the agent
     # At most 20 tags of 1-32 characters; trimmed, lower-cased and deduplicated.
     tags: list[str] | None = Field(None, max_length=100)

@@ -238,4 +238,5 @@ GENERATION_STREAM = Media(
 COMPLETION = Media(
     "A completion; with `stream: true`, server-sent events of completion chunks ending with [DONE]",
     {"application/json": ChatCompletionOut, "text/event-stream": CompletionStreamItem},
+    sse_final="[DONE]",
 )

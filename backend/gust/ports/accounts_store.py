@@ -86,7 +86,8 @@ class AccountsStore(Store, Protocol):
 
     # -- error log ----------------------------------------------------------------------
     async def add_error(self, entry: ErrorLogEntry, *, keep: int) -> None:
-        """Record a server error, keeping only the newest `keep` entries."""
+        """Record a server error, keeping only the newest `keep` entries of its team (a quota
+        per team: one team's errors never evict another's)."""
 
     async def list_errors(self, *, team_id: str | None, limit: int) -> list[ErrorLogEntry]:
-        """Newest first: entries of `team_id` and entries without a team (team_id None: all)."""
+        """Newest first: the entries of `team_id` only (team_id None: every team's)."""

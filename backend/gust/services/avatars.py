@@ -38,7 +38,8 @@ def _reencode(data: bytes, fmt: str) -> bytes:
                 raise ValidationError("image dimensions are too large", field="avatar")
             img.load()
             frame = img.convert("RGBA")
-    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError):
+    # Pillow reports a malformed file as any of these (ValueError: e.g. a truncated IHDR chunk).
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         raise ValidationError("image could not be decoded", field="avatar") from None
     frame.thumbnail((OUTPUT_SIZE, OUTPUT_SIZE))
     out = io.BytesIO()

@@ -21,6 +21,7 @@ MAX_SYSTEM_PROMPT = 20_000
 EDITABLE = frozenset({"title", "pinned", "archived", "system_prompt", "model", "agent_id", "tags"})
 MAX_TAGS = 20
 MAX_TAG = 32
+NOT_NULL = frozenset({"title", "pinned", "archived"})  # the others: null clears them
 
 
 def encode_cursor(chat: Chat) -> str:
@@ -103,6 +104,9 @@ class ChatService:
         unknown = set(changes) - EDITABLE
         if unknown:
             raise ValidationError(f"cannot change {sorted(unknown)}", field=sorted(unknown)[0])
+        for name in NOT_NULL & set(changes):
+            if changes[name] is None:
+                raise ValidationError(f"{name} cannot be null", field=name)
         if "title" in changes:
             changes["title"] = _clean_title(changes["title"])
         if "tags" in changes:

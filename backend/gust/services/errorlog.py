@@ -1,4 +1,11 @@
-"""The admins' error log: server errors with where and when, never message text or secrets."""
+"""The admins' error log: server errors with where and when, never message text or secrets.
+
+Only server errors (5xx) of signed-in requests are kept, each in its own team's log with a
+quota per team (ERROR_LOG_MAX_ENTRIES): a 4xx is the client's mistake, not the server's, and
+an anonymous request has no team whose admins should see it, so neither can fill, or wipe,
+any team's log. Anonymous server errors stay in the server log (the access log line and the
+traceback), like every other error.
+"""
 
 from __future__ import annotations
 
@@ -32,6 +39,8 @@ class ErrorLogService:
         severity: Severity = "error",
         user: User | None = None,
     ) -> None:
+        if status < 500 or user is None:
+            return
         entry = ErrorLogEntry(
             id=new_id(),
             created_at=now(),
@@ -41,8 +50,8 @@ class ErrorLogService:
             route=route,
             request_id=request_id,
             error_type=error_type,
-            user_id=user.id if user else None,
-            team_id=user.team_id if user else None,
+            user_id=user.id,
+            team_id=user.team_id,
         )
         try:
             await self.store.add_error(entry, keep=self.keep)
@@ -63,6 +72,6 @@ class ErrorLogService:
             await asyncio.gather(*self._pending, return_exceptions=True)
 
     async def list(self, admin: User, *, limit: int) -> list[ErrorLogEntry]:
-        """The newest errors of the admin's team and of requests without a user."""
+        """The newest errors of the admin's team."""
         require_admin(admin)
         return await self.store.list_errors(team_id=admin.team_id, limit=limit)

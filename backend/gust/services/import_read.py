@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import Any, Literal
 
 from gust.domain.errors import BadRequest, PayloadTooLarge
+from gust.domain.json_input import MAX_JSON_DEPTH  # the one limit of every JSON input
 from gust.services.import_formats import (
     CHAT_FORMAT,
     EXPORT_FORMAT,
@@ -32,10 +33,6 @@ from gust.services.import_formats import (
     title_of,
 )
 from gust.services.safe_archive import ArchiveLimits, ArchiveRefused, is_zip, read_zip
-
-# Deeper than any file Gust reads (a chat export nests about 6 levels, ChatGPT's
-# conversations.json about 8), far below the parser's recursion limit.
-MAX_JSON_DEPTH = 64
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 

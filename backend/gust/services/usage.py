@@ -57,10 +57,16 @@ def final_usage(
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
+# Every bound must be a moment a datetime can hold (years 1 to 9999): it is echoed back as ISO.
+_EARLIEST = datetime(1, 1, 1, tzinfo=UTC).timestamp()
+_LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
+
+
 def parse_bound(value: str | None, name: str, *, end: bool) -> float | None:
     """Epoch seconds from an ISO date, an ISO datetime (naive = UTC) or epoch seconds.
 
     A date as `to` means the end of that day, so `from=2026-01-01&to=2026-01-31` is January.
+    Anything else, or a moment outside years 1 to 9999, is a 422 naming the parameter.
     """
     if value is None or value == "":
         return None
@@ -68,18 +74,22 @@ def parse_bound(value: str | None, name: str, *, end: bool) -> float | None:
     try:
         if _DATE.match(text):
             day = datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
-            return (day + timedelta(days=1) if end else day).timestamp()
-        if re.fullmatch(r"\d+(\.\d+)?", text):
-            return float(text)
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+            seconds = (day + timedelta(days=1) if end else day).timestamp()
+        elif re.fullmatch(r"\d+(\.\d+)?", text):
+            seconds = float(text)  # may be inf for 400 digits: caught by the range check
+        else:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+            seconds = moment.timestamp()
+    except (ValueError, OverflowError):  # OverflowError: 9999-12-31 plus a day, year 0 in UTC...
         raise ValidationError(
             f"{name} must be a date (2026-01-31), a date and time (2026-01-31T12:00:00Z) or epoch seconds",
             field=name,
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
+    if not _EARLIEST <= seconds <= _LATEST:  # also false for nan and inf
+        raise ValidationError(f"{name} must be between the years 1 and 9999", field=name)
+    return seconds
 
 
 @dataclass(slots=True)

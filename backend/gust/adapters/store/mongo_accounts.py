@@ -48,6 +48,9 @@ class MongoAccountsMixin:
         await invites.create_index([("team_id", ASCENDING), ("created_at", DESCENDING)], name="team")
         await self._col("agents").create_index([("team_id", ASCENDING), ("name", ASCENDING)], name="team")
         await self._col("error_logs").create_index([("created_at", DESCENDING)], name="created")
+        await self._col("error_logs").create_index(
+            [("team_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)], name="team"
+        )
 
     # -- users -----------------------------------------------------------------------
     async def list_team_users(self, team_id: str, *, limit: int) -> list[User]:
@@ -211,7 +214,11 @@ class MongoAccountsMixin:
     async def add_error(self, entry: ErrorLogEntry, *, keep: int) -> None:
         errors = self._col("error_logs")
         await errors.insert_one(_doc(entry))
-        old = errors.find({}, {"_id": 1}).sort([("created_at", DESCENDING), ("_id", DESCENDING)]).skip(keep)
+        old = (
+            errors.find({"team_id": entry.team_id}, {"_id": 1})
+            .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+            .skip(keep)
+        )
         stale = [doc["_id"] async for doc in old]
         if stale:
             await errors.delete_many({"_id": {"$in": stale}})
@@ -219,7 +226,7 @@ class MongoAccountsMixin:
     async def list_errors(self, *, team_id: str | None, limit: int) -> list[ErrorLogEntry]:
         query: Doc = {}
         if team_id is not None:
-            query = {"$or": [{"team_id": team_id}, {"team_id": None}]}
+            query = {"team_id": team_id}
         cursor = (
             self._col("error_logs")
             .find(query)

@@ -62,6 +62,10 @@ MIGRATIONS: list[tuple[str, str]] = [
     );
     CREATE INDEX error_logs_created ON error_logs (created_at)
     """),
+    # The error log keeps a quota per team: pruning and listing go by team.
+    ("0201_error_logs_team", """
+    CREATE INDEX error_logs_team ON error_logs (team_id, created_at DESC, id DESC)
+    """),
 ]
 
 
@@ -324,9 +328,9 @@ class SQLiteAccountsMixin:
         def op(conn: sqlite3.Connection) -> None:
             conn.execute("INSERT INTO error_logs (id, created_at, team_id, data) VALUES (?, ?, ?, ?)", row)
             conn.execute(
-                "DELETE FROM error_logs WHERE id NOT IN "
-                "(SELECT id FROM error_logs ORDER BY created_at DESC, id DESC LIMIT ?)",
-                (keep,),
+                "DELETE FROM error_logs WHERE team_id IS ? AND id NOT IN (SELECT id FROM error_logs "
+                "WHERE team_id IS ? ORDER BY created_at DESC, id DESC LIMIT ?)",
+                (entry.team_id, entry.team_id, keep),
             )
 
         await self._write(op)
@@ -335,7 +339,7 @@ class SQLiteAccountsMixin:
         sql = "SELECT data FROM error_logs"
         params: list[Any] = []
         if team_id is not None:
-            sql += " WHERE team_id = ? OR team_id IS NULL"
+            sql += " WHERE team_id = ?"
             params.append(team_id)
         sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
         params.append(limit)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
+from gust.domain.errors import BadRequest
+from gust.domain.json_input import parse_json
 from gust.ports.http_json import HttpJson, HttpUnavailable
 from gust.services.oauth.oidc import SignInError
 from gust.services.oauth.providers import MICROSOFT_CONSUMER_TENANT, ProviderConfig
@@ -43,10 +44,10 @@ def apple_name(user_field: str | None) -> str | None:
     if not user_field:
         return None
     try:
-        data = json.loads(user_field)
+        data = parse_json(user_field, what="the user field")
         name = data.get("name") or {}
         full = " ".join(p for p in (name.get("firstName"), name.get("lastName")) if isinstance(p, str) and p)
-    except (ValueError, AttributeError):
+    except (BadRequest, AttributeError):  # not JSON, too deep, or not the shape Apple sends
         return None
     return full or None
 
