@@ -42,6 +42,7 @@ class FuzzRun:
 
 
 RUNS: dict[str, FuzzRun] = {}
+ENDLESS_STREAMS = ["/api/events"]
 
 
 @pytest.fixture
@@ -88,6 +89,11 @@ def _config(live: LiveApp, mode: str) -> schemathesis.Config:
 def _run(live: LiveApp, mode: str) -> FuzzRun:
     document = live.app.app.openapi  # what GET /api/openapi.json serves (tests/api/test_openapi.py)
     schema = schemathesis.openapi.from_dict(document, config=_config(live, mode))
+    if mode != "anonymous":
+        # The user's notification stream never ends while the user is signed in: every case
+        # would wait out the request timeout. Anonymous runs still fuzz it (401 at once); what
+        # it sends is checked in tests/models/test_titles.py.
+        schema = schema.exclude(method="GET", path=ENDLESS_STREAMS)
     run = FuzzRun(mode)
     for event in from_schema(schema).execute():
         if isinstance(event, events.PhaseStarted) and event.payload is not None:
