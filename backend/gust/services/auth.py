@@ -226,6 +226,12 @@ class AuthService:
     async def reset_password(self, user: User, new: str) -> User:
         """Set a password without the current one (the operator's reset); every session
         and access token of the user ends."""
+        updated = await self._set_password(user, new)
+        log.info("password of user %s reset from the command line; sessions revoked", user.id)
+        return updated
+
+    async def _set_password(self, user: User, new: str) -> User:
+        """Check and store a new password; every session and access token of the user ends."""
         check_password_rules(new)
         password_hash = await self.hasher.hash(new)
         updated = await self.store.update_user(
@@ -234,7 +240,6 @@ class AuthService:
         if updated is None:
             raise NotFound("user not found")
         await self.tokens.end_all_sessions(user.id)
-        log.info("password of user %s reset from the command line; sessions revoked", user.id)
         return updated
 
     # -- login -------------------------------------------------------------------------
@@ -270,14 +275,7 @@ class AuthService:
         if user.password_hash is not None:
             if not current or not await self.hasher.verify(current, user.password_hash):
                 raise Forbidden("current password is incorrect", code="wrong_password")
-        check_password_rules(new)
-        password_hash = await self.hasher.hash(new)
-        updated = await self.store.update_user(
-            user.id, {"password_hash": password_hash, "token_version": user.token_version + 1}
-        )
-        if updated is None:
-            raise NotFound("user not found")
-        await self.tokens.end_all_sessions(user.id)
+        updated = await self._set_password(user, new)
         log.info("user %s changed their password; sessions revoked", user.id)
         return await self.start_session(updated)
 
