@@ -29,6 +29,8 @@ from gust.services.usage import final_usage
 
 log = logging.getLogger(__name__)
 
+SLOW_FINAL_WRITE = 1.5  # seconds a final write may take before the stream says it is waiting
+
 
 @dataclass(slots=True)
 class SendOptions:
@@ -337,7 +339,7 @@ class _Job:
     __slots__ = (
         "service", "user", "chat", "spec", "request", "assistant", "question", "user_message",
         "options", "log", "usage", "finish_reason", "sources", "_checkpoint", "persisted",
-        "stored_chars", "record_missing", "continued",
+        "stored_chars", "record_missing", "continued", "store_waiting", "final_stored",
     )  # fmt: skip
     # Set by run(): the generation's event log, the only place the answer's text lives.
     log: EventLog
@@ -371,6 +373,8 @@ class _Job:
         self.persisted = persisted
         self.stored_chars = 0  # characters of the answer known to be in the store
         self.record_missing = False  # the answer's record could not be created
+        self.store_waiting = False  # followers were told the final write waits on the store
+        self.final_stored = False
         # Continuing a stored answer (services/continuation.py): its text so far, which the
         # new text is appended to (the events carry only the new text).
         self.continued: Message | None = None
@@ -419,6 +423,10 @@ class _Job:
         finally:
             if metrics is not None:
                 metrics.active_generations.dec()
+        # A store that hangs rather than failing is said as soon as a failure would be.
+        slow = asyncio.get_running_loop().call_later(
+            SLOW_FINAL_WRITE, self._tell_store_waiting, generation, "the database does not answer"
+        )
         try:
             await self.persisted
         except Exception as exc:
@@ -443,7 +451,10 @@ class _Job:
         }
         if self.sources is not None:
             final["sources"] = self.sources
-        stored = await self._store_final(generation, final)
+        try:
+            stored = await self._store_final(generation, final)
+        finally:
+            slow.cancel()
         if not stored and status == "complete":
             # Told `complete` only for text that is stored: it is not, and it no longer
             # will be by this process (the record stays `streaming`: reaped as interrupted).
@@ -481,7 +492,7 @@ class _Job:
         for it (followers see a `status` event meanwhile). False: not stored, logged."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.service.final_retry
-        delay, attempt, told = 0.5, 0, False
+        delay, attempt = 0.5, 0
         while True:
             attempt += 1
             try:
@@ -496,12 +507,7 @@ class _Job:
                 if loop.time() + delay > deadline or generation.stop_reason == "shutdown":
                     self._log_lost(generation, final, f"{attempt} attempts failed, the last: {reason}")
                     return False
-                if not told:
-                    told = True
-                    log.warning("generation %s: storing its final answer failed, retrying for up to "
-                                "%.0fs: %s", generation.id, self.service.final_retry, reason)
-                    generation.emit({"type": "status", "stage": "store", "done": False,
-                                     "detail": "saving the answer: the database is unavailable, retrying"})
+                self._tell_store_waiting(generation, reason)
                 try:
                     await asyncio.sleep(delay)
                 except asyncio.CancelledError:
@@ -511,10 +517,22 @@ class _Job:
                     return False
                 delay = min(delay * 2, 10.0)
                 continue
-            if told:
+            self.final_stored = True
+            if self.store_waiting:
                 log.warning("generation %s: final answer stored after %d attempts", generation.id, attempt)
                 generation.emit({"type": "status", "stage": "store", "done": True, "detail": "answer saved"})
             return True
+
+    def _tell_store_waiting(self, generation: Generation, reason: str) -> None:
+        """Say once why `done` is late: the final write fails or hangs (logged, and a
+        `status` event for every follower)."""
+        if self.store_waiting or self.final_stored or generation.ended:
+            return
+        self.store_waiting = True
+        log.warning("generation %s: storing its final answer failed, retrying for up to %.0fs: %s",
+                    generation.id, self.service.final_retry, reason)
+        generation.emit({"type": "status", "stage": "store", "done": False,
+                         "detail": "saving the answer: the database is unavailable, retrying"})
 
     async def _write_final(self, final: dict[str, Any]) -> None:
         store = self.service.store
