@@ -7,6 +7,7 @@ import json
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -16,6 +17,7 @@ from tests.support.app_server import ServerProcess
 from tests.support.env import free_port, require_env
 from tests.support.fake_upstream import FakeUpstream, Script
 from tests.support.sse import read_events
+from tests.support.wait import until
 
 SECRET = "process-test-secret-key-0123456789-abcdefghij"
 
@@ -73,9 +75,18 @@ async def test_sigkill_mid_stream_leaves_an_interrupted_message_with_checkpointe
     chat_id, message_id = events[0].data["chat_id"], events[0].data["message_id"]
     second = await started(ServerProcess.gust(env, free_port()))
     try:
-        async with session.get(second.url + f"/api/chats/{chat_id}", headers=auth) as resp:
-            chat = await resp.json()
-        answer = next(m for m in chat["messages"] if m["id"] == message_id)
+        answer: dict[str, Any] = {}
+
+        async def recovered() -> bool:
+            # The process listens first; its recovery of unfinished answers runs in the
+            # background once the store answers.
+            nonlocal answer
+            async with session.get(second.url + f"/api/chats/{chat_id}", headers=auth) as resp:
+                chat = await resp.json()
+            answer = next(m for m in chat["messages"] if m["id"] == message_id)
+            return bool(answer["status"] != "streaming")
+
+        assert await until(recovered, timeout=30), answer
         assert answer["status"] == "interrupted"
         full = "".join(f"k{i} " for i in range(500))
         # The last checkpoint's text: everything seen before the kill, and a prefix of the answer.
