@@ -60,7 +60,7 @@ from gust.services.generation import GenerationService
 from gust.services.hub import GenerationHub
 from gust.services.indexer import Indexer
 from gust.services.messages import MessageService
-from gust.services.models import (
+from gust.services.model_registry import (
     ModelEntry,
     ModelRegistry,
     ModelsFileError,

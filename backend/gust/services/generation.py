@@ -23,7 +23,7 @@ from gust.services.chats import DEFAULT_TITLE, ChatService
 from gust.services.context import build_messages
 from gust.services.events import EventLog, ReasoningText
 from gust.services.hub import Generation, GenerationHub
-from gust.services.models import ModelRegistry, ModelSpec
+from gust.services.model_registry import ModelRegistry, ModelSpec
 from gust.services.title_text import shorten
 from gust.services.usage import final_usage
 

@@ -29,7 +29,7 @@ from gust.ports.usage_store import UsageRecord, UsageStore
 from gust.services.admission import Admission
 from gust.services.chats import ChatService
 from gust.services.generation import provisional_title
-from gust.services.models import ModelRegistry, ModelSpec
+from gust.services.model_registry import ModelRegistry, ModelSpec
 from gust.services.usage import final_usage
 
 MAX_MESSAGES = 1000

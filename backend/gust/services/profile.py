@@ -7,7 +7,7 @@ from typing import Any
 from gust.domain.errors import NotFound, ValidationError
 from gust.domain.models import User
 from gust.ports.store import Store
-from gust.services.models import ModelRegistry
+from gust.services.model_registry import ModelRegistry
 
 EDITABLE = frozenset({"display_name", "default_model", "default_system_prompt"})
 

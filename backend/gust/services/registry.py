@@ -18,7 +18,7 @@ from gust.services.generation import GenerationService
 from gust.services.hub import GenerationHub
 from gust.services.indexer import Indexer
 from gust.services.messages import MessageService
-from gust.services.models import ModelRegistry
+from gust.services.model_registry import ModelRegistry
 from gust.services.profile import ProfileService
 from gust.services.prompts import PromptService
 from gust.services.ratelimit import RateLimitService

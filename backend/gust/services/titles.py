@@ -29,7 +29,7 @@ from gust.ports.llm import ChatRequest
 from gust.ports.store import Store
 from gust.services.chats import DEFAULT_TITLE, MAX_TITLE
 from gust.services.generation import provisional_title
-from gust.services.models import ModelRegistry, ModelsFileError, ModelSpec
+from gust.services.model_registry import ModelRegistry, ModelsFileError, ModelSpec
 from gust.services.title_text import acceptable_title, shorten, title_from_message
 
 log = logging.getLogger(__name__)
