@@ -48,7 +48,7 @@ def on_starting(server: Any) -> None:
 
 
 def post_worker_init(worker: Any) -> None:
-    """In each worker, before it serves: build its services on its own event loop.
+    """In each worker, before it serves: build its runtime (gust/runtime.py) on its own loop.
 
     Run to completion rather than left to the first request: a worker whose services
     cannot start (unreadable data directory, bad models file...) fails to boot, and
@@ -74,7 +74,8 @@ def post_worker_init(worker: Any) -> None:
 
 
 def worker_exit(server: Any, worker: Any) -> None:
-    """In each worker, after gunicorn stopped its loop: finish requests, close services."""
+    """In each worker, after gunicorn stopped its loop: finish requests, close the runtime
+    (each close step bounded: gust/closing.py)."""
     from tornado.ioloop import IOLoop
 
     from gust.app import GustApplication
@@ -88,6 +89,7 @@ def worker_exit(server: Any, worker: Any) -> None:
         await application.shutdown()
         if http_server is not None:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(http_server.close_all_connections(), 5)
+                left = max(application.close_budget.remaining(), 0.5)
+                await asyncio.wait_for(http_server.close_all_connections(), left)
 
     IOLoop.current().run_sync(shutdown)

@@ -17,7 +17,7 @@ import aiohttp
 import tornado.httpserver
 import tornado.netutil
 
-from gust.app import GustApplication, build_services, make_app, start_background
+from gust.app import GustApplication, make_app
 from gust.config import Settings
 from gust.http_server import make_http_server
 from gust.services.registry import Services
@@ -72,9 +72,10 @@ class RunningApp:
 
 
 async def start_app(settings: Settings) -> RunningApp:
-    services = await build_services(settings)
-    app = make_app(settings, services)
-    await start_background(services)
+    """The application `python -m gust serve` runs, its runtime built by the same builder
+    (gust/runtime.py through GustApplication.start_services), listening on a free port."""
+    app = make_app(settings)
+    await app.start_services()
     sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
     server = make_http_server(app, settings)
     server.add_sockets(sockets)

@@ -67,10 +67,7 @@ class StreamingHandler(APIHandler):
 
     @property
     def generation(self) -> GenerationService:
-        service = self.services.generation
-        if service is None:
-            raise RuntimeError("generation service not configured")
-        return service
+        return self.services.generation
 
     @property
     def hub(self) -> GenerationHub:
@@ -321,8 +318,7 @@ class ModelsHandler(APIHandler):
     }
 
     async def get(self) -> None:
-        models = self.services.models
-        self.write_json(models.public() if models is not None else {"items": [], "default": None})
+        self.write_json(self.services.models.public())
 
 
 def _parse_last_event_id(value: str | None) -> tuple[str | None, int]:

@@ -7,7 +7,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,10 +24,14 @@ from gust.services.context import build_messages
 from gust.services.events import EventLog, ReasoningText
 from gust.services.hub import Generation, GenerationHub
 from gust.services.model_registry import ModelRegistry, ModelSpec
+from gust.services.research import ResearchService
 from gust.services.title_text import shorten
 from gust.services.usage import final_usage
 
 log = logging.getLogger(__name__)
+
+# Run after an answer completes: (user, chat as the answer began, answer, its question).
+AfterComplete = Callable[[User, Chat, Message, Message], Awaitable[None]]
 
 SLOW_FINAL_WRITE = 1.5  # seconds a final write may take before the stream says it is waiting
 
@@ -79,8 +83,11 @@ class GenerationService:
         checkpoint_interval: float,
         max_message_chars: int,
         system_prompt: str | None = None,
+        research: ResearchService,
+        agents: AgentService,
+        admission: Admission,
+        after_complete: Sequence[AfterComplete] = (),
         metrics: Any = None,
-        admission: Admission | None = None,
         final_retry: float = 180.0,
     ) -> None:
         self.store = store
@@ -94,15 +101,14 @@ class GenerationService:
         self.default_system_prompt = system_prompt
         self.metrics = metrics
         # Capacity, per-user guards and max_tokens: shared with every path that generates.
-        self.admission = admission or Admission(max_active=hub.max_active, running=lambda: hub.active_count)
+        self.admission = admission
         # Hooks run after a generation completes (titles, indexing...); failures are logged.
         # Run after an answer completes: (user, chat as the answer began, answer, its question).
-        self.after_complete: list[Callable[[User, Chat, Message, Message], Awaitable[None]]] = []
-        # Optional research step: (question, research_flag, emit) -> (context, sources) | None.
-        self.research: Any = None
-        # Team agents (set when accounts are configured): a chat bound to one uses its
-        # model, system prompt and webhook.
-        self.agents: AgentService | None = None
+        self.after_complete: tuple[AfterComplete, ...] = tuple(after_complete)
+        # The research step (URLs in the message, web search): services/research.py.
+        self.research = research
+        # Team agents: a chat bound to one uses its model, system prompt and webhook.
+        self.agents = agents
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- entry points ------------------------------------------------------------------
@@ -223,7 +229,7 @@ class GenerationService:
         DEFAULT_SYSTEM_PROMPT.
         """
         agent = webhook = None
-        if chat.agent_id and self.agents is not None:
+        if chat.agent_id:
             try:
                 agent = await self.agents.get(user, chat.agent_id)
                 webhook = await self.agents.webhook(user, agent.id)
@@ -558,7 +564,7 @@ class _Job:
 
     async def _research(self, generation: Generation) -> None:
         research = self.service.research
-        if research is None or self.user_message is None:
+        if self.user_message is None:
             return
         text = self.user_message.content
         if not research.wants_research(text, self.options.research):

@@ -66,6 +66,7 @@ class Indexer:
         backlog_threshold: int = 10_000,
         lock_ttl: float = 60.0,
         max_batches_per_cycle: int = 20,
+        reconcile_on_start: bool = False,
     ) -> None:
         self.store = store
         self.index = index
@@ -78,7 +79,7 @@ class Indexer:
         self.max_batches_per_cycle = max_batches_per_cycle
         self.state = IndexerState()
         self.index_started = True  # False: index.start() failed; retried before each cycle
-        self.reconcile_on_start = False
+        self.reconcile_on_start = reconcile_on_start
         self.owner = lock_owner("indexer")
         self._cycle = asyncio.Lock()
         self._local_turns = asyncio.Lock()

@@ -83,6 +83,7 @@ class TitleService:
         models: ModelRegistry,
         completer_for: Callable[[ModelSpec], Completer | None],
         *,
+        on_title: Callable[[str, dict[str, Any]], Awaitable[None]],
         title_model: str | None = None,
         timeout: float = 60.0,
     ) -> None:
@@ -99,8 +100,8 @@ class TitleService:
         self.title_model = title_model
         self.timeout = timeout
         self._running: set[asyncio.Task[object]] = set()
-        # Told (user id, event) when a title is stored: app.py sends it to /api/events.
-        self.on_title: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None
+        # Told (user id, event) when a title is stored: the runtime sends it to /api/events.
+        self.on_title = on_title
 
     async def after_answer(self, user: User, chat: Chat, answer: Message, question: Message) -> None:
         """Title the chat if this answer completes its first exchange and nobody titled it yet."""
@@ -170,8 +171,7 @@ class TitleService:
             return
         await self.store.update_chat(user.id, chat_id, {"title": title})
         log.info("chat %s titled (%s)", chat_id, f"for model {by}")
-        if self.on_title is not None:
-            await self.on_title(user.id, {"type": "title", "chat_id": chat_id, "title": title})
+        await self.on_title(user.id, {"type": "title", "chat_id": chat_id, "title": title})
 
     async def close(self) -> None:
         """Cancel titles still being generated (shutdown): the chats keep their titles."""
