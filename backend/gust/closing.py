@@ -16,8 +16,10 @@ from collections.abc import Awaitable, Callable
 
 log = logging.getLogger(__name__)
 
-# Kept for every step still to run when an earlier one is slow (seconds).
+# Kept for every step still to run when an earlier one is slow (seconds); when the budget
+# is too short for that, each step gets an equal share of what is left.
 STEP_RESERVE = 0.25
+MIN_STEP = 0.01
 
 
 class CloseBudget:
@@ -25,7 +27,8 @@ class CloseBudget:
 
     `start(seconds)` fixes the deadline (the runtime does so when its closing begins, if
     the caller has not: e.g. main() counts from the signal). A step gets what is left but
-    STEP_RESERVE for each step after it, at most `step_limit`.
+    STEP_RESERVE for each step after it (at least an equal share), at most `step_limit`:
+    the steps together never outlast the deadline.
     """
 
     def __init__(self, total: float, *, step_limit: float) -> None:
@@ -45,8 +48,10 @@ class CloseBudget:
         return max(0.0, self.deadline - time.monotonic())
 
     def _timeout(self) -> float:
-        reserve = STEP_RESERVE * max(self.pending - 1, 0)
-        return max(STEP_RESERVE, min(self.step_limit, self.remaining() - reserve))
+        remaining = self.remaining()
+        fair = remaining / max(self.pending, 1)
+        generous = remaining - STEP_RESERVE * max(self.pending - 1, 0)
+        return max(MIN_STEP, min(self.step_limit, max(fair, generous)))
 
     def step(self, name: str, close: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
         """A callback for AsyncExitStack.push_async_callback that runs `close` bounded."""
@@ -60,6 +65,7 @@ class CloseBudget:
         return run
 
     async def _bounded(self, name: str, close: Callable[[], Awaitable[object]], limit: float) -> None:
+        log.debug("shutdown: closing %s (at most %.2fs)", name, limit)
         task = asyncio.ensure_future(close())
         try:
             done, _ = await asyncio.wait({task}, timeout=limit)

@@ -12,8 +12,6 @@ background tasks) are built on that loop before it serves, and closed when it ex
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import sys
 from typing import Any
@@ -88,8 +86,8 @@ def worker_exit(server: Any, worker: Any) -> None:
     async def shutdown() -> None:
         await application.shutdown()
         if http_server is not None:
-            with contextlib.suppress(TimeoutError):
-                left = max(application.close_budget.remaining(), 0.5)
-                await asyncio.wait_for(http_server.close_all_connections(), left)
+            from gust.http_server import close_connections
+
+            await close_connections(http_server, application.close_budget.remaining())
 
     IOLoop.current().run_sync(shutdown)

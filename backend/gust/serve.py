@@ -15,7 +15,7 @@ import tornado.netutil
 from gust import __version__
 from gust.app import freeze_startup_heap, make_app
 from gust.config import Settings
-from gust.http_server import make_http_server
+from gust.http_server import close_connections, make_http_server
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +67,7 @@ async def main(settings: Settings) -> None:
     force.start()
     server.stop()
     await app.shutdown()
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(server.close_all_connections(), timeout=max(app.close_budget.remaining(), 0.5))
+    await close_connections(server, app.close_budget.remaining())
     force.cancel()
     log.info("stopped")
 

@@ -19,7 +19,7 @@ import tornado.netutil
 
 from gust.app import GustApplication, make_app
 from gust.config import Settings
-from gust.http_server import make_http_server
+from gust.http_server import close_connections, make_http_server
 from gust.services.registry import Services
 from tests.support.client import Api
 from tests.support.openapi_check import OpenAPIChecker
@@ -68,7 +68,7 @@ class RunningApp:
     async def stop(self) -> None:
         self.server.stop()
         await self.app.shutdown()
-        await asyncio.wait_for(self.server.close_all_connections(), 5)
+        await close_connections(self.server, self.app.close_budget.remaining())
 
 
 async def start_app(settings: Settings) -> RunningApp:
