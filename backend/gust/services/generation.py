@@ -15,6 +15,7 @@ from gust.domain.branches import current_branch
 from gust.domain.errors import NotFound, StoreUnavailable, UpstreamError, ValidationError
 from gust.domain.ids import new_id, now
 from gust.domain.models import Chat, Message, User
+from gust.observability import Metrics
 from gust.ports.llm import ChatRequest
 from gust.ports.store import Store
 from gust.services.admission import Admission, check_max_tokens
@@ -87,7 +88,7 @@ class GenerationService:
         agents: AgentService,
         admission: Admission,
         after_complete: Sequence[AfterComplete] = (),
-        metrics: Any = None,
+        metrics: Metrics,
         final_retry: float = 180.0,
     ) -> None:
         self.store = store

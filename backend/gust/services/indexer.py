@@ -70,7 +70,7 @@ class Indexer:
     ) -> None:
         self.store = store
         self.index = index
-        self.metrics = metrics
+        self.metrics = metrics or Metrics()  # a command or test without the process's metrics
         self.batch_size = batch_size
         self.interval = interval
         self.max_backoff = max_backoff
@@ -226,8 +226,7 @@ class Indexer:
             pending = await self.store.count_search_pending()
         except Exception:  # noqa: BLE001 - the store's own health check reports it
             return None
-        if self.metrics is not None:
-            self.metrics.search_pending.set(pending)
+        self.metrics.search_pending.set(pending)
         return pending
 
     async def health(self) -> dict[str, Any]:
