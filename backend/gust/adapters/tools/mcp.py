@@ -43,6 +43,7 @@ MAX_ERROR_CHARS = 500
 # A session's SSE streams may stay open and silent for long; calls carry their own limits.
 SESSION_READ_TIMEOUT = 300.0
 CLOSE_TIMEOUT = 5.0
+MAX_PAGES = 20  # of a tool listing
 
 Status = Literal["idle", "connected", "unreachable", "blocked"]
 
@@ -122,6 +123,13 @@ class McpToolProvider:
             async with asyncio.timeout(self.connect_timeout * 2):
                 session = await self._open()
                 listed = await self._send(session, session.client.list_tools(cache_mode="bypass"))
+                tools = list(listed.tools)
+                for _ in range(MAX_PAGES):
+                    if not listed.next_cursor:
+                        break
+                    page = session.client.list_tools(cursor=listed.next_cursor, cache_mode="bypass")
+                    listed = await self._send(session, page)
+                    tools += listed.tools
         except (_Unavailable, TimeoutError, MCPError) as exc:
             self._tools = None
             message = self._failure_message(exc)
@@ -135,7 +143,7 @@ class McpToolProvider:
                 parameters=tool.input_schema or {"type": "object", "properties": {}},
                 approval=self.config.approval,
             )
-            for tool in listed.tools
+            for tool in tools
             if enabled is None or tool.name in enabled
         ]
         return self._tools
@@ -250,8 +258,8 @@ class McpToolProvider:
             log.info("MCP server %s: session ended: %r", self.config.name, exc)
             raise
         finally:
-            if not ready.done():
-                ready.cancel()
+            if not ready.done():  # cancelled while opening: the opener has given up already
+                ready.set_exception(ConnectionError("the session ended before it opened"))
 
     async def _send(self, session: _Session, request: Any) -> Any:
         """Await one request unless the session ends first."""
@@ -281,6 +289,8 @@ class McpToolProvider:
     def _session_failure(self, session: _Session, failure: BaseException | None = None) -> _Unavailable:
         if session.task.done() and not session.task.cancelled():
             failure = session.task.exception() or failure
+        elif not session.task.done():
+            session.task.cancel()  # a session that failed a request is not reused; nor left running
         self._session = None if self._session is session else self._session
         self.status = "unreachable"
         if failure is None:
