@@ -36,6 +36,9 @@ class SlowProvider:
             raise
         return ToolResult(True, "unreachable")
 
+    def owns(self, name: str) -> bool:
+        return name in ("stuck", "current_time")
+
     async def close(self) -> None:
         return None
 

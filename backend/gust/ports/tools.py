@@ -48,6 +48,11 @@ class ToolProvider(Protocol):
         its status; it never raises)."""
         ...
 
+    def owns(self, name: str) -> bool:
+        """Whether `name` is this provider's, listed or not (an unreachable MCP server owns
+        `mcp:<its name>/...`, so a call says why it failed rather than "unknown tool")."""
+        ...
+
     async def call(self, name: str, arguments: dict[str, Any], time_limit: float) -> ToolResult:
         """Run one of this provider's tools (`name` as listed) within `time_limit` seconds.
 

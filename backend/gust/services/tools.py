@@ -128,6 +128,9 @@ class ToolBox:
             await self.list_tools()  # a server added or reconnected since the last listing
             provider = self._routes.get(name)
         if provider is None:
+            # Not listed, but someone's: an MCP server that is down says so itself.
+            provider = next((p for p in self.providers if p.owns(name)), None)
+        if provider is None:
             return ToolResult(False, f"unknown tool '{name[:100]}'")
         try:
             # The provider bounds its own call; this is the backstop for one that does not.

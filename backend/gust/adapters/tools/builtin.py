@@ -90,6 +90,9 @@ class BuiltinTools:
             tools.append(WEB_SEARCH)
         return tools
 
+    def owns(self, name: str) -> bool:
+        return name in (CURRENT_TIME.name, FETCH_URL.name, WEB_SEARCH.name)
+
     async def call(self, name: str, arguments: dict[str, Any], time_limit: float) -> ToolResult:
         if name == CURRENT_TIME.name:
             return current_time(arguments)

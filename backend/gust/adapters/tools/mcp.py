@@ -148,6 +148,9 @@ class McpToolProvider:
         ]
         return self._tools
 
+    def owns(self, name: str) -> bool:
+        return name.startswith(self.prefix)
+
     async def call(self, name: str, arguments: dict[str, Any], time_limit: float) -> ToolResult:
         if not name.startswith(self.prefix):
             return ToolResult(False, f"unknown tool '{name[:100]}'")
