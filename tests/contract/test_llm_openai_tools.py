@@ -112,6 +112,23 @@ async def test_parallel_interleaved_calls_come_out_whole_in_index_order(
     assert order[:4] == [0, 1, 2, 0]
 
 
+async def test_finish_on_the_last_fragments_chunk(upstream: FakeUpstream, llm: OpenAICompatLLM) -> None:
+    scripted = [ScriptedCall("get_weather", '{"city": "Rome"}'), ScriptedCall("get_time", "{}")]
+    upstream.script = Script.calling(*scripted, finish_in_last_fragment=True)
+    chunks = await collect(llm)
+    assert kinds(chunks) == ["tool_delta", "tool_call", "finish", "usage"]
+    assert [(c.name, c.arguments) for c in calls(chunks)] == [(s.name, s.arguments) for s in scripted]
+
+
+async def test_done_without_a_finish_reason_still_yields_the_calls(
+    upstream: FakeUpstream, llm: OpenAICompatLLM
+) -> None:
+    upstream.script = Script.calling(ScriptedCall("get_weather", '{"city": "Lima"}'), omit_finish=True)
+    chunks = await collect(llm)
+    assert kinds(chunks) == ["tool_delta", "usage", "tool_call"]
+    assert [c.arguments for c in calls(chunks)] == ['{"city": "Lima"}']
+
+
 async def test_text_before_the_calls_is_kept(upstream: FakeUpstream, llm: OpenAICompatLLM) -> None:
     upstream.script = Script(tokens=["Let me ", "check."], tool_calls=[ScriptedCall("get_weather", "{}")])
     chunks = await collect(llm)

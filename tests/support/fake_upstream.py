@@ -64,6 +64,8 @@ class Script:
     tool_finish_reason: str = "tool_calls"
     omit_tool_index: bool = False  # fragments without `index` (some Gemini versions)
     repeat_tool_name: bool = False  # the name in every fragment (some vLLM parsers)
+    finish_in_last_fragment: bool = False  # finish_reason on the chunk of the last fragment
+    omit_finish: bool = False  # no finish_reason at all: the stream just ends with [DONE]
     # The answer to a request whose last message is a `tool` result. None with tool_calls
     # set: call the tools again, every time (a model that never stops calling tools).
     after_tools: Script | None = None
@@ -291,18 +293,25 @@ class FakeUpstream:
                 await asyncio.sleep(script.pause)
             if script.delay:
                 await asyncio.sleep(script.delay)
-        finish = script.finish_reason
+        finish: str | None = script.finish_reason
+        finished = False
         if script.tool_calls:
-            for fragments in self._tool_fragments(script):
-                await self._send(request, response, chunk({"tool_calls": fragments}), script)
+            finish = script.tool_finish_reason
+            lists = self._tool_fragments(script)
+            for n, fragments in enumerate(lists):
+                together = script.finish_in_last_fragment and n == len(lists) - 1
+                await self._send(
+                    request, response, chunk({"tool_calls": fragments}, finish if together else None), script
+                )
+                finished = together
                 if script.delay:
                     await asyncio.sleep(script.delay)
-            finish = script.tool_finish_reason
         usage = {"prompt_tokens": 11, "completion_tokens": len(tokens), "total_tokens": 11 + len(tokens)}
-        last = chunk({}, finish)
-        if script.usage_in_choice:
-            last["choices"][0]["usage"] = usage
-        await self._send(request, response, last, script)
+        if not finished and not script.omit_finish:
+            last = chunk({}, finish)
+            if script.usage_in_choice:
+                last["choices"][0]["usage"] = usage
+            await self._send(request, response, last, script)
         if script.include_usage and (body.get("stream_options") or {}).get("include_usage"):
             await self._send(
                 request,
