@@ -35,12 +35,17 @@ async def server(tmp_path: Path) -> AsyncIterator[McpServerProcess]:
 
 
 def provider(
-    url: str, *, policy: AddressPolicy = LOCAL, mode: str = "auto", **config: object
+    url: str,
+    *,
+    policy: AddressPolicy = LOCAL,
+    mode: str = "auto",
+    connect_timeout: float = 15.0,  # generous: the machine may be busy; hangs are bounded per test
+    **config: object,
 ) -> McpToolProvider:
     return McpToolProvider(
         McpServerConfig(name="testsrv", url=url, **config),  # type: ignore[arg-type]
         policy=policy,
-        connect_timeout=3.0,
+        connect_timeout=connect_timeout,
         mode=mode,
     )
 
@@ -144,9 +149,13 @@ async def test_a_hanging_server_times_out_and_recovers(server: McpServerProcess)
 
 async def test_a_server_that_hangs_before_the_first_session_times_out(server: McpServerProcess) -> None:
     server.pause()
-    mcp = provider(server.url)
+    mcp = provider(server.url, connect_timeout=1.0)
     try:
         assert await mcp.list_tools() == []
+        assert (
+            mcp.status == "unreachable"
+            and mcp.status_detail == "MCP server 'testsrv' did not answer within 1 s"
+        )
         result = await mcp.call("mcp:testsrv/add", {"a": 1, "b": 2}, 2)
         assert not result.ok and "did not answer within" in result.content
     finally:
@@ -229,7 +238,7 @@ async def test_dns_rebinding_is_refused_at_connect_time(site: SiteServer) -> Non
         McpServerConfig(name="testsrv", url=f"http://mcp.rebind.example:{site.port}/mcp"),
         policy=GUARDED,
         resolver=resolver,
-        connect_timeout=3.0,
+        connect_timeout=15.0,
     )
     try:
         result = await mcp.call("mcp:testsrv/add", {"a": 1, "b": 2}, 5)
@@ -246,7 +255,7 @@ async def test_an_allow_listed_internal_name_reaches_its_server(server: McpServe
         McpServerConfig(name="testsrv", url=f"http://mcp.internal:{server.port}/mcp"),
         policy=AddressPolicy(allowed_ports=None, allowed=AllowList.parse("mcp.internal")),
         resolver=resolver,
-        connect_timeout=3.0,
+        connect_timeout=15.0,
     )
     try:
         result = await mcp.call("mcp:testsrv/add", {"a": 20, "b": 1}, 5)
