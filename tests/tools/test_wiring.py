@@ -9,7 +9,7 @@ from pathlib import Path
 import pydantic
 import pytest
 
-from gust.adapters.tools.mcp import McpServerConfig
+from gust.adapters.tools.mcp import McpServerConfig, McpToolProvider
 from gust.adapters.web.extract import HtmlExtractor
 from gust.adapters.web.fetcher import SafeFetcher
 from gust.adapters.web.searx import SearxClient
@@ -84,5 +84,19 @@ async def test_without_the_allow_list_a_loopback_mcp_server_is_refused(
         assert not refused.ok
         assert refused.content == "MCP server 'calc' refused by the SSRF guard: private address"
         assert (await box.call("mcp:other/add", {})).content == "unknown tool 'mcp:other/add'"
+    finally:
+        await box.close()
+
+
+async def test_an_unknown_name_never_reaches_any_server(tmp_path: Path) -> None:
+    down = McpServerConfig("calc", f"http://127.0.0.1:{free_port()}/mcp")
+    box = build_toolbox(make_settings(tmp_path, ssrf_allowed_hosts="127.0.0.1"), mcp_servers=[down])
+    try:
+        for _ in range(3):  # a model repeating a name it made up
+            result = await box.call("delete_everything", {})
+            assert not result.ok and result.content == "unknown tool 'delete_everything'"
+        provider = box.providers[1]
+        assert isinstance(provider, McpToolProvider)
+        assert provider.status == "idle" and provider.sessions_opened == 0  # no connection tried
     finally:
         await box.close()

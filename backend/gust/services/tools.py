@@ -120,18 +120,14 @@ class ToolBox:
         return ToolResult(ok=result.ok, content=content, elapsed_ms=elapsed, cut=cut or result.cut)
 
     async def _call(self, name: str, arguments: str | dict[str, Any], time_limit: float) -> ToolResult:
+        # Listed, else whoever owns the name (an MCP server that is down says so itself). No
+        # re-listing here: a model repeating an unknown name must not reconnect every server.
+        provider = self._routes.get(name) or next((p for p in self.providers if p.owns(name)), None)
+        if provider is None:
+            return ToolResult(False, f"unknown tool '{name[:100]}'")
         parsed = parse_arguments(arguments)
         if isinstance(parsed, ToolResult):
             return parsed
-        provider = self._routes.get(name)
-        if provider is None:
-            await self.list_tools()  # a server added or reconnected since the last listing
-            provider = self._routes.get(name)
-        if provider is None:
-            # Not listed, but someone's: an MCP server that is down says so itself.
-            provider = next((p for p in self.providers if p.owns(name)), None)
-        if provider is None:
-            return ToolResult(False, f"unknown tool '{name[:100]}'")
         try:
             # The provider bounds its own call; this is the backstop for one that does not.
             async with asyncio.timeout(time_limit + GRACE_SECONDS):
