@@ -124,7 +124,10 @@ async def test_a_server_that_is_down_fails_clearly() -> None:
     mcp = provider(f"http://127.0.0.1:{free_port()}/mcp")
     try:
         assert await mcp.list_tools() == []
-        assert mcp.status == "unreachable"
+        assert mcp.status == "unreachable" and mcp.connect_attempts == 1
+        # The next answers' listings do not try again at once (backoff); a refresh does.
+        assert await mcp.list_tools() == [] and mcp.connect_attempts == 1
+        assert await mcp.refresh() == [] and mcp.connect_attempts == 2
         result = await mcp.call("mcp:testsrv/add", {"a": 1, "b": 2}, 5)
         assert not result.ok
         assert result.content == "MCP server 'testsrv' is unreachable (connection refused)"

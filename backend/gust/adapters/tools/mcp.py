@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -44,6 +45,9 @@ MAX_ERROR_CHARS = 500
 SESSION_READ_TIMEOUT = 300.0
 CLOSE_TIMEOUT = 5.0
 MAX_PAGES = 20  # of a tool listing
+# After a failed listing, answers list no tools from this server for a while (doubling up to
+# the maximum) instead of each trying to connect: a server that hangs would slow every one.
+LIST_BACKOFF_MAX = 60.0
 
 Status = Literal["idle", "connected", "unreachable", "blocked"]
 
@@ -101,6 +105,9 @@ class McpToolProvider:
         self.status: Status = "idle"
         self.status_detail = ""
         self.sessions_opened = 0  # for the admin's status and for tests of session reuse
+        self.connect_attempts = 0
+        self._list_backoff = 0.0
+        self._list_retry_at = 0.0
         self._guard = OutboundGuard(policy, resolver, resolve_timeout=connect_timeout)
         self._session: _Session | None = None
         self._lock = asyncio.Lock()
@@ -115,6 +122,8 @@ class McpToolProvider:
         """The server's (enabled) tools, listed once per session; none while it is unreachable."""
         if self._tools is not None and self._session is not None and self._session.alive:
             return self._tools
+        if time.monotonic() < self._list_retry_at:
+            return []  # failed recently: see LIST_BACKOFF_MAX (a call still tries at once)
         return await self.refresh()
 
     async def refresh(self) -> list[ToolSpec]:
@@ -132,9 +141,17 @@ class McpToolProvider:
                     tools += listed.tools
         except (_Unavailable, TimeoutError, MCPError) as exc:
             self._tools = None
+            self._list_backoff = min(LIST_BACKOFF_MAX, max(1.0, self._list_backoff * 2))
+            self._list_retry_at = time.monotonic() + self._list_backoff
             message = self._failure_message(exc)
-            log.warning("MCP server %s: listing tools failed: %s", self.config.name, message)
+            log.warning(
+                "MCP server %s: listing tools failed (next try in %.0f s): %s",
+                self.config.name,
+                self._list_backoff,
+                message,
+            )
             return []
+        self._list_backoff = self._list_retry_at = 0.0
         enabled = self.config.enabled_tools
         self._tools = [
             ToolSpec(
@@ -206,6 +223,7 @@ class McpToolProvider:
             except FetchError as exc:
                 self.status, self.status_detail = "blocked", exc.reason
                 raise _Unavailable(self._blocked_message(exc)) from None
+            self.connect_attempts += 1
             try:
                 session = await self._start_session()
             except _Unavailable as exc:
