@@ -324,6 +324,33 @@ async def test_malformed_tool_requests_are_clear_400s(
     assert upstream.requests == []  # nothing malformed ever reaches the provider
 
 
+async def test_tool_definitions_reach_the_provider_as_sent(
+    tools_app: RunningApp, key: str, upstream: FakeUpstream, http: aiohttp.ClientSession
+) -> None:
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "lookup",
+            "description": "d",
+            "parameters": {
+                "type": "object",
+                "properties": {"q": {"type": "string"}},
+                "additionalProperties": False,
+            },
+            "strict": True,
+            "x_provider_hint": {"cache": "ephemeral"},  # a field Gust does not know
+        },
+        "x_extra": 1,
+    }
+    body = {"model": "fake-model", "messages": HI, "tools": [tool], "parallel_tool_calls": False}
+    headers = {"Authorization": f"Bearer {key}"}
+    async with http.post(tools_app.url + "/v1/chat/completions", json=body, headers=headers) as resp:
+        assert resp.status == 200, await resp.text()
+    sent = upstream.requests[-1]
+    assert sent["tools"] == [tool]
+    assert sent["parallel_tool_calls"] is False
+
+
 async def test_valid_tool_history_without_tools_is_passed_on(
     tools_app: RunningApp, key: str, upstream: FakeUpstream
 ) -> None:

@@ -1,9 +1,10 @@
 """The request of `/v1/chat/completions`, checked for shape and size (client-side tools too).
 
-Client-side tools: as on OpenAI's API, the client owns the tools: Gust sends `tools`, `tool_choice` and the
-conversation's assistant `tool_calls` and `tool` results to the provider unchanged, and
-streams the provider's `tool_calls` deltas back unchanged. What is checked here is shape
-and size, so a malformed request is a clear 400 from Gust rather than the provider's.
+Client-side tools, as on OpenAI's API: the client owns the tools. Gust sends `tools`,
+`tool_choice` and the conversation's assistant `tool_calls` and `tool` results to the
+provider unchanged (fields of a tool definition it does not know included), and streams
+the provider's `tool_calls` deltas back unchanged. What is checked here is shape and size,
+so a malformed request is a clear 400 from Gust rather than the provider's.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ MAX_MESSAGES = 1000
 
 
 class FunctionDef(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="ignore")
+    model_config = pydantic.ConfigDict(extra="allow")  # passed on as sent
     name: str = pydantic.Field(pattern=TOOL_NAME)
     description: str | None = pydantic.Field(None, max_length=MAX_DESCRIPTION_CHARS)
     parameters: dict[str, Any] | None = None
@@ -35,7 +36,7 @@ class FunctionDef(pydantic.BaseModel):
 class ToolDef(pydantic.BaseModel):
     """One entry of `tools`: only function tools exist in the chat-completions API."""
 
-    model_config = pydantic.ConfigDict(extra="ignore")
+    model_config = pydantic.ConfigDict(extra="allow")  # passed on as sent
     type: Literal["function"]
     function: FunctionDef
 
