@@ -137,7 +137,8 @@ export class StreamController {
         // The server is not reachable at all: no fallback (it would fail the same way).
         return { kind: 'failed', unreachable: true, error: unreachableError() };
       }
-      if (options.fallbackBody && shouldFallBack(error)) return this.fallback(token, options.fallbackBody);
+      // `await`: the run stays current (see finally) until the fallback has answered.
+      if (options.fallbackBody && shouldFallBack(error)) return await this.fallback(token, options.fallbackBody);
       if (error instanceof HttpError) {
         const retryable = error.status >= 500 || error.status === 429;
         return { kind: 'failed', unreachable: false, error: { code: error.code, message: error.message, retryable } };
