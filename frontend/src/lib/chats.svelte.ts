@@ -184,7 +184,7 @@ class ChatList {
     if (!pending) return;
     clearTimeout(pending.timer);
     this.pendingDeletes = this.pendingDeletes.filter((p) => p !== pending);
-    this.upsert(pending.chat);
+    this.upsert(this.get(chatId) ?? pending.chat); // the record may have changed meanwhile (a title)
   }
 
   async commitDelete(chatId: string): Promise<void> {
@@ -195,7 +195,7 @@ class ChatList {
     try {
       await api.deleteChat(chatId);
     } catch {
-      this.upsert(pending.chat); // it is still there: show it again
+      this.upsert(this.get(chatId) ?? pending.chat); // it is still there: show it again
     }
   }
 
