@@ -73,3 +73,44 @@ def test_the_generator_reads_the_document_not_the_models(document: dict[str, Any
     start["required"].append("extra_field")
     diff = event_types.difference(event_types.render(document), event_types.render(changed))
     assert "+  extra_field: number;" in diff
+
+
+def test_the_generator_translates_what_pydantic_emits() -> None:
+    """Shapes later events may use (maps, tuples, a described $ref, enums, deprecation)
+    come out as TypeScript; an unknown construct is an error, never a silent `unknown`."""
+    document: dict[str, Any] = {
+        "paths": {
+            event_types.USER_EVENTS_PATH: {"get": {"responses": {"200": {"content": {"text/event-stream": {
+                "schema": {"properties": {"data": {"contentSchema": {"$ref": "#/components/schemas/T"}}}}
+            }}}}}}
+        },
+        "components": {"schemas": {
+            event_types.STREAM_UNION: {"oneOf": [{"$ref": "#/components/schemas/E"}]},
+            "E": {
+                "type": "object",
+                "required": ["type", "counts", "pair", "kind"],
+                "properties": {
+                    "type": {"const": "e"},
+                    "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+                    "pair": {"type": "array", "prefixItems": [{"type": "string"}, {"type": "number"}]},
+                    "kind": {"allOf": [{"$ref": "#/components/schemas/Kind"}], "description": "which"},
+                    "old": {"type": "string", "deprecated": True},
+                },
+            },
+            "Kind": {"enum": ["a", "b"], "type": "string"},
+            "T": {"type": "object", "required": ["type"], "properties": {"type": {"const": "t"}}},
+        }},
+    }
+    text = event_types.render(document)
+    for line in [
+        "  counts: {\n    [key: string]: number;\n  };",
+        "  pair: [string, number];",
+        "  /** which */\n  kind: Kind;",
+        "  /** @deprecated */\n  old?: string;",
+        'export type Kind = "a" | "b";',
+        'export const STREAM_EVENT_TYPES = ["e"] as const;',
+    ]:
+        assert line in text, line
+    document["components"]["schemas"]["Kind"] = {"not": {"type": "string"}}
+    with pytest.raises(event_types.UnsupportedSchema):
+        event_types.render(document)

@@ -10,8 +10,8 @@ unnoticed: tests/unit/test_event_types_drift.py regenerates and compares.
     PYTHONPATH=backend python -m gust.codegen.event_types --check  # exit 1 on a difference
 
 Only the JSON Schema the OpenAPI builder emits for pydantic models is supported (objects,
-`$ref`, `const`, `enum`, `anyOf`/`oneOf`, arrays, scalars); anything else is an error
-rather than a silent `unknown`.
+maps, `$ref`, `const`, `enum`, `anyOf`/`oneOf`, a one-element `allOf`, arrays, tuples,
+scalars); anything else is an error rather than a silent `unknown`.
 """
 
 from __future__ import annotations
@@ -90,6 +90,10 @@ class _Writer:
             return _literal(schema["const"])
         if "enum" in schema:
             return " | ".join(_literal(v) for v in schema["enum"])
+        if "allOf" in schema:
+            if len(schema["allOf"]) != 1:
+                raise UnsupportedSchema(f"an allOf of several schemas: {json.dumps(schema)}")
+            return self.type_of(schema["allOf"][0], indent)  # a $ref with its own description
         for key in ("anyOf", "oneOf"):
             if key in schema:
                 parts: list[str] = []
@@ -109,6 +113,8 @@ class _Writer:
             return "boolean"
         if kind == "null":
             return "null"
+        if kind == "array" and "prefixItems" in schema:  # a tuple
+            return "[" + ", ".join(self.type_of(item, indent) for item in schema["prefixItems"]) + "]"
         if kind == "array":
             item = self.type_of(schema.get("items", {}), indent) if schema.get("items") else "unknown"
             return f"Array<{item}>"
