@@ -107,3 +107,17 @@ class ExtractionFailed(GustError):
 
     status = 422
     code = "extract_failed"
+
+
+BlockKind = Literal["heading", "paragraph", "row", "code"]
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """A unit of a document's structure, as extraction finds it and chunking consumes it."""
+
+    text: str
+    kind: BlockKind = "paragraph"
+    page: int | None = None
+    section: str | None = None
+
