@@ -142,3 +142,15 @@ def test_names_are_cleaned_for_display() -> None:
     assert clean_name("a\x00b\u202ec.txt") == "abc.txt"
     assert clean_name("") == "file"
     assert len(clean_name("x" * 1000)) == 255
+
+
+def test_limits_come_from_the_settings() -> None:
+    from gust.config import Settings
+
+    settings = Settings(file_max_bytes=4096, file_quota_bytes=0, file_chunk_tokens=200,
+                        file_chunk_overlap_tokens=20, _env_file=None)
+    limits = FileLimits.from_settings(settings)
+    assert (limits.max_bytes, limits.quota_bytes, limits.max_tokens, limits.min_tokens,
+            limits.overlap_tokens) == (4096, 0, 200, 50, 20)
+    with pytest.raises(ValueError, match="at most half"):
+        Settings(file_chunk_tokens=100, file_chunk_overlap_tokens=60, _env_file=None)

@@ -8,8 +8,16 @@ stored and the file turns `ready`, or it turns `failed` with a code of
 gust.domain.files.FILE_ERROR_CODES. Nothing a file does in the worker reaches the event
 loop; a file the server stopped reading is read again by `recover()` at start-up.
 
-Wiring (app.py): FileService(store, storage, isolation, FileLimits(...)), `await
-files.recover()` after start, `await files.close()` at shutdown.
+Wiring (app.py), with `s` the Settings:
+
+    storage = (GridFSFileStorage(s.mongodb_uri, s.mongodb_db_name, timeout_ms=s.mongodb_timeout_ms)
+               if s.mongodb_uri else DirectoryFileStorage(s.files_dir))
+    isolation = ProcessIsolation(memory_bytes=s.file_extract_memory_mb << 20,
+                                 timeout=s.file_extract_timeout, max_concurrent=s.parse_max_concurrent)
+    files = FileService(store, storage, isolation, FileLimits.from_settings(s))
+
+then `await storage.start()`, `await files.recover()` once the store is up, and
+`await files.close()` then `await storage.close()` at shutdown.
 """
 
 from __future__ import annotations
@@ -66,6 +74,17 @@ class FileLimits:
     overlap_tokens: int = 60
     busy_wait: float = 300.0  # how long a file waits for a free worker before it fails
     concurrency: int = 1  # files read at once by this process (each in its own worker)
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> FileLimits:
+        """From gust.config.Settings (typed Any: services do not import the configuration)."""
+        return cls(
+            max_bytes=settings.file_max_bytes, quota_bytes=settings.file_quota_bytes,
+            max_unpacked_bytes=settings.file_max_unpacked_bytes, max_text_chars=settings.file_max_text_chars,
+            max_image_pixels=settings.file_max_image_pixels, max_tokens=settings.file_chunk_tokens,
+            min_tokens=min(100, settings.file_chunk_tokens // 4),
+            overlap_tokens=settings.file_chunk_overlap_tokens,
+        )
 
 
 class FileService:
