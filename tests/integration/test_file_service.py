@@ -57,7 +57,9 @@ async def test_types_come_from_the_bytes_and_unsupported_ones_leave_nothing(rig:
     assert pdf_named_docx.content_type == "application/pdf"
     docx = await rig.service.ingest("u1", "x.bin", stream(documents.docx([("p", "body text")])))
     assert docx.content_type.endswith("wordprocessingml.document")
+    polyglot = documents.pdf([["visible"]]) + documents.docx([("p", "hidden")])
     for name, data in (("notes.txt", b"\x7fELF\x02\x01\x01" + bytes(range(256)) * 8),
+                       ("report.pdf", polyglot),
                        ("doc.docx", documents.xlsx({"S": [["a"]]})[:100] + b"\x00" * 50)):
         with pytest.raises(UnsupportedFileType):
             await rig.service.ingest("u1", name, stream(data))

@@ -8,7 +8,15 @@ import zipfile
 import pytest
 
 from gust.domain.files import UnsupportedFileType
-from gust.services.file_types import HEAD_BYTES, decode_text, needs_whole_file, sniff, sniff_container
+from gust.services.file_types import (
+    HEAD_BYTES,
+    TAIL_BYTES,
+    decode_text,
+    needs_whole_file,
+    refuse_polyglot,
+    sniff,
+    sniff_container,
+)
 from tests.support import documents
 
 
@@ -105,3 +113,31 @@ def test_text_encodings() -> None:
     assert decode_text(head, partial=True) is not None
     assert decode_text(head) is not None  # cp1252 fallback, not "binary"
     assert decode_text(b"text\x00with a NUL") is None
+
+
+def check_polyglot(data: bytes) -> None:
+    refuse_polyglot(sniff(data[:HEAD_BYTES]), data[:HEAD_BYTES], data[-TAIL_BYTES:], len(data))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        documents.pdf([["hello"]]) + documents.docx([("p", "hidden")]),  # PDF + ZIP
+        documents.image("GIF") + plain_zip(["a.class"]),  # a GIFAR
+        documents.image("PNG") + plain_zip(["x"]),
+        documents.pdf([["a"]]) + plain_zip([f"m{i}.xml" for i in range(3000)]),  # a directory > the tail
+        documents.pdf([["a"]]) + plain_zip(["x"]) + b"\n%%EOF\n",  # bytes after the end record
+        documents.image("JPEG")[:20] + b"%PDF-1.4 " + documents.image("JPEG")[20:],
+    ],
+)
+def test_a_file_that_is_two_formats_at_once_is_refused(data: bytes) -> None:
+    with pytest.raises(UnsupportedFileType):
+        check_polyglot(data)
+
+
+def test_ordinary_files_are_not_taken_for_polyglots() -> None:
+    for data in (documents.pdf([["a"]]), documents.image("PNG"), documents.docx([("p", "x")]),
+                 b"text that mentions PK\x05\x06 and %PDF- in passing\n"):
+        check_polyglot(data)
+    # The end record's signature alone, pointing at no central directory, is not a ZIP.
+    check_polyglot(documents.pdf([["a"]]) + b"PK\x05\x06" + bytes(18) + b"%%EOF\n")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from gust.domain.files import UnsupportedFileType
 
 HEAD_BYTES = 8192
+TAIL_BYTES = 65_557  # a ZIP's end record (22 bytes) and the longest comment it may carry
 MAX_DIRECTORY_ENTRIES = 25_000  # safe_archive's default member limit
 
 
@@ -83,6 +84,36 @@ def sniff(head: bytes) -> FileKind:
     if text is None:
         raise UnsupportedFileType("the file's content is not a supported type")
     return _text_kind(text)
+
+
+def refuse_polyglot(kind: FileKind, head: bytes, tail: bytes, size: int) -> None:
+    """Refuse a file that is two formats at once (a PDF or an image that is also a ZIP, an
+    image that is also a PDF): one reader would see what another never shows (a GIFAR).
+    `tail` is the file's last TAIL_BYTES bytes (or all of it), `size` its length."""
+    if kind.name in ("zip", "ole2"):
+        return
+    if _zip_end_record(tail, size - len(tail)):
+        raise UnsupportedFileType(f"the file is a ZIP archive as well as {kind.name.upper()}")
+    if kind.is_image and b"%PDF-" in head[:1024]:
+        raise UnsupportedFileType(f"the file is a PDF as well as {kind.name.upper()}")
+
+
+def _zip_end_record(tail: bytes, base: int) -> bool:
+    """Whether `tail` (starting at offset `base` of the file) holds a ZIP end record that
+    describes a central directory ending where the record begins, as ZIP readers accept it
+    (with or without bytes before the archive or after the record)."""
+    at = tail.rfind(_EMPTY_ZIP)
+    while at >= 0:
+        if at + _EOCD.size <= len(tail):
+            fields = _EOCD.unpack_from(tail, at)
+            directory_size, directory_offset = fields[5], fields[6]
+            start = at - directory_size  # where the directory must begin, within `tail`
+            if 0 < directory_size and directory_offset + directory_size <= base + at and (
+                start < 0 or tail[start:start + 4] == b"PK\x01\x02"
+            ):
+                return True
+        at = tail.rfind(_EMPTY_ZIP, 0, at)
+    return False
 
 
 def needs_whole_file(kind: FileKind) -> bool:

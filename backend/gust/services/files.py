@@ -45,7 +45,14 @@ from gust.domain.ids import new_id, now
 from gust.ports.file_storage import BlobTooLarge, FileStorage, read_all
 from gust.ports.files_store import FilesStore
 from gust.ports.isolation import Isolation
-from gust.services.file_types import HEAD_BYTES, needs_whole_file, sniff, sniff_container
+from gust.services.file_types import (
+    HEAD_BYTES,
+    TAIL_BYTES,
+    needs_whole_file,
+    refuse_polyglot,
+    sniff,
+    sniff_container,
+)
 
 log = logging.getLogger(__name__)
 
@@ -111,11 +118,14 @@ class FileService:
         limit, quota_bound = await self._upload_limit(owner_id)
         file_id = new_id()
         head = bytearray()
+        tail = bytearray()
 
         async def watched() -> AsyncIterator[bytes]:
             async for chunk in chunks:
                 if len(head) < HEAD_BYTES:
                     head.extend(chunk[: HEAD_BYTES - len(head)])
+                tail.extend(chunk[-TAIL_BYTES:])
+                del tail[:-TAIL_BYTES]
                 yield chunk
 
         try:
@@ -129,6 +139,7 @@ class FileService:
             if blob.size == 0:
                 raise ValidationError("the file is empty", code="file_empty")
             kind = sniff(bytes(head))
+            refuse_polyglot(kind, bytes(head), bytes(tail), blob.size)
             if needs_whole_file(kind):
                 data = await read_all(self.storage, owner_id, file_id, max_bytes=blob.size)
                 kind = await asyncio.to_thread(sniff_container, data)
