@@ -13,7 +13,7 @@ import pytest
 from gridfs.asynchronous.grid_file import AsyncGridFSBucket
 
 from gust.adapters.files.directory import PARTIAL, DirectoryFileStorage
-from gust.adapters.files.gridfs import GridFSFileStorage
+from gust.adapters.files.gridfs import CorruptStoredFile, GridFSFileStorage
 from gust.domain.ids import new_id
 from gust.ports.file_storage import BlobExists, BlobNotFound, BlobTooLarge, FileStorage, read_all
 from tests.support.env import require_env
@@ -104,8 +104,16 @@ async def test_a_failing_stream_leaves_nothing(storage: FileStorage) -> None:
 
 async def test_an_existing_id_is_never_overwritten(storage: FileStorage) -> None:
     await storage.put("u1", "same", stream(b"first"), max_bytes=100)
+    read_parts: list[bytes] = []
+
+    async def second() -> AsyncIterator[bytes]:
+        for part in (b"sec", b"ond"):
+            read_parts.append(part)
+            yield part
+
     with pytest.raises(BlobExists):
-        await storage.put("u1", "same", stream(b"second"), max_bytes=100)
+        await storage.put("u1", "same", second(), max_bytes=100)
+    assert read_parts == []  # refused before the upload was read
     assert await read(storage, "u1", "same") == b"first"
 
 
@@ -183,6 +191,21 @@ async def test_gridfs_layout_is_readable_by_pymongos_gridfs_and_back() -> None:
         await bucket.upload_from_stream_with_id("theirs", "theirs.bin", data, metadata={"owner_id": "u1"})
         assert await read(storage, "u1", "theirs") == data
         assert await storage.usage("u1") == 2 * len(data)
+    finally:
+        await storage.database.client.drop_database(db_name)
+        await storage.close()
+
+
+async def test_gridfs_reports_a_file_whose_chunks_are_missing() -> None:
+    uri = require_env("TEST_MONGODB_URI", "a MongoDB wire-protocol server (FerretDB)")
+    db_name = f"gust_files_{uuid.uuid4().hex[:12]}"
+    storage = GridFSFileStorage(uri, db_name)
+    await storage.start()
+    try:
+        await storage.put("u1", "holed", stream(os.urandom(600 * 1024)), max_bytes=1 << 20)
+        await storage.database["files.chunks"].delete_one({"files_id": "holed", "n": 1})
+        with pytest.raises(CorruptStoredFile):
+            await read(storage, "u1", "holed")
     finally:
         await storage.database.client.drop_database(db_name)
         await storage.close()

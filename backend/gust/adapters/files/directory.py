@@ -56,6 +56,8 @@ class DirectoryFileStorage:
         self, owner_id: str, file_id: str, chunks: AsyncIterable[bytes], *, max_bytes: int
     ) -> StoredBlob:
         final = self._path(owner_id, file_id)
+        if await asyncio.to_thread(final.exists):  # refuse before reading the upload
+            raise BlobExists(f"a stored file {file_id} exists")
         temp = self.root / PARTIAL / f"{file_id}.{secrets.token_hex(8)}"
         digest = hashlib.sha256()
         size = 0
