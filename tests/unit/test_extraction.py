@@ -146,3 +146,19 @@ def test_too_much_text_fails_with_its_own_code() -> None:
     with pytest.raises(GustError) as refused:
         list(extract_file(("word " * 10_000).encode(), {"max_text_chars": 1000}))
     assert refused.value.code == "file_text_too_large" and refused.value.status == 413
+
+
+def test_pptx_text_inside_grouped_shapes_is_read() -> None:
+    import io
+
+    from pptx import Presentation
+    from pptx.util import Inches
+
+    presentation = Presentation(io.BytesIO(documents.pptx([("Grouped", ["outside"])])))
+    group = presentation.slides[0].shapes.add_group_shape()
+    box = group.shapes.add_textbox(Inches(1), Inches(1), Inches(2), Inches(1))
+    box.text_frame.text = "inside a group"
+    out = io.BytesIO()
+    presentation.save(out)
+    _pages, found = passages(out.getvalue())
+    assert find(found, "inside a group")["section"] == "Grouped"

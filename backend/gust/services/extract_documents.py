@@ -202,7 +202,7 @@ def pptx_blocks(data: bytes, max_unpacked: int, pages_seen: list[int]) -> Iterat
             section = title or f"Slide {number}"
             if title:
                 yield Block(title, "heading", page=number, section=section)
-            for shape in slide.shapes:
+            for shape in _flat_shapes(slide.shapes):
                 if title_shape is not None and shape.shape_id == title_shape.shape_id:
                     continue
                 if shape.has_text_frame:
@@ -223,6 +223,15 @@ def pptx_blocks(data: bytes, max_unpacked: int, pages_seen: list[int]) -> Iterat
                     yield Block(notes, page=number, section=section)
     except (LxmlError, *_OFFICE_ERRORS) as exc:
         raise failed("file_corrupt", f"the PPTX cannot be read ({type(exc).__name__})") from None
+
+
+def _flat_shapes(shapes: Any, depth: int = 0) -> Iterator[Any]:
+    """A slide's shapes with the members of groups in place of the groups."""
+    for shape in shapes:
+        if hasattr(shape, "shapes") and depth < 16:  # a group shape
+            yield from _flat_shapes(shape.shapes, depth + 1)
+        else:
+            yield shape
 
 
 def xlsx_blocks(data: bytes, max_unpacked: int) -> Iterator[Block]:
