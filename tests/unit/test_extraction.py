@@ -162,3 +162,20 @@ def test_pptx_text_inside_grouped_shapes_is_read() -> None:
     presentation.save(out)
     _pages, found = passages(out.getvalue())
     assert find(found, "inside a group")["section"] == "Grouped"
+
+
+def test_docx_text_inside_content_controls_is_read() -> None:
+    import io
+
+    from docx import Document
+    from docx.oxml import parse_xml
+
+    document = Document(io.BytesIO(documents.docx([("p", "before")])))
+    w = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+    sdt = parse_xml(f'<w:sdt xmlns:w="{w}"><w:sdtContent><w:p><w:r><w:t>inside a content control</w:t>'
+                    "</w:r></w:p></w:sdtContent></w:sdt>")
+    document.element.body.insert(0, sdt)
+    out = io.BytesIO()
+    document.save(out)
+    _pages, found = passages(out.getvalue())
+    assert "inside a content control" in found[0]["text"] and "before" in found[0]["text"]

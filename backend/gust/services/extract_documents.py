@@ -141,7 +141,7 @@ def docx_blocks(data: bytes, max_unpacked: int) -> Iterator[Block]:
     try:
         document = Document(package)
         trail: list[tuple[int, str]] = []
-        for item in document.iter_inner_content():
+        for item in _body_items(document.element.body, document, 0):
             section = " › ".join(title for _level, title in trail) or None
             if isinstance(item, Table):
                 header: list[str] | None = None
@@ -166,6 +166,24 @@ def docx_blocks(data: bytes, max_unpacked: int) -> Iterator[Block]:
             yield Block(text, "heading", section=" › ".join(title for _level, title in trail))
     except (LxmlError, *_OFFICE_ERRORS) as exc:
         raise failed("file_corrupt", f"the DOCX cannot be read ({type(exc).__name__})") from None
+
+
+def _body_items(container: Any, parent: Any, depth: int) -> Iterator[Any]:
+    """Paragraphs and tables in body order, including those inside content controls
+    (w:sdt: tables of contents, template fields), which python-docx's iterator skips."""
+    from docx.oxml.ns import qn
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+
+    for child in container.iterchildren():
+        if child.tag == qn("w:p"):
+            yield Paragraph(child, parent)
+        elif child.tag == qn("w:tbl"):
+            yield Table(child, parent)
+        elif child.tag == qn("w:sdt") and depth < 8:
+            content = child.find(qn("w:sdtContent"))
+            if content is not None:
+                yield from _body_items(content, parent, depth + 1)
 
 
 def _unique_cells(cells: list[str]) -> list[str]:
