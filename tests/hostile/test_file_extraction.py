@@ -173,9 +173,10 @@ async def test_a_file_that_needs_more_memory_than_the_worker_has_fails_as_too_co
 
 
 async def test_a_file_that_reads_too_long_fails_as_a_timeout(tmp_path: Path) -> None:
+    """20 MB of text to cut into passages: seconds of CPU, against a 1 s CPU cap."""
     text = "".join(f"line {i} with some words in it\n" for i in range(600_000)).encode()
     limits = FileLimits(max_bytes=25 << 20, max_text_chars=1 << 30)
-    async with files_rig("sqlite", tmp_path, limits, timeout=1.0) as rig:
+    async with files_rig("sqlite", tmp_path, limits, timeout=0.5) as rig:
         record = await rig.service.ingest("u1", "long.txt", stream(text))
         done = await rig.settled(record, timeout=60)
         assert (done.status, done.error_code) == ("failed", "extract_timeout")
