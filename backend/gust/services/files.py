@@ -30,7 +30,7 @@ import re
 import unicodedata
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gust.domain.errors import GustError, NotFound, Overloaded, RateLimited, ValidationError
 from gust.domain.files import (
@@ -53,6 +53,9 @@ from gust.services.file_types import (
     sniff,
     sniff_container,
 )
+
+if TYPE_CHECKING:
+    from gust.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +86,8 @@ class FileLimits:
     concurrency: int = 1  # files read at once by this process (each in its own worker)
 
     @classmethod
-    def from_settings(cls, settings: Any) -> FileLimits:
-        """From gust.config.Settings (typed Any: services do not import the configuration)."""
+    def from_settings(cls, settings: Settings) -> FileLimits:
+        """The limits the settings (FILE_*) give."""
         return cls(
             max_bytes=settings.file_max_bytes, quota_bytes=settings.file_quota_bytes,
             max_unpacked_bytes=settings.file_max_unpacked_bytes, max_text_chars=settings.file_max_text_chars,
