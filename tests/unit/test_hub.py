@@ -8,6 +8,7 @@ from gust.adapters.bus.memory import MemoryBus
 from gust.domain.events import done_event, start_event
 from gust.services.events import compact
 from gust.services.hub import Generation, GenerationHub
+from gust.services.push import attach
 
 START = start_event(chat_id="c", message_id="m", user_message_id=None, parent_id=None, model="fake")
 DONE = done_event("m", "complete", "stop", None)
@@ -68,8 +69,7 @@ async def test_a_pushed_subscriber_gets_what_was_logged_meanwhile_in_one_write()
     generation = await hub.start_generation("g4", "c4", "u1", job)
     await asyncio.sleep(0)
     output = SlowOutput()
-    sub = hub.attach("g4", 0, output, "sse")
-    assert sub is not None
+    sub = attach(generation, output, "sse", 0)
     assert len(output.writes) == 1 and b"event: start" in output.writes[0]
     release.set()
     await generation.finished.wait()  # the job ended while the client was busy
@@ -101,8 +101,7 @@ async def test_a_client_gone_is_dropped_without_touching_the_job() -> None:
     generation = await hub.start_generation("g5", "c5", "u1", job)
     await asyncio.sleep(0)
     output = SlowOutput()
-    sub = hub.attach("g5", 0, output, "ndjson")
-    assert sub is not None
+    sub = attach(generation, output, "ndjson", 0)
     output.complete()
     output.gone = True
     release.set()

@@ -25,8 +25,8 @@ from typing import Any
 from gust.domain.errors import Unavailable
 from gust.domain.events import AnswerEvent, done_event, error_event
 from gust.ports.bus import Bus, BusUnavailable
-from gust.services.events import Event, EventLog, Format, ReasoningText, materialize
-from gust.services.push import Output, Subscriber, attach
+from gust.services.events import Event, EventLog, ReasoningText, materialize
+from gust.services.push import Subscriber
 
 log = logging.getLogger(__name__)
 
@@ -367,9 +367,3 @@ class GenerationHub:
             return await self.bus.exists(generation_id)
         except BusUnavailable:
             return False
-
-    def attach(self, generation_id: str, after: int, output: Output, fmt: Format) -> Subscriber | None:
-        """Push a local generation's events after `after` to `output` (services/push.py); None
-        if it is not run here."""
-        generation = self.generations.get(generation_id)
-        return None if generation is None else attach(generation, output, fmt, after)
