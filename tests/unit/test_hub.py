@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 from gust.adapters.bus.memory import MemoryBus
 from gust.domain.events import done_event, start_event
@@ -108,4 +109,37 @@ async def test_a_client_gone_is_dropped_without_touching_the_job() -> None:
     await generation.finished.wait()
     assert sub.done.done() and not generation.subscribers
     assert [e.type for e in generation.events(0)] == ["start", "delta", "done"]
+    await hub.shutdown(1)
+
+
+async def test_a_late_subscriber_gets_the_log_after_its_position_then_the_tail() -> None:
+    hub = GenerationHub(MemoryBus(), grace_period=1, ping_interval=5, max_active=10)
+    await hub.start()
+    go_on = asyncio.Event()
+
+    async def job(generation: Generation) -> None:
+        generation.emit(START)
+        generation.emit_text("a")
+        generation.emit_text("b")
+        await go_on.wait()
+        generation.emit_text("c")
+        generation.emit(DONE)
+
+    generation = await hub.start_generation("g6", "c6", "u1", job)
+    await asyncio.sleep(0)
+    output = SlowOutput()
+    sub = attach(generation, output, "ndjson", 1)  # a resume after the start event
+    lines = [json.loads(line) for line in output.writes[0].splitlines()]
+    assert [(e["id"], e["delta"]) for e in lines] == [("g6:2", "a"), ("g6:3", "b")]
+    output.complete()
+    go_on.set()
+    await generation.finished.wait()
+    for _ in range(10):  # each write completes: the next one carries what waited
+        if sub.done.done():
+            break
+        output.complete()
+        await asyncio.sleep(0)
+    assert sub.done.done()
+    tail = [json.loads(line) for data in output.writes[1:] for line in data.splitlines()]
+    assert [e["id"] for e in tail] == ["g6:4", "g6:5"] and tail[-1]["type"] == "done"
     await hub.shutdown(1)
