@@ -14,7 +14,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from gust.domain.errors import StoreUnavailable, UpstreamError
@@ -29,12 +29,12 @@ from gust.domain.events import (
     usage_event,
 )
 from gust.domain.ids import now
+from gust.domain.model_spec import ModelSpec
 from gust.domain.models import Chat, Message, User
-from gust.ports.llm import ChatRequest
+from gust.ports.llm import LLM, ChatRequest
 from gust.ports.store import Store
 from gust.services.events import EventLog, ReasoningText
 from gust.services.hub import Generation
-from gust.services.models import ModelRegistry, ModelSpec
 from gust.services.usage import final_usage
 
 log = logging.getLogger(__name__)
@@ -49,16 +49,33 @@ class AnswerOptions(Protocol):
     def research(self) -> bool: ...
 
 
+# Run after an answer completes: (user, chat as the answer began, answer, its question).
+AfterAnswer = Callable[[User, Chat, Message, Message], Awaitable[None]]
+
+
+class Models(Protocol):
+    """The model registry, as far as a job needs it: the client of a model."""
+
+    def llm(self, spec: ModelSpec) -> LLM: ...
+
+
 class AnswerHost(Protocol):
     """What every answer job shares: the sending service (services/generation.py)."""
 
-    store: Store
-    models: ModelRegistry
-    metrics: Any
-    checkpoint_interval: float
-    final_retry: float
-    research: Any  # the research step, or None
-    after_complete: list[Callable[[User, Chat, Message, Message], Awaitable[None]]]
+    @property
+    def store(self) -> Store: ...
+    @property
+    def models(self) -> Models: ...
+    @property
+    def metrics(self) -> Any: ...  # observability.Metrics
+    @property
+    def checkpoint_interval(self) -> float: ...
+    @property
+    def final_retry(self) -> float: ...  # seconds the final write is retried
+    @property
+    def research(self) -> Any: ...  # services/research.py's step (None: none)
+    @property
+    def after_complete(self) -> Sequence[AfterAnswer]: ...
 
     def spawn(self, coro: Any) -> None: ...
 
