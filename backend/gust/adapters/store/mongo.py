@@ -25,6 +25,7 @@ from pymongo.uri_parser import parse_uri
 from gust.adapters.store.guard import StoreCalls, guarded
 from gust.adapters.store.mongo_accounts import MongoAccountsMixin
 from gust.adapters.store.mongo_extras import MongoExtrasMixin
+from gust.adapters.store.mongo_files import MongoFilesMixin
 from gust.adapters.store.mongo_search import MongoSearchMixin
 from gust.adapters.store.mongo_shares import MongoSharesMixin
 from gust.adapters.store.mongo_usage import MongoUsageMixin
@@ -45,7 +46,8 @@ def _doc(record: Any) -> Doc:
 
 @guarded(shield=True)
 class MongoStore(
-    MongoSearchMixin, MongoAccountsMixin, MongoUsageMixin, MongoSharesMixin, MongoExtrasMixin
+    MongoSearchMixin, MongoAccountsMixin, MongoUsageMixin, MongoSharesMixin, MongoExtrasMixin,
+    MongoFilesMixin,
 ):
     """Store on MongoDB (or a wire-compatible server such as FerretDB).
 
@@ -155,6 +157,7 @@ class MongoStore(
         await self._ensure_usage_indexes()
         await self._ensure_shares_indexes()
         await self._ensure_extras_indexes()
+        await self._ensure_files_indexes()
 
     async def close(self) -> None:
         if self._index_task is not None:

@@ -21,6 +21,8 @@ from gust.adapters.store.sqlite_accounts import MIGRATIONS as ACCOUNTS_MIGRATION
 from gust.adapters.store.sqlite_accounts import SQLiteAccountsMixin
 from gust.adapters.store.sqlite_extras import MIGRATIONS as EXTRAS_MIGRATIONS
 from gust.adapters.store.sqlite_extras import SQLiteExtrasMixin
+from gust.adapters.store.sqlite_files import MIGRATIONS as FILES_MIGRATIONS
+from gust.adapters.store.sqlite_files import SQLiteFilesMixin
 from gust.adapters.store.sqlite_search import MIGRATIONS as SEARCH_MIGRATIONS
 from gust.adapters.store.sqlite_search import SQLiteSearchMixin, record_chat_tombstone
 from gust.adapters.store.sqlite_shares import MIGRATIONS as SHARES_MIGRATIONS
@@ -74,6 +76,7 @@ CORE_MIGRATIONS: list[tuple[str, str]] = [
 FEATURE_MIGRATIONS: list[tuple[str, str]] = [*SEARCH_MIGRATIONS, *ACCOUNTS_MIGRATIONS, *USAGE_MIGRATIONS]
 FEATURE_MIGRATIONS += SHARES_MIGRATIONS
 FEATURE_MIGRATIONS += EXTRAS_MIGRATIONS
+FEATURE_MIGRATIONS += FILES_MIGRATIONS
 
 
 def all_migrations() -> list[tuple[str, str]]:
@@ -104,7 +107,8 @@ UNAVAILABLE_ERRORS = ("locked", "busy", "disk i/o error", "unable to open databa
 
 @guarded(shield=False)
 class SQLiteStore(
-    SQLiteSearchMixin, SQLiteAccountsMixin, SQLiteUsageMixin, SQLiteSharesMixin, SQLiteExtrasMixin
+    SQLiteSearchMixin, SQLiteAccountsMixin, SQLiteUsageMixin, SQLiteSharesMixin, SQLiteExtrasMixin,
+    SQLiteFilesMixin,
 ):
     """Store on one SQLite file. Writes go through one thread (SQLite has one writer);
     reads run on a small pool of threads, each with its own connection (WAL readers
