@@ -7,44 +7,48 @@ export type StreamEvent = StartEvent | StatusEvent | ReasoningEvent | DeltaEvent
 
 /** The answer began: where it is stored. */
 export interface StartEvent {
-  /** NDJSON only: `<generation_id>:<seq>`, the SSE `id:` (for Last-Event-ID) */
-  id?: string | null;
   type: "start";
   chat_id: string;
   message_id: string;
   user_message_id: string | null;
+  /**
+   * deprecated alias of message_id (same value); will be removed
+   * @deprecated
+   */
   generation_id: string;
   parent_id: string | null;
   model: string;
   /** set when the answer continues a stored one (POST .../continue): the text it had; the deltas that follow are appended to it */
   continues?: string | null;
+  /** NDJSON only: `<stream>:<seq>`, the SSE `id:` (send it back as Last-Event-ID) */
+  id?: string;
 }
 
 /** Progress of a step before or during the answer (research, a webhook agent's wait). */
 export interface StatusEvent {
-  /** NDJSON only: `<generation_id>:<seq>`, the SSE `id:` (for Last-Event-ID) */
-  id?: string | null;
   type: "status";
-  /** e.g. searching, fetching, extracting, ranking, upstream */
+  /** e.g. searching, fetching, extracting, ranking, upstream, store */
   stage: string;
   detail: string;
   done: boolean;
+  /** NDJSON only: `<stream>:<seq>`, the SSE `id:` (send it back as Last-Event-ID) */
+  id?: string;
 }
 
 /** A piece of the model's reasoning (reasoning models). */
 export interface ReasoningEvent {
-  /** NDJSON only: `<generation_id>:<seq>`, the SSE `id:` (for Last-Event-ID) */
-  id?: string | null;
   type: "reasoning";
   delta: string;
+  /** NDJSON only: `<stream>:<seq>`, the SSE `id:` (send it back as Last-Event-ID) */
+  id?: string;
 }
 
 /** A piece of the answer's text. */
 export interface DeltaEvent {
-  /** NDJSON only: `<generation_id>:<seq>`, the SSE `id:` (for Last-Event-ID) */
-  id?: string | null;
   type: "delta";
   delta: string;
+  /** NDJSON only: `<stream>:<seq>`, the SSE `id:` (send it back as Last-Event-ID) */
+  id?: string;
 }
 
 /**
@@ -54,54 +58,54 @@ export interface DeltaEvent {
  * Redis, a server that died while answering), then the stream goes on or ends.
  */
 export interface ResyncEvent {
-  /** NDJSON only: `<generation_id>:<seq>`, the SSE `id:` (for Last-Event-ID) */
-  id?: string | null;
   type: "resync";
   message_id: string;
   content: string;
   reasoning: string | null;
+  /** NDJSON only: `<stream>:<seq>`, the SSE `id:` (send it back as Last-Event-ID) */
+  id?: string;
 }
 
 /** The sources research put in the model's context. */
 export interface SourcesEvent {
-  /** NDJSON only: `<generation_id>:<seq>`, the SSE `id:` (for Last-Event-ID) */
-  id?: string | null;
   type: "sources";
   sources: Array<SourceOut>;
+  /** NDJSON only: `<stream>:<seq>`, the SSE `id:` (send it back as Last-Event-ID) */
+  id?: string;
 }
 
 /** The answer's usage, just before `done`. */
 export interface UsageEvent {
-  /** NDJSON only: `<generation_id>:<seq>`, the SSE `id:` (for Last-Event-ID) */
-  id?: string | null;
   type: "usage";
   prompt_tokens: number;
   completion_tokens: number;
   cost?: number | null;
   estimated?: boolean | null;
+  /** NDJSON only: `<stream>:<seq>`, the SSE `id:` (send it back as Last-Event-ID) */
+  id?: string;
 }
 
 /** Why the answer failed (just before `done`). */
 export interface ErrorEvent {
-  /** NDJSON only: `<generation_id>:<seq>`, the SSE `id:` (for Last-Event-ID) */
-  id?: string | null;
   type: "error";
   code: string;
   message: string;
   retryable: boolean;
-  /** The provider's Retry-After, in seconds */
+  /** The provider's Retry-After, in s */
   retry_after?: number | null;
+  /** NDJSON only: `<stream>:<seq>`, the SSE `id:` (send it back as Last-Event-ID) */
+  id?: string;
 }
 
 /** The last event of every stream. */
 export interface DoneEvent {
-  /** NDJSON only: `<generation_id>:<seq>`, the SSE `id:` (for Last-Event-ID) */
-  id?: string | null;
   type: "done";
   message_id: string;
   status: "complete" | "stopped" | "error" | "interrupted" | "streaming";
   finish_reason: string | null;
   usage: AnswerUsageOut | null;
+  /** NDJSON only: `<stream>:<seq>`, the SSE `id:` (send it back as Last-Event-ID) */
+  id?: string;
 }
 
 /** NDJSON only: a keep-alive line during silence (SSE sends a `: ping` comment). */
@@ -109,7 +113,7 @@ export interface PingEvent {
   type: "ping";
 }
 
-/** A chat got its title (the sidebar shows it at once). */
+/** A chat got its title (the sidebar shows it at once): GET /api/events. */
 export interface TitleEventOut {
   type: "title";
   chat_id: string;
@@ -128,7 +132,7 @@ export interface SourceOut {
 export interface AnswerUsageOut {
   prompt_tokens: number;
   completion_tokens: number;
-  /** In the currency of the model's prices; absent without */
+  /** In the currency of the model's prices */
   cost?: number | null;
   /** True when Gust estimated the counts */
   estimated?: boolean | null;
