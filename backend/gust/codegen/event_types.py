@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import importlib
 import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from tornado.routing import Rule
 
 OUTPUT = Path(__file__).resolve().parents[3] / "frontend" / "src" / "lib" / "events.gen.ts"
 COMMAND = "PYTHONPATH=backend python -m gust.codegen.event_types"
@@ -35,12 +38,27 @@ class UnsupportedSchema(ValueError):
     """A schema construct the generator does not translate."""
 
 
+def _api_rules() -> list[Rule]:
+    """The app's API route table: `api_handlers()` of gust.routes, or of gust.app where the
+    route table lived before the runtime work of issue 22 (either may be the one present)."""
+    for module_name in ("gust.routes", "gust.app"):
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        handlers = getattr(module, "api_handlers", None)
+        if callable(handlers):
+            return list(handlers())
+    raise RuntimeError("no api_handlers() in gust.routes or gust.app")
+
+
 def build_document() -> dict[str, Any]:
     """The OpenAPI document of the app's API routes, as /api/openapi.json serves it."""
-    from gust.app import api_handlers
     from gust.handlers.openapi_doc import build_openapi
 
-    return build_openapi(api_handlers())
+    return build_openapi(_api_rules())
 
 
 def _ref_name(ref: str) -> str:
