@@ -354,7 +354,9 @@ class GenerationService:
                 and await self.hub.live_generation_id(m.chat_id) != key
             ]
             for message in todo:
-                await self.store.update_message(message.user_id, message.id, {"status": "interrupted"})
+                await self.store.update_message(
+                    message.user_id, message.id, {"status": "interrupted"}, if_status="streaming"
+                )
                 count += 1
             if len(stale) < 500 or not todo:
                 break

@@ -112,7 +112,8 @@ class OwnerReaper:
         if current is None or current.status != "streaming":
             return False  # finished (or deleted) meanwhile
         changes = {"status": "interrupted", "error": dict(OWNER_LOST), "updated_at": now()}
-        await self.store.update_message(current.user_id, current.id, changes)
+        if not await self.store.update_message(current.user_id, current.id, changes, if_status="streaming"):
+            return False  # its owner finished it between the read and this write
         current = dataclasses.replace(current, **changes)  # type: ignore[arg-type]
         log.warning("generation %s: its process stopped answering; marked interrupted", current.id)
         top = await self.bus.last_seq(generation_id)

@@ -310,9 +310,20 @@ class MongoStore(
         )
         return [from_doc(Message, doc) async for doc in cursor]
 
-    async def update_message(self, user_id: str, message_id: str, changes: Mapping[str, Any]) -> None:
+    async def update_message(
+        self,
+        user_id: str,
+        message_id: str,
+        changes: Mapping[str, Any],
+        *,
+        if_status: str | None = None,
+    ) -> bool:
         updates = mark_pending(check_changes(Message, changes))
-        await self._col("messages").update_one({"_id": message_id, "user_id": user_id}, {"$set": updates})
+        query: dict[str, Any] = {"_id": message_id, "user_id": user_id}
+        if if_status is not None:
+            query["status"] = if_status
+        result = await self._col("messages").update_one(query, {"$set": updates})
+        return result.matched_count > 0
 
     async def list_messages_by_status(self, status: str, *, limit: int) -> list[Message]:
         cursor = self._col("messages").find({"status": status}).sort("created_at", ASCENDING).limit(limit)

@@ -396,7 +396,14 @@ class SQLiteStore(
         )
         return [from_doc(Message, json.loads(r[0])) for r in rows]
 
-    async def update_message(self, user_id: str, message_id: str, changes: Mapping[str, Any]) -> None:
+    async def update_message(
+        self,
+        user_id: str,
+        message_id: str,
+        changes: Mapping[str, Any],
+        *,
+        if_status: str | None = None,
+    ) -> bool:
         updates = mark_pending(check_changes(Message, changes))
         # json_set in SQLite, not read-decode-merge-encode in Python: a streaming answer is
         # checkpointed every second, and its document grows with every token.
@@ -407,9 +414,14 @@ class SQLiteStore(
         status = ", status = ?" if "status" in updates else ""
         if status:
             params.append(updates["status"])
-        sql = f"UPDATE messages SET data = json_set(data, {paths}){status} WHERE id = ? AND user_id = ?"  # noqa: S608 - placeholders only
+        where = "id = ? AND user_id = ?"
         params += [message_id, user_id]
-        await self._write(lambda conn: conn.execute(sql, params), point=True)
+        if if_status is not None:
+            where += " AND status = ?"
+            params.append(if_status)
+        sql = f"UPDATE messages SET data = json_set(data, {paths}){status} WHERE {where}"  # noqa: S608 - placeholders only
+        changed = await self._write(lambda conn: conn.execute(sql, params).rowcount, point=True)
+        return changed > 0
 
     async def list_messages_by_status(self, status: str, *, limit: int) -> list[Message]:
         rows = await self._read(
