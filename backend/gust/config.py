@@ -159,6 +159,16 @@ class Settings(BaseSettings):
     parse_worker_memory_mb: int = Field(1024, ge=128)
     parse_timeout: float = Field(60.0, gt=0)
     parse_max_concurrent: int = Field(2, ge=1)
+    # Files (uploads to chat, issue 20): bytes in DATA_DIR/files or GridFS with MONGODB_URI.
+    file_max_bytes: int = Field(25 * 1024 * 1024, ge=1024)  # one upload (beyond: 413)
+    file_quota_bytes: int = Field(1024 * 1024 * 1024, ge=0)  # one user's files; 0: no quota
+    file_max_unpacked_bytes: int = Field(64 * 1024 * 1024, ge=1024 * 1024)  # Office XML, inflated
+    file_max_text_chars: int = Field(10_000_000, ge=1000)  # text one file may yield
+    file_max_image_pixels: int = Field(50_000_000, ge=1)
+    file_extract_memory_mb: int = Field(1024, ge=128)  # the extraction worker's address space
+    file_extract_timeout: float = Field(120.0, gt=0)  # seconds one file may take to read
+    file_chunk_tokens: int = Field(500, ge=50, le=8000)  # largest passage, estimated tokens
+    file_chunk_overlap_tokens: int = Field(60, ge=0)
     archive_max_members: int = Field(25_000, ge=1)
     archive_max_ratio: float = Field(250.0, ge=2)
     max_message_chars: int = Field(100_000, ge=1)
@@ -209,6 +219,15 @@ class Settings(BaseSettings):
     research_max_sources: int = Field(5, ge=1, le=20)
     research_context_tokens: int = Field(3000, ge=200)
 
+    # Tools (function calling): calls per answer, seconds per call, characters of a result
+    # sent back to the model, seconds a call that asks for approval waits before it counts
+    # as denied; MCP servers: seconds to connect and open a session.
+    tool_max_calls: int = Field(8, ge=1, le=100)
+    tool_timeout_s: float = Field(30.0, gt=0, le=3600)
+    tool_result_max_chars: int = Field(20_000, ge=200, le=1_000_000)
+    tool_approval_timeout_s: float = Field(120.0, gt=0, le=86_400)
+    mcp_connect_timeout_s: float = Field(10.0, gt=0, le=300)
+
     @field_validator("ssrf_allowed_hosts")
     @classmethod
     def _allow_list(cls, value: str) -> str:
@@ -238,6 +257,12 @@ class Settings(BaseSettings):
         if value not in logging.getLevelNamesMapping():
             raise ValueError(f"unknown log level {value!r}")
         return value
+
+    @model_validator(mode="after")
+    def _chunk_overlap(self) -> Settings:
+        if self.file_chunk_overlap_tokens * 2 > self.file_chunk_tokens:
+            raise ValueError("FILE_CHUNK_OVERLAP_TOKENS must be at most half of FILE_CHUNK_TOKENS")
+        return self
 
     @model_validator(mode="after")
     def _production_secret(self) -> Settings:
@@ -294,6 +319,11 @@ class Settings(BaseSettings):
     @property
     def search_path(self) -> Path:
         return self.data_dir / "search.db"
+
+    @property
+    def files_dir(self) -> Path:
+        """Uploaded files' bytes when they are kept in a directory (no MONGODB_URI)."""
+        return self.data_dir / "files"
 
     def secret_key(self) -> str:
         """The signing key; in development generated once and kept in DATA_DIR (mode 0600)."""

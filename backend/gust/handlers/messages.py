@@ -54,9 +54,9 @@ class ContinueHandler(_MessagesBase):
 
     async def post(self, chat_id: str, message_id: str) -> None:
         started = await continue_answer(self.services.generation, self.user, chat_id, message_id)
-        self.write_json(
-            {"message_id": started.assistant_message.id, "generation_id": started.generation.id}, 202
-        )
+        message_id = started.assistant_message.id
+        # generation_id: the deprecated alias of message_id (one release)
+        self.write_json({"message_id": message_id, "generation_id": message_id}, 202)
 
 
 class FeedbackCountsHandler(_MessagesBase):

@@ -19,6 +19,7 @@ from gust.services.accounts import AccountServices
 from gust.services.auth import AuthService
 from gust.services.chats import ChatService
 from gust.services.errorlog import ErrorLogService
+from gust.services.follow import FollowService
 from gust.services.generation import GenerationService
 from gust.services.hub import GenerationHub
 from gust.services.imports import ImportService
@@ -67,6 +68,7 @@ class Services:
     models: ModelRegistry
     hub: GenerationHub
     generation: GenerationService
+    follow: FollowService  # following and resuming answers (services/follow.py)
     research: ResearchService
     titles: TitleService
     reaper: OwnerReaper  # other processes' dead generations (a shared bus only)

@@ -20,9 +20,9 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from gust.domain.errors import UpstreamError
+from gust.domain.events import TitleEventOut, title_event
 from gust.domain.models import Chat, Message, User
 from gust.ports.completion import Completer
 from gust.ports.llm import ChatRequest
@@ -83,7 +83,7 @@ class TitleService:
         models: ModelRegistry,
         completer_for: Callable[[ModelSpec], Completer | None],
         *,
-        on_title: Callable[[str, dict[str, Any]], Awaitable[None]],
+        on_title: Callable[[str, TitleEventOut], Awaitable[None]],
         title_model: str | None = None,
         timeout: float = 60.0,
     ) -> None:
@@ -171,7 +171,7 @@ class TitleService:
             return
         await self.store.update_chat(user.id, chat_id, {"title": title})
         log.info("chat %s titled (%s)", chat_id, f"for model {by}")
-        await self.on_title(user.id, {"type": "title", "chat_id": chat_id, "title": title})
+        await self.on_title(user.id, title_event(chat_id, title))
 
     async def close(self) -> None:
         """Cancel titles still being generated (shutdown): the chats keep their titles."""
