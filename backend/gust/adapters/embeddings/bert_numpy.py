@@ -47,19 +47,30 @@ def _layer_norm(x: F32, weight: F32, bias: F32, eps: float) -> F32:
     return out
 
 
-def _erf(x: F32) -> F32:
-    # Abramowitz & Stegun 7.1.26 (absolute error < 1.5e-7, below float32's resolution
-    # here): numpy has no erf, and BERT's GELU is the exact one, not the tanh estimate.
-    sign = np.sign(x)
-    a = np.abs(x)
-    t = 1.0 / (1.0 + 0.3275911 * a)
-    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
-    out: F32 = (sign * (1.0 - poly * np.exp(-a * a))).astype(np.float32)
-    return out
-
-
 def _gelu(x: F32) -> F32:
-    out: F32 = 0.5 * x * (1.0 + _erf(x / np.float32(math.sqrt(2.0))))
+    """BERT's exact GELU, x * Phi(x), computed in place of `x` (a fresh matmul result).
+
+    numpy has no erf: Abramowitz & Stegun 7.1.26 gives it to 1.5e-7, below float32's
+    resolution here (the tanh estimate some ports use is off by up to 1e-3). With
+    P = poly(t) * exp(-z^2) for z = |x| / sqrt(2), Phi(x) = 1 - P / 2 for x >= 0 and P / 2
+    below, so GELU is x - x P / 2 or x P / 2: a handful of passes over the array.
+    """
+    z = np.abs(x)
+    z *= np.float32(1.0 / math.sqrt(2.0))
+    e = np.square(z)
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    z *= np.float32(0.3275911)
+    z += np.float32(1.0)
+    t = np.reciprocal(z, out=z)
+    poly = t * np.float32(1.061405429)
+    for coefficient in (-1.453152027, 1.421413741, -0.284496736, 0.254829592):
+        poly += np.float32(coefficient)
+        poly *= t
+    poly *= e
+    poly *= np.float32(0.5)
+    poly *= x  # x P / 2
+    out: F32 = np.where(x >= 0, x - poly, poly)
     return out
 
 
@@ -143,8 +154,14 @@ class BertEncoder:
         for layer in self.layers:
             qkv = x @ layer.qkv_w + layer.qkv_b  # (batch, width, 3 * hidden)
             qkv = qkv.reshape(batch, width, 3, heads, size).transpose(2, 0, 3, 1, 4)
-            q, k, v = qkv[0], qkv[1], qkv[2]  # (batch, heads, width, size)
-            scores = (q @ k.transpose(0, 1, 3, 2)) * scale + bias
+            # Contiguous operands: numpy's stacked matmul only calls BLAS for those (strided
+            # views take a plain loop several times slower).
+            q = np.ascontiguousarray(qkv[0])  # (batch, heads, width, size)
+            q *= scale
+            k_t = np.ascontiguousarray(qkv[1].transpose(0, 1, 3, 2))
+            v = np.ascontiguousarray(qkv[2])
+            scores = q @ k_t
+            scores += bias
             scores -= scores.max(axis=-1, keepdims=True)
             np.exp(scores, out=scores)
             scores /= scores.sum(axis=-1, keepdims=True)
