@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     embeddings_api_key: str | None = None
     embeddings_batch_size: int = Field(64, ge=1, le=2048)  # texts per request / forward pass
     embeddings_timeout: float = Field(60.0, gt=0)  # seconds per request to EMBEDDINGS_URL
+    embeddings_threads: int = Field(1, ge=1, le=64)  # BLAS threads of the bundled model
     # Passages less similar than this to the query vector (cosine) are no vector match.
     retrieval_min_similarity: float = Field(0.0, ge=-1.0, lt=1.0)
     retrieval_meilisearch_index: str = Field("gust_passages", pattern=r"^[A-Za-z0-9_-]{1,200}$")

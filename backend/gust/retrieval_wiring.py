@@ -29,7 +29,10 @@ def make_embedder(settings: Settings) -> Embedder:
             batch_size=settings.embeddings_batch_size,
             timeout=settings.embeddings_timeout,
         )
-    return LocalMiniLM(batch_size=min(settings.embeddings_batch_size, 64))
+    # At most 16 chunks of 256 word pieces per forward pass: its attention scores and
+    # activations then peak near 0.4 GB (bench/RESULTS.md); larger passes are no faster.
+    batch = min(settings.embeddings_batch_size, 16)
+    return LocalMiniLM(batch_size=batch, threads=settings.embeddings_threads)
 
 
 def make_retrieval(settings: Settings, embedder: Embedder) -> Retrieval:

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from threadpoolctl import threadpool_limits
+
 from gust.adapters.embeddings.bert_numpy import BertEncoder, as_lists
 from gust.ports.embeddings import EmbeddingsError, Vector
 
@@ -41,9 +43,10 @@ class LocalMiniLM:
 
     enabled = True
 
-    def __init__(self, model_dir: Path | None = None, *, batch_size: int = 32) -> None:
+    def __init__(self, model_dir: Path | None = None, *, batch_size: int = 16, threads: int = 1) -> None:
         self.model_dir = model_dir
         self.batch_size = batch_size
+        self.threads = threads
         self.model_id = f"local:{MODEL_NAME}" if model_dir is None else f"local:{model_dir.name}"
         self._encoder: BertEncoder | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -81,6 +84,11 @@ class LocalMiniLM:
         return self._encoder
 
     def _read_model(self) -> BertEncoder:
+        # OpenBLAS's threads spin while they wait for work: on a busy machine two of them
+        # made the forward pass 5-10 times slower than one (bench/RESULTS.md), and one
+        # leaves the other core to the event loop. The limit holds for the whole process,
+        # where nothing else multiplies large matrices.
+        threadpool_limits(self.threads, user_api="blas")
         model_dir = self.model_dir or bundled_model_dir()
         encoder = BertEncoder(model_dir)
         log.info("embedding model loaded from %s (%d dimensions)", model_dir, encoder.dimensions)
