@@ -250,10 +250,14 @@ class SQLiteRetrieval:
         def read(conn: apsw.Connection) -> list[RetrievalHit]:
             keyword: list[str] = []
             if match:
+                # Matches first, materialized: given `rowid IN (...)` next to MATCH, SQLite
+                # hands FTS5 one rowid at a time and runs the full-text query once per
+                # readable passage (2 s instead of 30 ms at 2,000 passages).
                 keyword = [row[0] for row in conn.execute(
-                    "SELECT p.id FROM passages_fts JOIN passages AS p ON p.rowid = passages_fts.rowid"  # noqa: S608
-                    f" WHERE passages_fts MATCH ? AND passages_fts.rowid IN ({visible})"
-                    " ORDER BY bm25(passages_fts), p.id LIMIT ?",
+                    "WITH matches AS MATERIALIZED (SELECT rowid, bm25(passages_fts) AS score"  # noqa: S608
+                    " FROM passages_fts WHERE passages_fts MATCH ?)"
+                    " SELECT p.id FROM matches JOIN passages AS p ON p.rowid = matches.rowid"
+                    f" WHERE matches.rowid IN ({visible}) ORDER BY matches.score, p.id LIMIT ?",
                     (match, *params, wanted),
                 )]
             nearest: list[str] = []
