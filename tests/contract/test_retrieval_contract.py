@@ -200,3 +200,14 @@ async def test_mixed_vectors_and_none(indexed: Retrieval) -> None:
     hits = await indexed.search("ferry", HARBOUR, ALICE, 10)
     assert ids(hits)[0] == "n1" and hits[0].vector_rank is None
     assert "a1" in ids(hits)  # a vector neighbour
+
+
+async def test_reset_then_reindex_with_vectors(retrieval: Retrieval) -> None:
+    # From EMBEDDINGS=none to a model: drop everything, index again with vectors.
+    await retrieval.index([Passage(id="n1", file_id="fn", owner_id="alice", text="Ferry timetable")])
+    await retrieval.reset()
+    assert await retrieval.count() == 0
+    assert await retrieval.search("ferry", None, ALICE, 10) == []
+    await retrieval.index(PASSAGES)
+    hits = await retrieval.search("car servicing", VEHICLES, ALICE, 10)
+    assert ids(hits)[0] == "a3"

@@ -53,6 +53,9 @@ class Retrieval(Protocol):
         """Change who may read a file's passages (shared with a team, added to collections)
         without re-embedding them."""
 
+    async def reset(self) -> None:
+        """Remove every passage: the start of a full re-index under another embedder."""
+
     async def count(self, file_id: str | None = None) -> int:
         """How many passages the index holds (of one file, or in all)."""
 

@@ -117,7 +117,13 @@ class MeilisearchRetrieval:
                     or sorted(_names(current.filterable_attributes)) != sorted(FILTERABLE)):
                 await self._wait(await self._index.update_settings(wanted))
             if self._dimensions is not None and not self._embedder_ready:
-                await self._add_embedder(self._dimensions)
+                try:
+                    await self._add_embedder(self._dimensions)
+                except RetrievalError as exc:
+                    # Passages indexed without vectors (EMBEDDINGS=none) block a userProvided
+                    # embedder: keyword search goes on until the re-index (reset() first).
+                    log.warning("meilisearch index %s: no vector search until the files are "
+                                "re-indexed (python -m gust reindex --files): %s", self.index_uid, exc)
         except _FAILURES as exc:
             raise RetrievalError(f"meilisearch: {exc}") from exc
 
@@ -223,6 +229,14 @@ class MeilisearchRetrieval:
                 tasks.append(task)
             for task in tasks:
                 await self._wait(task)
+        except _FAILURES as exc:
+            raise RetrievalError(f"meilisearch: {exc}") from exc
+
+    async def reset(self) -> None:
+        try:
+            await self._wait(await self._index.delete_all_documents())
+            if self._dimensions is not None and not self._embedder_ready:
+                await self._add_embedder(self._dimensions)
         except _FAILURES as exc:
             raise RetrievalError(f"meilisearch: {exc}") from exc
 

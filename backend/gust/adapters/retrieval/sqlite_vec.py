@@ -223,6 +223,9 @@ class SQLiteRetrieval:
 
         await self._write(write)
 
+    async def reset(self) -> None:
+        await self._write(lambda conn: conn.execute("DELETE FROM passages"))
+
     async def count(self, file_id: str | None = None) -> int:
         def read(conn: apsw.Connection) -> int:
             if file_id is None:
