@@ -233,6 +233,15 @@ class Settings(BaseSettings):
     research_max_sources: int = Field(5, ge=1, le=20)
     research_context_tokens: int = Field(3000, ge=200)
 
+    # Tools (function calling): calls per answer, seconds per call, characters of a result
+    # sent back to the model, seconds a call that asks for approval waits before it counts
+    # as denied; MCP servers: seconds to connect and open a session.
+    tool_max_calls: int = Field(8, ge=1, le=100)
+    tool_timeout_s: float = Field(30.0, gt=0, le=3600)
+    tool_result_max_chars: int = Field(20_000, ge=200, le=1_000_000)
+    tool_approval_timeout_s: float = Field(120.0, gt=0, le=86_400)
+    mcp_connect_timeout_s: float = Field(10.0, gt=0, le=300)
+
     @field_validator("ssrf_allowed_hosts")
     @classmethod
     def _allow_list(cls, value: str) -> str:
