@@ -28,6 +28,7 @@ from gust.services.api_keys import ApiKeyService
 from gust.services.auth import AuthService
 from gust.services.chats import ChatService
 from gust.services.errorlog import ErrorLogService
+from gust.services.follow import FollowService
 from gust.services.generation import GenerationService
 from gust.services.hub import GenerationHub
 from gust.services.imports import ImportLimits, ImportService
@@ -215,6 +216,7 @@ async def _build(
         models=models,
         hub=hub,
         generation=generation,
+        follow=FollowService(store, chats, hub),
         research=research,
         titles=titles,
         reaper=reaper,

@@ -214,10 +214,7 @@ class EventsHandler(StreamingHandler):
 
     @property
     def follow(self) -> FollowService:
-        service = self.services.follow
-        if service is None:
-            raise RuntimeError("follow service not configured")
-        return service
+        return self.services.follow
 
 
 class ModelsHandler(APIHandler):
