@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT / "backend"))
 from gust.adapters.search.sqlite_fts import SQLiteSearchIndex  # noqa: E402
 from gust.adapters.store.sqlite import SQLiteStore  # noqa: E402
 from gust.config import Settings  # noqa: E402
+from gust.domain.errors import NotFound  # noqa: E402
 from gust.domain.ids import new_id  # noqa: E402
 from gust.domain.models import Chat, Message, User  # noqa: E402
 from gust.services.chats import ChatService  # noqa: E402
@@ -165,6 +166,11 @@ def percentiles(samples: list[float]) -> dict[str, float]:
             "mean": round(statistics.fmean(ordered), 2)}
 
 
+async def no_agents(user: User, agent_id: str) -> object:
+    """The bench's chats bind no agent (ChatService's agent check)."""
+    raise NotFound("agent not found")
+
+
 async def measure(samples: int, op: Callable[[int], Awaitable[object]]) -> dict[str, float]:
     """Sequential calls (one client): latency in milliseconds."""
     await op(0)  # warm the code path
@@ -234,7 +240,7 @@ async def load_and_measure(args: argparse.Namespace, data_dir: Path, report: Rep
     report.documents = await index.count()
 
     print("# reads and searches", file=sys.stderr)
-    chats, search = ChatService(store), SearchService(store, index)
+    chats, search = ChatService(store, no_agents), SearchService(store, index)
     rng = random.Random(args.seed + 1)
     picks = [rng.choice(probes) for _ in range(args.samples + 1)]
     common = corpus.words[0]

@@ -56,7 +56,7 @@ def cli(argv: list[str] | None = None) -> int:
         return 2
     setup_logging("DEBUG" if settings.debug else settings.log_level, settings.log_format)
     if command == "serve":
-        from gust.app import main
+        from gust.serve import main
 
         try:
             asyncio.run(main(settings))
@@ -72,7 +72,7 @@ def cli(argv: list[str] | None = None) -> int:
     if command == "users":
         return asyncio.run(users_cli.run(settings, args))
     if command == "reindex":
-        from gust.app import reindex
+        from gust.reindex import reindex
 
         return asyncio.run(reindex(settings, full=args.full, wait=args.wait))
     return 1

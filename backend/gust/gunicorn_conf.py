@@ -12,8 +12,6 @@ background tasks) are built on that loop before it serves, and closed when it ex
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import sys
 from typing import Any
@@ -48,7 +46,7 @@ def on_starting(server: Any) -> None:
 
 
 def post_worker_init(worker: Any) -> None:
-    """In each worker, before it serves: build its services on its own event loop.
+    """In each worker, before it serves: build its runtime (gust/runtime.py) on its own loop.
 
     Run to completion rather than left to the first request: a worker whose services
     cannot start (unreadable data directory, bad models file...) fails to boot, and
@@ -74,7 +72,8 @@ def post_worker_init(worker: Any) -> None:
 
 
 def worker_exit(server: Any, worker: Any) -> None:
-    """In each worker, after gunicorn stopped its loop: finish requests, close services."""
+    """In each worker, after gunicorn stopped its loop: finish requests, close the runtime
+    (each close step bounded: gust/closing.py)."""
     from tornado.ioloop import IOLoop
 
     from gust.app import GustApplication
@@ -87,7 +86,8 @@ def worker_exit(server: Any, worker: Any) -> None:
     async def shutdown() -> None:
         await application.shutdown()
         if http_server is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(http_server.close_all_connections(), 5)
+            from gust.http_server import close_connections
+
+            await close_connections(http_server, application.close_budget.remaining())
 
     IOLoop.current().run_sync(shutdown)

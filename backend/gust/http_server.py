@@ -4,6 +4,7 @@ descriptors without flooding the log, and no `Server` header."""
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import socket
@@ -180,3 +181,19 @@ def harden(server: tornado.httpserver.HTTPServer, settings: Settings) -> None:
     for fd, remove in list(server._handlers.items()):
         remove()
         server._handlers[fd] = add_accept_handler(server._sockets[fd], server._handle_connection, errors)
+
+
+async def close_connections(server: tornado.httpserver.HTTPServer, within: float) -> None:
+    """Close every open connection at once, waiting up to `within` s for their requests.
+
+    Not `close_all_connections()` under a timeout: it closes one connection after another,
+    waits for each one's request, and a request hung on the store kept it (and its
+    cancellation) waiting past the force-exit deadline. What is still open afterwards is
+    left to the process exit.
+    """
+    closing = [asyncio.ensure_future(conn.close()) for conn in list(server._connections)]
+    if not closing:
+        return
+    _, pending = await asyncio.wait(closing, timeout=max(within, 0.01))
+    if pending:
+        log.warning("shutdown: %d connections still busy after %.1fs; leaving them", len(pending), within)

@@ -1,7 +1,8 @@
 """Part of the composition root: the embedder and the passage index that the settings pick.
 
-app.py (which alone knows adapters) builds them with these two calls, starts them in
-`main()` and closes them on shutdown; nothing here runs at import time.
+gust/runtime.py (the composition root, with gust/wiring.py) builds them with these two
+calls, starts them and enters their close into its exit stack; nothing here runs at
+import time.
 """
 
 from __future__ import annotations

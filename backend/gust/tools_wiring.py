@@ -1,8 +1,8 @@
 """How the composition root builds the tool box from the settings (issue 21).
 
-Kept out of app.py until the tool loop is wired into answers: app.py will call
-`build_toolbox(settings, research=..., mcp_servers=...)` once, and close the box on
-shutdown. Research's fetcher, extractor and SearxNG client are shared, not duplicated.
+Kept out of the runtime until the tool loop is wired into answers: gust/runtime.py will
+call `build_toolbox(settings, research=..., mcp_servers=...)` once, and enter the box's
+close into its exit stack. Research's fetcher, extractor and SearxNG client are shared, not duplicated.
 """
 
 from __future__ import annotations

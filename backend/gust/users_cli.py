@@ -17,13 +17,14 @@ import secrets
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TextIO, cast
+from typing import TextIO
 
 from gust.config import Settings
 from gust.domain.errors import Conflict, GustError, NotFound
 from gust.domain.models import User
 from gust.ports.accounts_store import AccountsStore
 from gust.services.auth import DEFAULT_TEAM_ID, AuthService, normalise_email
+from gust.services.ratelimit import RateLimitService
 
 GENERATED_BYTES = 15  # 20 URL-safe characters
 
@@ -59,17 +60,19 @@ def read_password(stdin: TextIO) -> tuple[str, bool]:
 
 
 async def run(settings: Settings, args: argparse.Namespace, stdin: TextIO = sys.stdin) -> int:
-    from gust.app import make_store
+    from gust.adapters.ratelimit.memory import MemoryRateLimiter
+    from gust.wiring import make_store
 
     store = make_store(settings)
     await store.start()
-    accounts = cast(AccountsStore, store)
+    accounts: AccountsStore = store
     auth = AuthService(
         accounts,
         secret_key=settings.secret_key(),
         access_ttl=settings.access_token_ttl,
         bcrypt_rounds=settings.bcrypt_rounds,
         refresh_ttl=settings.refresh_token_ttl,
+        rate_limits=RateLimitService(MemoryRateLimiter(), {}),  # an operator's command: no limits
     )
     try:
         return await COMMANDS[args.users_command](auth, accounts, args, stdin)

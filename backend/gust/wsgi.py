@@ -22,4 +22,4 @@ except ConfigError as exc:
     raise SystemExit(4) from None
 setup_logging("DEBUG" if _settings.debug else _settings.log_level, _settings.log_format)
 
-application = make_app(_settings, None)
+application = make_app(_settings)

@@ -89,7 +89,7 @@ async def test_webhook_token_is_encrypted_at_rest_and_never_returned(
     assert agent["id"] in raw and WEBHOOK_TOKEN not in raw and '"v1:' in raw.replace("\\", "")
     # The server itself can still use it.
     me = await app.services.store.get_user((await admin.get("/api/auth/me")).json["id"])
-    assert me is not None and app.services.accounts is not None
+    assert me is not None
     webhook = await app.services.accounts.agents.webhook(me, agent["id"])
     assert webhook is not None and webhook.token == WEBHOOK_TOKEN
 

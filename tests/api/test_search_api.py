@@ -49,7 +49,6 @@ async def client(search_app: RunningApp, http: aiohttp.ClientSession) -> Api:
 
 
 def indexer(app: RunningApp) -> Indexer:
-    assert app.services.indexer is not None
     return app.services.indexer
 
 
@@ -129,7 +128,7 @@ async def test_deleting_a_chat_removes_its_hits(
     assert {h["chat_id"] for h in (await search(alice, "zeppelin"))["hits"]} == {kept}
     # Gone from the index itself, not only hidden: the chat and its two messages.
     me = (await alice.get("/api/auth/me")).json["id"]
-    assert await search_app.services.search.index.count(me) == 3  # type: ignore[union-attr]
+    assert await search_app.services.search.index.count(me) == 3
 
 
 async def test_streaming_messages_are_indexed_once_final(search_app: RunningApp, client: Api) -> None:

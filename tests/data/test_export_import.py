@@ -26,7 +26,6 @@ async def me(app: RunningApp, api: Api) -> User:
 
 async def indexed(app: RunningApp) -> None:
     """One indexer cycle: what the store holds as pending is now searchable."""
-    assert app.services.indexer is not None
     await app.services.indexer.run_once()
 
 

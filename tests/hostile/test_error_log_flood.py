@@ -42,7 +42,6 @@ async def teams(small_log_app: RunningApp, http: aiohttp.ClientSession) -> dict[
 
 
 async def _log(app: RunningApp, admin: Api) -> list[dict[str, object]]:
-    assert app.services.error_log is not None
     await app.services.error_log.drain()
     resp = await admin.get("/api/admin/errors?limit=1000")
     assert resp.status == 200, resp.text

@@ -15,8 +15,7 @@ from gust.adapters.isolation.process import ProcessIsolation
 from gust.domain.errors import GustError
 from gust.services.safe_archive import ArchiveLimits, ArchiveRefused, read_zip
 from tests.hostile.zipcraft import DEFLATED, STORED, RawMember, build, deflated_zeros, member
-from tests.support.app_server import RunningApp, make_settings, start_app
-from tests.support.client import Api
+from tests.support.app_server import make_settings, start_app
 
 LIMITS = ArchiveLimits(max_unpacked_bytes=10 << 20, max_members=100, max_ratio=50)
 
@@ -163,10 +162,16 @@ async def test_too_many_parses_at_once_are_refused_with_retry_after(tmp_path: Pa
         await running.stop()
 
 
-async def test_a_slow_parse_is_ended_at_its_deadline(app: RunningApp, api: Api) -> None:
-    app.app.gust_settings.parse_timeout = 0.001
-    alice = await api.register_and_login("alice@example.com")
-    archive = build([member(f"chats/{i}.json", b"{}") for i in range(5000)])
-    resp = await alice.request("POST", "/api/import", data=archive,
-                               headers={"Content-Type": "application/zip"})
-    assert resp.status == 422 and resp.error_code == "archive_timeout"
+async def test_a_slow_parse_is_ended_at_its_deadline(tmp_path: Path) -> None:
+    import aiohttp
+
+    running = await start_app(make_settings(tmp_path, parse_timeout=0.001))
+    try:
+        async with aiohttp.ClientSession() as http:
+            alice = await running.sign_up(http, "alice@example.com")
+            archive = build([member(f"chats/{i}.json", b"{}") for i in range(5000)])
+            resp = await alice.request("POST", "/api/import", data=archive,
+                                       headers={"Content-Type": "application/zip"})
+            assert resp.status == 422 and resp.error_code == "archive_timeout"
+    finally:
+        await running.stop()

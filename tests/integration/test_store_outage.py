@@ -213,6 +213,43 @@ async def test_sigterm_exits_although_the_store_hangs(
         proc.kill()
 
 
+async def test_sigterm_with_a_hung_store_ends_gracefully_with_each_close_step_bounded(
+    tmp_path: Path, ferret: FerretDB, upstream: FakeUpstream, http: aiohttp.ClientSession
+) -> None:
+    """Requests, close steps (store, indexer, error log...) and open connections all wait on
+    a store that never answers: each is cut at its share of the deadline, so the process
+    exits by itself (0), not by the force-exit timer (1), and names what it left behind."""
+    await ferret.start()
+    proc = gust(tmp_path, ferret, upstream, MONGODB_TIMEOUT_MS="60000", SHUTDOWN_TIMEOUT="1",
+                SHUTDOWN_FORCE_AFTER="4", WATCHDOG_STUCK_STORE_S="0.5", SEARCH_INDEX_INTERVAL="0.2")
+    try:
+        await proc.wait_ready()
+        auth = await login(http, proc.url, "bounded@example.com")
+        async with http.post(proc.url + "/api/chats", json={"title": "t"}, headers=auth) as resp:
+            assert resp.status == 201, await resp.text()  # the indexer has work, sessions exist
+        ferret.pause()  # connections stay open, nothing answers: calls hang
+        hung = [asyncio.ensure_future(http.get(proc.url + "/api/chats", headers=auth)) for _ in range(3)]
+
+        async def store_call_hangs() -> bool:
+            async with http.get(proc.url + "/health") as resp:
+                return resp.status == 503
+
+        assert await until(store_call_hangs, timeout=30)
+        proc.signal(signal.SIGTERM)
+        code = await proc.wait_exit(30)
+        assert code == 0, proc.log()
+        log = proc.log()
+        assert "stopped" in log, log
+        # What was cut off is named: a close step, or the requests hung on the store.
+        assert "did not finish within" in log or "connections still busy" in log, log
+        for request in hung:
+            with contextlib.suppress(aiohttp.ClientError):
+                (await request).release()
+    finally:
+        ferret.resume()
+        proc.kill()
+
+
 async def test_a_hung_store_call_makes_liveness_fail_until_the_store_answers(
     tmp_path: Path, ferret: FerretDB, upstream: FakeUpstream, http: aiohttp.ClientSession
 ) -> None:

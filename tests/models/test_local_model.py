@@ -71,8 +71,8 @@ async def test_local_model_streams_a_real_answer(offline_app: RunningApp, offlin
 
 
 def test_local_answers_are_long_enough_and_the_models_file_can_change_that(tmp_path: Path) -> None:
-    from gust.app import model_entries
-    from gust.services.models import local_entry
+    from gust.services.model_registry import local_entry
+    from gust.wiring import model_entries
 
     assert (local_entry().default_max_tokens or 0) >= 1024  # 256 cut normal answers mid-sentence
     models = tmp_path / "models.yaml"

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from gust.config import ConfigError
-from gust.services.models import ModelRegistry, ModelsFileError, load_models_file
+from gust.services.model_registry import ModelRegistry, ModelsFileError, load_models_file
 from tests.models.conftest import PROVIDER_ENV
 from tests.streaming.conftest import StartApp
 from tests.streaming.helpers import stream

@@ -173,12 +173,11 @@ async def test_unusable_title_model_refuses_to_start(upstream: FakeUpstream, tmp
 
 async def test_generate_titles_false_registers_no_title_hook(start_stream_app: StartApp) -> None:
     app = await start_stream_app(generate_titles=False)
-    titles = app.services.extra["titles"]
-    hooks = app.services.generation.after_complete if app.services.generation else []
+    titles = app.services.titles
+    hooks = app.services.generation.after_complete
     assert all(getattr(hook, "__self__", None) is not titles for hook in hooks)
     enabled = await start_stream_app(generate_titles=True)
-    assert enabled.services.generation is not None
-    assert any(getattr(h, "__self__", None) is enabled.services.extra["titles"]
+    assert any(getattr(h, "__self__", None) is enabled.services.titles
                for h in enabled.services.generation.after_complete)
 
 

@@ -11,6 +11,7 @@ from gust.adapters.web.extract import HtmlExtractor
 from gust.adapters.web.fetcher import SafeFetcher
 from gust.adapters.web.guard import AddressPolicy
 from gust.adapters.web.searx import SearxClient
+from gust.ports.web import NoWebSearch, WebSearch
 from gust.services.research import ResearchOptions, ResearchService, display_url, strip_command
 from tests.support.site_server import ARTICLES, SiteServer
 
@@ -34,7 +35,7 @@ async def make_service(site: SiteServer) -> AsyncIterator[Make]:
 
     def make(*, allow_private: bool = True, search: bool = False, **options: Any) -> ResearchService:
         policy = AddressPolicy(allow_private=allow_private, allowed_ports=frozenset({80, 443, site.port}))
-        searx = SearxClient(site.url(""), user_agent="test") if search else None
+        searx: WebSearch = SearxClient(site.url(""), user_agent="test") if search else NoWebSearch()
         service = ResearchService(
             SafeFetcher(policy=policy, page_timeout=5), HtmlExtractor(), searx, ResearchOptions(**options)
         )

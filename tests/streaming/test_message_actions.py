@@ -123,7 +123,7 @@ async def test_delete_a_message_takes_its_subtree_and_keeps_siblings(
     for gone in (b["user_message_id"], b["message_id"], c["user_message_id"], c["message_id"]):
         assert gone not in left
     # The search documents of the deleted messages are queued for removal.
-    tombstones = await stream_app.services.store.list_search_tombstones(limit=100)  # type: ignore[attr-defined]
+    tombstones = await stream_app.services.store.list_search_tombstones(limit=100)
     removed = {t.target_id for t in tombstones if t.kind == "message"}
     assert {b["message_id"], c["message_id"], c["user_message_id"]} <= removed
     assert a["message_id"] not in removed

@@ -60,7 +60,7 @@ async def test_after_the_grace_period_done_comes_from_the_store(
         api = await app.sign_up(http, "g@example.com")
         full = await stream(api, {"message": "go"})
         chat_id, message_id = full[0].data["chat_id"], full[0].data["message_id"]
-        while message_id in app.services.hub.generations:  # type: ignore[union-attr]
+        while message_id in app.services.hub.generations:
             await asyncio.sleep(0.02)
         rest = await follow(api, chat_id, last_event_id=full[3].id)
         # The events after seq 4 are gone: the stored text replaces what the client has

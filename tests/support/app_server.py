@@ -17,9 +17,9 @@ import aiohttp
 import tornado.httpserver
 import tornado.netutil
 
-from gust.app import GustApplication, build_services, make_app, start_background
+from gust.app import GustApplication, make_app
 from gust.config import Settings
-from gust.http_server import make_http_server
+from gust.http_server import close_connections, make_http_server
 from gust.services.registry import Services
 from tests.support.client import Api
 from tests.support.openapi_check import OpenAPIChecker
@@ -68,13 +68,14 @@ class RunningApp:
     async def stop(self) -> None:
         self.server.stop()
         await self.app.shutdown()
-        await asyncio.wait_for(self.server.close_all_connections(), 5)
+        await close_connections(self.server, self.app.close_budget.remaining())
 
 
 async def start_app(settings: Settings) -> RunningApp:
-    services = await build_services(settings)
-    app = make_app(settings, services)
-    await start_background(services)
+    """The application `python -m gust serve` runs, its runtime built by the same builder
+    (gust/runtime.py through GustApplication.start_services), listening on a free port."""
+    app = make_app(settings)
+    await app.start_services()
     sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
     server = make_http_server(app, settings)
     server.add_sockets(sockets)

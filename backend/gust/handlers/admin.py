@@ -71,10 +71,7 @@ class ErrorsHandler(SessionHandler):
 
     async def get(self) -> None:
         query = self.query_model(ErrorListQuery)
-        error_log = self.services.error_log
-        if error_log is None:
-            raise RuntimeError("error log not configured")
-        entries = await error_log.list(self.user, limit=query.limit)
+        entries = await self.services.error_log.list(self.user, limit=query.limit)
         self.write_json({"items": [e.public() for e in entries]})
 
 

@@ -13,7 +13,6 @@ from gust.handlers.base import APIHandler
 from gust.handlers.routing import Op, route
 from gust.handlers.schemas import ErrorOut, LoginIn, LoginOut, RegisterIn, UserOut
 from gust.services.accounts import AccountServices
-from gust.services.profile import ProfileService
 from gust.services.tokens import Session
 
 
@@ -23,10 +22,7 @@ class SessionHandler(APIHandler):
 
     @property
     def accounts(self) -> AccountServices:
-        accounts = self.services.accounts
-        if accounts is None:
-            raise RuntimeError("account services not configured")
-        return accounts
+        return self.services.accounts
 
     def set_session_cookies(self, session: Session) -> None:
         secure = self.secure_transport
@@ -141,10 +137,7 @@ class MeHandler(APIHandler):
     async def patch(self) -> None:
         body = self.json_body(ProfileIn)
         changes = {name: getattr(body, name) for name in body.model_fields_set}
-        profiles: ProfileService | None = self.services.profiles
-        if profiles is None:
-            raise RuntimeError("profile service not configured")
-        user = await profiles.update(self.user, changes)
+        user = await self.services.profiles.update(self.user, changes)
         self.write_json(user.profile())
 
 

@@ -230,8 +230,8 @@ class BaseHandler(tornado.web.RequestHandler):
     def _record_error(self, exc: BaseException | None) -> None:
         """Into the user's team's error log: route, request id, user, type; never message text."""
         services = self.application.services
-        if services is None or services.error_log is None:
-            return
+        if services is None:
+            return  # failed while the process was still starting: the server log only
         user = self.current_user if isinstance(self.current_user, User) else None
         if user is None:
             return  # no team to show it to: the server log only (see services/errorlog.py)
@@ -298,9 +298,7 @@ class APIHandler(BaseHandler):
     async def check_rate_limit(self, bucket: str, key: str) -> None:
         """Count a hit (e.g. `await self.check_rate_limit("messages", self.user.id)`); raises
         RateLimited (429 + Retry-After) over the bucket's limit. See services/ratelimit.py."""
-        rate_limits = self.services.rate_limits
-        if rate_limits is not None:
-            await rate_limits.check(bucket, key)
+        await self.services.rate_limits.check(bucket, key)
 
     async def options(self, *args: Any, **kwargs: Any) -> None:
         """CORS preflight: allowed for CORS_ORIGINS only (others get no CORS headers)."""

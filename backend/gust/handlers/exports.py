@@ -15,9 +15,8 @@ from gust.domain.errors import BadRequest, PayloadTooLarge
 from gust.handlers.base import APIHandler
 from gust.handlers.routing import Media, Op, route
 from gust.handlers.schemas import Strict
-from gust.ports.isolation import Isolation, Upload
+from gust.ports.isolation import Upload
 from gust.services.exports import ExportService, chat_document, chat_markdown, utf8
-from gust.services.imports import ImportLimits, ImportService
 
 SEND_CHUNK = 256 * 1024
 
@@ -139,13 +138,6 @@ class ImportHandler(APIHandler):
         if self._body_size <= self.body_limit:
             self._upload += chunk
 
-    @property
-    def isolation(self) -> Isolation:
-        isolation = self.services.isolation
-        if isolation is None:
-            raise RuntimeError("no isolation for parsing uploads was configured")
-        return isolation
-
     def _file(self) -> Upload:
         if self._body_size > self.body_limit:
             raise PayloadTooLarge(f"request body is larger than {self.body_limit} bytes")
@@ -164,11 +156,7 @@ class ImportHandler(APIHandler):
         return files["file"][0].body
 
     async def post(self) -> None:
-        settings = self.gust_settings
-        limits = ImportLimits(max_bytes=settings.import_max_bytes, max_members=settings.archive_max_members,
-                              max_ratio=settings.archive_max_ratio, max_seconds=settings.parse_timeout)
-        service = ImportService(self.services.store, self.isolation, limits)
-        report = await service.import_file(self.user, self._file())
+        report = await self.services.imports.import_file(self.user, self._file())
         self.write_json({"imported": report.imported, "skipped": report.skipped})
 
 

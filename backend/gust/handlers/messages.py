@@ -17,10 +17,7 @@ NOT_FOUND = {404: ErrorOut}
 class _MessagesBase(APIHandler):
     @property
     def messages(self) -> MessageService:
-        service = self.services.messages
-        if service is None:
-            raise RuntimeError("message service not configured")
-        return service
+        return self.services.messages
 
 
 class MessageHandler(_MessagesBase):
@@ -56,10 +53,7 @@ class ContinueHandler(_MessagesBase):
     }
 
     async def post(self, chat_id: str, message_id: str) -> None:
-        generation = self.services.generation
-        if generation is None:
-            raise RuntimeError("generation service not configured")
-        started = await continue_answer(generation, self.user, chat_id, message_id)
+        started = await continue_answer(self.services.generation, self.user, chat_id, message_id)
         message_id = started.assistant_message.id
         # generation_id: the deprecated alias of message_id (one release)
         self.write_json({"message_id": message_id, "generation_id": message_id}, 202)

@@ -12,7 +12,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncGenerator
-from typing import Any, cast
+from typing import Any
 
 import pydantic
 import tornado.iostream
@@ -51,19 +51,7 @@ class OpenAIHandler(APIHandler):
 
     @property
     def openai(self) -> OpenAICompatService:
-        services = self.services
-        service = services.extra.get("openai_api")
-        if service is None:
-            if services.models is None:
-                raise OpenAIError(503, "no models are configured", type="api_error", code="unavailable")
-            service = services.extra["openai_api"] = OpenAICompatService(
-                services.store,
-                services.models,
-                services.chats,
-                max_message_chars=self.gust_settings.max_message_chars,
-                admission=services.generation.admission if services.generation else None,
-            )
-        return cast(OpenAICompatService, service)
+        return self.services.openai_api
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]

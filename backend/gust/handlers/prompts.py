@@ -22,10 +22,7 @@ def prompt_json(prompt: Prompt) -> dict[str, Any]:
 class _PromptsBase(APIHandler):
     @property
     def prompts(self) -> PromptService:
-        service = self.services.prompts
-        if service is None:
-            raise RuntimeError("prompt service not configured")
-        return service
+        return self.services.prompts
 
 
 class PromptsHandler(_PromptsBase):

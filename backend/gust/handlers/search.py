@@ -6,7 +6,6 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from gust.domain.errors import Unavailable
 from gust.domain.models import iso
 from gust.handlers.base import APIHandler
 from gust.handlers.routing import Op, route
@@ -53,10 +52,7 @@ class SearchHandler(APIHandler):
 
     @property
     def search(self) -> SearchService:
-        service = self.services.search
-        if service is None:
-            raise Unavailable("search is not configured", code="search_unavailable")
-        return service
+        return self.services.search
 
     async def get(self) -> None:
         query = self.query_model(SearchQuery)

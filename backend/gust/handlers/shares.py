@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from gust.handlers.base import APIHandler
 from gust.handlers.routing import Op, route
 from gust.ports.shares_store import Share
-from gust.services.shares import ShareService, share_service
+from gust.services.shares import ShareService
 
 
 class SharedMessageOut(BaseModel):
@@ -44,7 +44,7 @@ def share_json(share: Share) -> dict[str, Any]:
 class _SharesHandler(APIHandler):
     @property
     def shares(self) -> ShareService:
-        return share_service(self.services)
+        return self.services.shares
 
 
 class ChatShareHandler(_SharesHandler):

@@ -52,10 +52,7 @@ class StreamingHandler(APIHandler):
 
     @property
     def generation(self) -> GenerationService:
-        service = self.services.generation
-        if service is None:
-            raise RuntimeError("generation service not configured")
-        return service
+        return self.services.generation
 
     def _ndjson(self) -> bool:
         return NDJSON in self.request.headers.get("Accept", "")
@@ -217,10 +214,7 @@ class EventsHandler(StreamingHandler):
 
     @property
     def follow(self) -> FollowService:
-        service = self.services.follow
-        if service is None:
-            raise RuntimeError("follow service not configured")
-        return service
+        return self.services.follow
 
 
 class ModelsHandler(APIHandler):
@@ -230,8 +224,7 @@ class ModelsHandler(APIHandler):
     }
 
     async def get(self) -> None:
-        models = self.services.models
-        self.write_json(models.public() if models is not None else {"items": [], "default": None})
+        self.write_json(self.services.models.public())
 
 
 default_handlers = [

@@ -21,10 +21,7 @@ class SuggestionsIn(Strict):
 class _SuggestionsBase(SessionHandler):
     @property
     def suggestion_service(self) -> SuggestionService:
-        service = self.services.suggestions
-        if service is None:
-            raise RuntimeError("suggestions are not configured")
-        return service
+        return self.services.suggestions
 
 
 class SuggestionsHandler(_SuggestionsBase):

@@ -65,10 +65,7 @@ class UsageHandler(APIHandler):
 
     @property
     def usage(self) -> UsageService:
-        service = self.services.usage
-        if service is None:
-            raise RuntimeError("usage service not configured")
-        return service
+        return self.services.usage
 
     async def get(self) -> None:
         query = self.query_model(UsageQuery)

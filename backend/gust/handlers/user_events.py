@@ -33,10 +33,7 @@ class UserEventsHandler(APIHandler):
 
     @property
     def feed(self) -> UserEvents:
-        feed = self.services.user_events
-        if feed is None:
-            raise RuntimeError("user events not configured")
-        return feed
+        return self.services.user_events
 
     async def get(self) -> None:
         feed, user_id = self.feed, self.user.id

@@ -86,11 +86,30 @@ class SearchError(Exception):
     """The web search failed; the message is short human text for a status line."""
 
 
+class SearchNotConfigured(SearchError):
+    """No web search engine is configured (SEARXNG_URL is unset)."""
+
+
 class WebSearch(Protocol):
     """A web search engine that returns candidate pages for a question."""
+
+    # False for NoWebSearch: research then uses only the URLs in the message.
+    configured: bool
 
     async def search(self, query: str, *, limit: int) -> list[SearchHit]:
         """Top results for `query`; raises SearchError. Callers bound it with asyncio.timeout."""
         ...
 
     async def close(self) -> None: ...
+
+
+class NoWebSearch:
+    """The web search when none is configured: every search raises SearchNotConfigured."""
+
+    configured = False
+
+    async def search(self, query: str, *, limit: int) -> list[SearchHit]:
+        raise SearchNotConfigured("no web search configured (SEARXNG_URL)")
+
+    async def close(self) -> None:
+        return None

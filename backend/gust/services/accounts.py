@@ -1,4 +1,4 @@
-"""The account services of a process, grouped for the handlers (built in app.py)."""
+"""The account services of a process, grouped for the handlers (built in gust/runtime.py)."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from gust.domain.errors import Overloaded, ValidationError
 from gust.domain.model_spec import ModelSpec
@@ -28,10 +28,12 @@ OVERLOADED_RETRY_AFTER = 5
 
 
 class Admission:
-    def __init__(self, *, max_active: int, running: Callable[[], int]) -> None:
+    def __init__(
+        self, *, max_active: int, running: Callable[[], int], guards: Sequence[SendGuard] = ()
+    ) -> None:
         self.max_active = max_active
         self._running = running  # answers the hub runs right now
-        self.guards: list[SendGuard] = []
+        self.guards: tuple[SendGuard, ...] = tuple(guards)
         self._admitting = 0  # admitted, job not yet in the hub
         self._direct = 0  # running outside the hub (/v1 completions)
 

@@ -53,7 +53,7 @@ def _check_webhook_url(url: str) -> str:
 
 
 class AgentService:
-    def __init__(self, store: AccountsStore, box: SecretBox, *, url_guard: UrlGuard | None = None) -> None:
+    def __init__(self, store: AccountsStore, box: SecretBox, *, url_guard: UrlGuard) -> None:
         self.store = store
         self.box = box
         self.url_guard = url_guard
@@ -61,7 +61,7 @@ class AgentService:
     async def _check_webhook_target(self, data: AgentInput) -> None:
         """The SSRF guard at configuration time (it checks again at every call): a webhook at
         a private, loopback, link-local or metadata address is refused unless allow-listed."""
-        if not data.webhook_url or self.url_guard is None:
+        if not data.webhook_url:
             return
         _check_webhook_url(data.webhook_url)
         try:

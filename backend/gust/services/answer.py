@@ -15,7 +15,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gust.domain.errors import StoreUnavailable, UpstreamError
 from gust.domain.events import (
@@ -36,6 +36,10 @@ from gust.ports.store import Store
 from gust.services.events import EventLog, ReasoningText
 from gust.services.hub import Generation
 from gust.services.usage import final_usage
+
+if TYPE_CHECKING:
+    from gust.observability import Metrics
+    from gust.services.research import ResearchService
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +71,13 @@ class AnswerHost(Protocol):
     @property
     def models(self) -> Models: ...
     @property
-    def metrics(self) -> Any: ...  # observability.Metrics
+    def metrics(self) -> Metrics: ...
     @property
     def checkpoint_interval(self) -> float: ...
     @property
     def final_retry(self) -> float: ...  # seconds the final write is retried
     @property
-    def research(self) -> Any: ...  # services/research.py's step (None: none)
+    def research(self) -> ResearchService: ...
     @property
     def after_complete(self) -> Sequence[AfterAnswer]: ...
 
@@ -129,8 +133,7 @@ class AnswerJob:
     async def run(self, generation: Generation) -> None:
         self.log = generation.log
         metrics = self.service.metrics
-        if metrics is not None:
-            metrics.active_generations.inc()
+        metrics.active_generations.inc()
         generation.emit(
             start_event(
                 chat_id=self.chat.id,
@@ -166,8 +169,7 @@ class AnswerJob:
             status = "error"
             error = {"code": "internal_error", "message": "the answer failed; try again", "retryable": True}
         finally:
-            if metrics is not None:
-                metrics.active_generations.dec()
+            metrics.active_generations.dec()
         # A store that hangs rather than failing is said as soon as a failure would be.
         slow = asyncio.get_running_loop().call_later(
             SLOW_FINAL_WRITE, self._tell_store_waiting, generation, "the database does not answer"
@@ -209,8 +211,7 @@ class AnswerJob:
                 "message": "the answer could not be saved: the database is unavailable",
                 "retryable": True,
             }
-        if metrics is not None:
-            metrics.generations.labels(status).inc()
+        metrics.generations.labels(status).inc()
         ending: list[AnswerEvent] = []  # sent together: one write ends the stream
         if usage is not None:
             ending.append(usage_event(usage))
@@ -295,7 +296,7 @@ class AnswerJob:
 
     async def _research(self, generation: Generation) -> None:
         research = self.service.research
-        if research is None or self.user_message is None:
+        if self.user_message is None:
             return
         text = self.user_message.content
         if not research.wants_research(text, self.options.research):

@@ -53,7 +53,7 @@ class AuthService:
         access_ttl: int,
         bcrypt_rounds: int,
         refresh_ttl: int = 7 * 24 * 3600,
-        rate_limits: RateLimitService | None = None,
+        rate_limits: RateLimitService,
         registration: RegistrationMode | None = None,
         login_slowdown: float = 0.0,
     ) -> None:
@@ -109,8 +109,7 @@ class AuthService:
         return "open" if await self.store.count_users() == 0 else "invite"
 
     async def _limit(self, bucket: str, key: str) -> None:
-        if self.rate_limits is not None:
-            await self.rate_limits.check(bucket, key)
+        await self.rate_limits.check(bucket, key)
 
     async def register(
         self,
@@ -255,7 +254,7 @@ class AuthService:
         # Refused per (account, address): a guesser stops there, and the owner signing in
         # from anywhere else is not locked out by them.
         await self._limit(LOGIN_ACCOUNT_IP, f"{email}\x00{client_ip or '-'}")
-        if self.rate_limits is not None and not await self.rate_limits.within(LOGIN_ACCOUNT, email):
+        if not await self.rate_limits.within(LOGIN_ACCOUNT, email):
             # Many attempts on one account from many addresses: slow every attempt down
             # (the right password still gets in), never refuse it.
             await asyncio.sleep(self.login_slowdown)

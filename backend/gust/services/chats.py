@@ -46,15 +46,13 @@ class ChatView:
 
 
 class ChatService:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, check_agent: Callable[[User, str], Awaitable[object]]) -> None:
         self.store = store
-        # Raises NotFound unless the agent is one of the user's team (set by the app).
-        self.check_agent: Callable[[User, str], Awaitable[object]] | None = None
+        # Raises NotFound unless the agent is one of the user's team (AgentService.get).
+        self.check_agent = check_agent
 
     async def _check_agent(self, user: User, agent_id: str | None) -> None:
         if agent_id is not None:
-            if self.check_agent is None:
-                raise NotFound("agent not found")
             await self.check_agent(user, agent_id)
 
     async def create_chat(

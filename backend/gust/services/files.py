@@ -8,7 +8,7 @@ stored and the file turns `ready`, or it turns `failed` with a code of
 gust.domain.files.FILE_ERROR_CODES. Nothing a file does in the worker reaches the event
 loop; a file the server stopped reading is read again by `recover()` at start-up.
 
-Wiring (app.py), with `s` the Settings:
+Wiring (gust/runtime.py, adapters from gust/wiring.py), with `s` the Settings:
 
     storage = (GridFSFileStorage(s.mongodb_uri, s.mongodb_db_name, timeout_ms=s.mongodb_timeout_ms)
                if s.mongodb_uri else DirectoryFileStorage(s.files_dir))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,7 @@ from gust.domain.branches import current_branch, path_to
 from gust.domain.errors import NotFound, ValidationError
 from gust.domain.ids import new_id, now
 from gust.domain.models import Chat, Message, User
+from gust.observability import Metrics
 from gust.ports.llm import ChatRequest
 from gust.ports.store import Store
 from gust.services.admission import Admission, check_max_tokens
@@ -26,10 +27,15 @@ from gust.services.chats import DEFAULT_TITLE, ChatService
 from gust.services.context import build_messages
 from gust.services.follow import AnswerStream
 from gust.services.hub import Generation, GenerationHub
-from gust.services.models import ModelRegistry, ModelSpec
+from gust.services.model_registry import ModelRegistry, ModelSpec
+from gust.services.research import ResearchService
 from gust.services.title_text import shorten
 
 log = logging.getLogger(__name__)
+
+# Run after an answer completes: (user, chat as the answer began, answer, its question).
+AfterComplete = Callable[[User, Chat, Message, Message], Awaitable[None]]
+
 
 @dataclass(slots=True)
 class SendOptions:
@@ -91,8 +97,11 @@ class GenerationService:
         checkpoint_interval: float,
         max_message_chars: int,
         system_prompt: str | None = None,
-        metrics: Any = None,
-        admission: Admission | None = None,
+        research: ResearchService,
+        agents: AgentService,
+        admission: Admission,
+        after_complete: Sequence[AfterComplete] = (),
+        metrics: Metrics,
         final_retry: float = 180.0,
     ) -> None:
         self.store = store
@@ -106,15 +115,14 @@ class GenerationService:
         self.default_system_prompt = system_prompt
         self.metrics = metrics
         # Capacity, per-user guards and max_tokens: shared with every path that generates.
-        self.admission = admission or Admission(max_active=hub.max_active, running=lambda: hub.active_count)
+        self.admission = admission
         # Hooks run after a generation completes (titles, indexing...); failures are logged.
         # Run after an answer completes: (user, chat as the answer began, answer, its question).
-        self.after_complete: list[Callable[[User, Chat, Message, Message], Awaitable[None]]] = []
-        # Optional research step: (question, research_flag, emit) -> (context, sources) | None.
-        self.research: Any = None
-        # Team agents (set when accounts are configured): a chat bound to one uses its
-        # model, system prompt and webhook.
-        self.agents: AgentService | None = None
+        self.after_complete: tuple[AfterComplete, ...] = tuple(after_complete)
+        # The research step (URLs in the message, web search): services/research.py.
+        self.research = research
+        # Team agents: a chat bound to one uses its model, system prompt and webhook.
+        self.agents = agents
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- entry points ------------------------------------------------------------------
@@ -256,7 +264,7 @@ class GenerationService:
         DEFAULT_SYSTEM_PROMPT.
         """
         agent = webhook = None
-        if chat.agent_id and self.agents is not None:
+        if chat.agent_id:
             try:
                 agent = await self.agents.get(user, chat.agent_id)
                 webhook = await self.agents.webhook(user, agent.id)

@@ -66,10 +66,11 @@ class Indexer:
         backlog_threshold: int = 10_000,
         lock_ttl: float = 60.0,
         max_batches_per_cycle: int = 20,
+        reconcile_on_start: bool = False,
     ) -> None:
         self.store = store
         self.index = index
-        self.metrics = metrics
+        self.metrics = metrics or Metrics()  # a command or test without the process's metrics
         self.batch_size = batch_size
         self.interval = interval
         self.max_backoff = max_backoff
@@ -78,7 +79,7 @@ class Indexer:
         self.max_batches_per_cycle = max_batches_per_cycle
         self.state = IndexerState()
         self.index_started = True  # False: index.start() failed; retried before each cycle
-        self.reconcile_on_start = False
+        self.reconcile_on_start = reconcile_on_start
         self.owner = lock_owner("indexer")
         self._cycle = asyncio.Lock()
         self._local_turns = asyncio.Lock()
@@ -225,8 +226,7 @@ class Indexer:
             pending = await self.store.count_search_pending()
         except Exception:  # noqa: BLE001 - the store's own health check reports it
             return None
-        if self.metrics is not None:
-            self.metrics.search_pending.set(pending)
+        self.metrics.search_pending.set(pending)
         return pending
 
     async def health(self) -> dict[str, Any]:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any, cast
+from typing import Any
 
 from gust.domain.errors import NotFound, ValidationError
 from gust.domain.ids import now
 from gust.domain.models import Message, User
 from gust.ports.extras_store import ExtrasStore
-from gust.ports.store import Store
 from gust.services.chats import ChatService
 from gust.services.hub import GenerationHub
 from gust.services.teams import require_admin
@@ -39,8 +38,8 @@ def subtree_ids(messages: list[Message], root_id: str) -> list[str]:
 
 
 class MessageService:
-    def __init__(self, store: Store, chats: ChatService, hub: GenerationHub | None) -> None:
-        self.store = cast(ExtrasStore, store)  # both adapters mix in adapters/store/*_extras.py
+    def __init__(self, store: ExtrasStore, chats: ChatService, hub: GenerationHub) -> None:
+        self.store = store
         self.chats = chats
         self.hub = hub
 
@@ -57,7 +56,7 @@ class MessageService:
         _, messages = await self._message(user, chat_id, message_id)
         ids = subtree_ids(messages, message_id)
         doomed = set(ids)
-        if self.hub is not None and any(m.status == "streaming" for m in messages if m.id in doomed):
+        if any(m.status == "streaming" for m in messages if m.id in doomed):
             live = await self.hub.live_generation_id(chat_id)
             if live is not None:
                 await self.hub.stop(chat_id)

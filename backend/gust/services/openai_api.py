@@ -16,18 +16,17 @@ import contextlib
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from gust.domain.errors import GustError, ValidationError
 from gust.domain.ids import new_id, now
 from gust.domain.models import Message, User
 from gust.ports.llm import ChatRequest, Chunk, ToolCall
-from gust.ports.store import Store
 from gust.ports.usage_store import UsageRecord, UsageStore
 from gust.services.admission import Admission
 from gust.services.chats import ChatService
 from gust.services.generation import provisional_title
-from gust.services.models import ModelRegistry, ModelSpec
+from gust.services.model_registry import ModelRegistry, ModelSpec
 from gust.services.openai_request import (
     MAX_MESSAGES,
     CompletionIn,
@@ -103,12 +102,12 @@ class Completion:
 class OpenAICompatService:
     def __init__(
         self,
-        store: Store,
+        store: UsageStore,
         models: ModelRegistry,
         chats: ChatService,
         *,
         max_message_chars: int,
-        admission: Admission | None = None,
+        admission: Admission,
     ) -> None:
         self.store = store
         self.models = models
@@ -172,8 +171,6 @@ class OpenAICompatService:
     def admitted(self, user: User) -> contextlib.AbstractAsyncContextManager[None]:
         """The shared admission policy (MAX_ACTIVE_GENERATIONS, the per-user message rate),
         holding a place for the whole completion."""
-        if self.admission is None:
-            return contextlib.nullcontext()
         return self.admission.running(user)
 
     async def chunks(self, completion: Completion) -> AsyncGenerator[Chunk, None]:
@@ -215,7 +212,7 @@ class OpenAICompatService:
             return
         if completion.usage is None:
             return
-        await cast(UsageStore, self.store).add_usage_record(
+        await self.store.add_usage_record(
             UsageRecord(
                 id=new_id(),
                 user_id=user.id,

@@ -7,13 +7,13 @@ from typing import Any
 from gust.domain.errors import NotFound, ValidationError
 from gust.domain.models import User
 from gust.ports.store import Store
-from gust.services.models import ModelRegistry
+from gust.services.model_registry import ModelRegistry
 
 EDITABLE = frozenset({"display_name", "default_model", "default_system_prompt"})
 
 
 class ProfileService:
-    def __init__(self, store: Store, models: ModelRegistry | None) -> None:
+    def __init__(self, store: Store, models: ModelRegistry) -> None:
         self.store = store
         self.models = models
 
@@ -29,8 +29,8 @@ class ProfileService:
             changes["display_name"] = name
         model = changes.get("default_model")
         if model is not None:
-            if self.models is None or model not in self.models.specs:
-                valid = ", ".join(self.models.specs) if self.models else "none"
+            if model not in self.models.specs:
+                valid = ", ".join(self.models.specs) or "none"
                 raise ValidationError(
                     f"unknown model {model!r}; valid models: {valid}", field="default_model"
                 )

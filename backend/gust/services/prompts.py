@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from typing import Any, cast
+from typing import Any
 
 from gust.domain.errors import Conflict, NotFound, ValidationError
 from gust.domain.ids import new_id, now
 from gust.domain.models import User
 from gust.ports.extras_store import ExtrasStore, Prompt, PromptConflict
-from gust.ports.store import Store
 from gust.services.teams import require_admin
 
 COMMAND = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
@@ -55,8 +54,8 @@ def _clean(name: str | None, command: str | None, body: str | None) -> dict[str,
 
 
 class PromptService:
-    def __init__(self, store: Store) -> None:
-        self.store = cast(ExtrasStore, store)
+    def __init__(self, store: ExtrasStore) -> None:
+        self.store = store
 
     def _visible(self, user: User, prompt: Prompt | None) -> Prompt:
         if prompt is None or not (

@@ -22,6 +22,7 @@ from gust.ports.web import (
     ExtractedText,
     FetchedPage,
     FetchError,
+    NoWebSearch,
     PageFetcher,
     SearchError,
     TextExtractor,
@@ -130,6 +131,9 @@ def _failure_detail(exc: FetchError) -> str:
     return exc.reason
 
 
+NO_WEB_SEARCH = NoWebSearch()
+
+
 class ResearchService:
     """Finds, fetches, extracts and ranks web sources for one question."""
 
@@ -137,7 +141,7 @@ class ResearchService:
         self,
         fetcher: PageFetcher,
         extractor: TextExtractor,
-        search: WebSearch | None = None,
+        search: WebSearch = NO_WEB_SEARCH,  # SEARXNG_URL unset: URLs in the message only
         options: ResearchOptions | None = None,
     ) -> None:
         self.fetcher = fetcher
@@ -147,8 +151,7 @@ class ResearchService:
 
     async def close(self) -> None:
         await self.fetcher.close()
-        if self.search is not None:
-            await self.search.close()
+        await self.search.close()
 
     # -- triggers ----------------------------------------------------------------
     def urls_in(self, text: str) -> list[str]:
@@ -198,7 +201,7 @@ class ResearchService:
         if explicit or candidates:
             # file://, gopher://... go through the guard too, which refuses them visibly.
             candidates += [_Candidate(url) for url in self._other_scheme_urls(text)]
-        if explicit and self.search is not None and len(self.urls_in(text)) < self.options.max_sources:
+        if explicit and self.search.configured and len(self.urls_in(text)) < self.options.max_sources:
             candidates += await self._search(text, emit, deadline)
         if not candidates:
             if explicit:
@@ -230,8 +233,6 @@ class ResearchService:
         )
 
     async def _search(self, text: str, emit: Emit, deadline: float) -> list[_Candidate]:
-        if self.search is None:
-            return []
         query = " ".join(_URL.sub(" ", text).split())[:MAX_QUERY_CHARS]
         if not query:
             return []

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, cast
+from typing import Any
 
 from gust.domain.errors import NotFound, PayloadTooLarge
 from gust.domain.ids import new_token, now
@@ -97,10 +97,3 @@ class ShareService:
             raise NotFound("this share link does not exist or was revoked")
         return share
 
-
-def share_service(services: Any) -> ShareService:
-    """The process's ShareService, built on first use from the registry's store and chats."""
-    service = services.extra.get("shares")
-    if service is None:
-        service = services.extra["shares"] = ShareService(cast(SharesStore, services.store), services.chats)
-    return cast(ShareService, service)

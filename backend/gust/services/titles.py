@@ -29,7 +29,7 @@ from gust.ports.llm import ChatRequest
 from gust.ports.store import Store
 from gust.services.chats import DEFAULT_TITLE, MAX_TITLE
 from gust.services.generation import provisional_title
-from gust.services.models import ModelRegistry, ModelsFileError, ModelSpec
+from gust.services.model_registry import ModelRegistry, ModelsFileError, ModelSpec
 from gust.services.title_text import acceptable_title, shorten, title_from_message
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,7 @@ class TitleService:
         models: ModelRegistry,
         completer_for: Callable[[ModelSpec], Completer | None],
         *,
+        on_title: Callable[[str, TitleEventOut], Awaitable[None]],
         title_model: str | None = None,
         timeout: float = 60.0,
     ) -> None:
@@ -99,8 +100,8 @@ class TitleService:
         self.title_model = title_model
         self.timeout = timeout
         self._running: set[asyncio.Task[object]] = set()
-        # Told (user id, event) when a title is stored: app.py sends it to /api/events.
-        self.on_title: Callable[[str, TitleEventOut], Awaitable[None]] | None = None
+        # Told (user id, event) when a title is stored: the runtime sends it to /api/events.
+        self.on_title = on_title
 
     async def after_answer(self, user: User, chat: Chat, answer: Message, question: Message) -> None:
         """Title the chat if this answer completes its first exchange and nobody titled it yet."""
@@ -170,8 +171,7 @@ class TitleService:
             return
         await self.store.update_chat(user.id, chat_id, {"title": title})
         log.info("chat %s titled (%s)", chat_id, f"for model {by}")
-        if self.on_title is not None:
-            await self.on_title(user.id, title_event(chat_id, title))
+        await self.on_title(user.id, title_event(chat_id, title))
 
     async def close(self) -> None:
         """Cancel titles still being generated (shutdown): the chats keep their titles."""

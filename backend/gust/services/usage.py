@@ -20,7 +20,7 @@ from gust.domain.errors import ValidationError
 from gust.domain.models import User, iso
 from gust.ports.usage_store import UsageRow, UsageStore
 from gust.services.context import FRAMING_TOKENS, estimate_tokens
-from gust.services.models import ModelSpec
+from gust.services.model_registry import ModelSpec
 from gust.services.teams import require_admin
 
 COST_DIGITS = 8

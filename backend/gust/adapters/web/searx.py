@@ -23,6 +23,8 @@ MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 class SearxClient:
     """GET {SEARXNG_URL}/search?q=...&format=json (the instance must enable the json format)."""
 
+    configured = True
+
     def __init__(self, base_url: str, *, user_agent: str, connect_timeout: float = 5.0) -> None:
         self.endpoint = URL(base_url.rstrip("/") + "/search")
         self.user_agent = user_agent
