@@ -47,7 +47,7 @@ class ChatRequest:
     temperature: float | None = None
     max_tokens: int | None = None
     # Provider-specific fields sent as-is (e.g. {"thinking": {...}} for thinking models).
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra_body: dict[str, Any] = field(default_factory=dict)
     # Function tools in OpenAI's shape ([{type: "function", function: {name, description,
     # parameters}}]) and the choice among them ("auto", "none", "required" or
     # {type: "function", function: {name}}). `messages` may then hold assistant messages

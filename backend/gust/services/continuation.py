@@ -55,7 +55,7 @@ async def continue_answer(
             messages=provider_messages,
             temperature=spec.default_temperature,
             max_tokens=max_tokens,
-            extra=dict(spec.extra_body),
+            extra_body=dict(spec.extra_body),
         )
         started_at = now()
         generation_id = new_id()

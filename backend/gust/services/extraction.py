@@ -102,6 +102,9 @@ def _check_image(data: bytes, max_pixels: int) -> list[int]:
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
+        # Pillow's limit is process-wide: set it for this check only (the avatar re-encoder
+        # and anything else decoding images in this process keep their own).
+        previous = Image.MAX_IMAGE_PIXELS
         Image.MAX_IMAGE_PIXELS = max_pixels
         try:
             with Image.open(_reader(data)) as image:
@@ -113,6 +116,8 @@ def _check_image(data: bytes, max_pixels: int) -> list[int]:
             raise failed("image_too_large", f"the image has more than {max_pixels} pixels", 413) from None
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
             raise failed("file_corrupt", f"the image cannot be read ({type(exc).__name__})") from None
+        finally:
+            Image.MAX_IMAGE_PIXELS = previous
     return [width, height]
 
 

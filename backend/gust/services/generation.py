@@ -331,7 +331,7 @@ class GenerationService:
             ),
             temperature=options.temperature if options.temperature is not None else spec.default_temperature,
             max_tokens=max_tokens,
-            extra=dict(spec.extra_body),
+            extra_body=dict(spec.extra_body),
         )
         job = AnswerJob(
             self, user, chat, spec, request, assistant, question, user_message, options, persisted

@@ -162,7 +162,7 @@ class OpenAICompatService:
             messages=[m.wire() for m in body.messages],
             temperature=body.temperature if body.temperature is not None else spec.default_temperature,
             max_tokens=max_tokens,
-            extra=extra,
+            extra_body=extra,
             tools=tools,
             tool_choice=tool_choice,
         )

@@ -146,7 +146,7 @@ class TitleService:
             ],
             temperature=None if reasoning else 0.3,
             max_tokens=min(2048 if reasoning else 32, spec.max_output_tokens),
-            extra=dict(spec.extra_body),
+            extra_body=dict(spec.extra_body),
         )
         try:
             async with asyncio.timeout(self.timeout):

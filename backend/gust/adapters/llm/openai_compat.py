@@ -126,7 +126,7 @@ class OpenAICompatLLM:
             body["tools"] = request.tools
             if request.tool_choice is not None:
                 body["tool_choice"] = request.tool_choice
-        body.update(request.extra)
+        body.update(request.extra_body)
         return body
 
     async def complete(self, request: ChatRequest) -> str:
