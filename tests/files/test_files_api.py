@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from gust.domain.models import User
+from gust.domain.retrieval import RetrievalHit
 from tests.support.app_server import RunningApp
 from tests.support.client import Api
 from tests.support.documents import docx
@@ -34,8 +35,8 @@ async def embeddings() -> AsyncIterator[FakeEmbeddings]:
 async def app(request: pytest.FixtureRequest, data_dir: Path,
               embeddings: FakeEmbeddings) -> AsyncIterator[RunningApp]:
     # Vectors from the fake OpenAI-compatible embedder: hybrid retrieval on both backends.
-    async for running in files_app(request.param, data_dir, embeddings="openai",
-                                   embeddings_url=embeddings.url, embeddings_model="fake"):
+    async with files_app(request.param, data_dir, embeddings="openai",
+                         embeddings_url=embeddings.url, embeddings_model="fake") as running:
         yield running
 
 
@@ -101,7 +102,7 @@ async def test_search_finds_a_ready_files_passage_for_its_owner_only(
     assert (await settled(alice, created.json["id"]))["status"] == "ready"
     owner, other = await user_of(app, "alice@example.com"), await user_of(app, "bob@example.com")
     knowledge = app.services.knowledge
-    hits = []
+    hits: list[RetrievalHit] = []
 
     async def found() -> bool:
         hits[:] = await knowledge.search(owner, "when do ferries leave for Zanzibarnia", 3)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ BOUNDARY = "gust-test-boundary-7e1f"
 MULTIPART = f"multipart/form-data; boundary={BOUNDARY}"
 
 
-def form(name: str, data: bytes, *, field: str = "file", content_type: str = "application/octet-stream") -> bytes:
+def form(name: str, data: bytes, *, field: str = "file", content_type: str = "text/plain") -> bytes:
     """A multipart/form-data body holding one file part (and nothing is trusted from `name`)."""
     head = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{name}\"\r\n"
             f"Content-Type: {content_type}\r\n\r\n").encode()
@@ -41,6 +42,7 @@ async def settled(api: Api, file_id: str, timeout: float = 90.0) -> dict[str, An
     return seen
 
 
+@asynccontextmanager
 async def files_app(backend: str, data_dir: Path, **overrides: Any) -> AsyncIterator[RunningApp]:
     """The app on `sqlite` (directory, SQLite FTS5 + sqlite-vec) or `mongodb` (FerretDB,
     GridFS, Meilisearch); its Mongo database and Meilisearch indexes are dropped after."""
