@@ -12,6 +12,8 @@ from gust.domain.models import Chat, Message
 from gust.ports.extras_store import ExtrasStore, Prompt, PromptConflict
 from gust.ports.store import Store
 
+pytestmark = pytest.mark.both_stores  # the store fixture runs on SQLite, then MongoDB
+
 
 @pytest.fixture
 def extras(store: Store) -> ExtrasStore:

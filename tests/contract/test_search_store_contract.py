@@ -11,6 +11,8 @@ from gust.ports.search_store import SearchStore, Tombstone
 from gust.ports.store import Store
 from tests.contract.test_store_contract import make_chat, make_message, make_user
 
+pytestmark = pytest.mark.both_stores  # the store fixture runs on SQLite, then MongoDB
+
 
 @pytest.fixture
 def search_store(store: Store) -> SearchStore:

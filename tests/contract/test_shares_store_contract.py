@@ -10,6 +10,8 @@ from gust.domain.ids import new_token
 from gust.ports.shares_store import Share, SharesStore
 from gust.ports.store import Store
 
+pytestmark = pytest.mark.both_stores  # the store fixture runs on SQLite, then MongoDB
+
 
 @pytest.fixture
 def shares(store: Store) -> SharesStore:

@@ -16,6 +16,8 @@ from gust.ports.store import Store
 from gust.ports.usage_store import LEGACY_API_USAGE_CHAT, UsageRecord, UsageRow, UsageStore
 from tests.contract.test_store_contract import make_chat, make_message, make_user
 
+pytestmark = pytest.mark.both_stores  # the store fixture runs on SQLite, then MongoDB
+
 
 @pytest.fixture
 def usage_store(store: Store) -> UsageStore:

@@ -9,6 +9,7 @@ import zipfile
 from typing import Any
 
 import aiohttp
+import pytest
 
 from gust.domain.ids import new_id, now
 from gust.domain.models import Chat, Message, User
@@ -16,6 +17,8 @@ from gust.services.exports import ExportService
 from tests.data.world import search_hits, seed_chats, snapshot
 from tests.support.app_server import RunningApp
 from tests.support.client import Api
+
+pytestmark = pytest.mark.both_stores  # the app fixture runs on SQLite, then MongoDB
 
 
 async def me(app: RunningApp, api: Api) -> User:

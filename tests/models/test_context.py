@@ -10,9 +10,9 @@ import pytest
 
 from gust.domain.models import Message
 from gust.services.context import FRAMING_TOKENS, build_messages, estimate_tokens
-from tests.streaming.conftest import StartApp
 from tests.streaming.helpers import stream
 from tests.support.fake_upstream import FakeUpstream, Script
+from tests.support.plugin import StartApp
 
 SYSTEM = "You are a careful assistant."
 

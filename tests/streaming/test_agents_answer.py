@@ -10,9 +10,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from tests.streaming.conftest import StartApp
 from tests.streaming.helpers import deltas, stream
 from tests.support.fake_upstream import FakeUpstream, Script
+from tests.support.plugin import StartApp
 
 
 @pytest.fixture

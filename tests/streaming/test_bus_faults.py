@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import pytest
 from tests.streaming.helpers import deltas
 from tests.streaming.test_processes import login, server_env, started
 from tests.support.app_server import ServerProcess
+from tests.support.backends import Backend
 from tests.support.env import free_port, require_env
 from tests.support.fake_upstream import FakeUpstream, Script
 from tests.support.redis_server import RedisServer
@@ -103,16 +103,13 @@ async def test_a_follower_on_another_process_gets_an_answer_after_a_long_silence
         await stop_all(a, b)
 
 
-@pytest.mark.parametrize("store", ["sqlite", "mongodb"])
+@pytest.mark.both_stores
 async def test_kill_9_of_the_answering_process_ends_every_follower_with_the_stored_text(
-    tmp_path: Path, upstream: FakeUpstream, session: aiohttp.ClientSession, store: str
+    tmp_path: Path, upstream: FakeUpstream, session: aiohttp.ClientSession, backend: Backend
 ) -> None:
     redis_url = require_env("TEST_REDIS_URL", "a Redis server")
     upstream.script = Script(tokens=TOKENS, delay=0.02)
-    extra = {"REDIS_URL": redis_url, "GENERATION_OWNER_TIMEOUT": "6"}
-    if store == "mongodb":
-        extra["MONGODB_URI"] = require_env("TEST_MONGODB_URI", "a MongoDB wire-protocol server (FerretDB)")
-        extra["MONGODB_DB_NAME"] = "gust_kill_" + uuid.uuid4().hex[:12]
+    extra = {"REDIS_URL": redis_url, "GENERATION_OWNER_TIMEOUT": "6", **backend.env()}
     env = server_env(tmp_path / "data", upstream, **extra)
     a = await started(ServerProcess.gust(env, free_port()))
     b = await started(ServerProcess.gust(env, free_port()))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.streaming.conftest import StartApp
 from tests.streaming.helpers import deltas, follow, stream, user_id, wait_final
 from tests.support.app_server import RunningApp
 from tests.support.client import Api
 from tests.support.fake_upstream import FakeUpstream, Script
+from tests.support.plugin import StartApp
 
 TOKENS = [f"t{i} " for i in range(30)]
 

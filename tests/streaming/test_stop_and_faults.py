@@ -9,11 +9,11 @@ import socket
 import aiohttp
 import pytest
 
-from tests.streaming.conftest import StartApp
 from tests.streaming.helpers import auth, deltas, stream, user_id, wait_final
 from tests.support.app_server import RunningApp
 from tests.support.client import Api
 from tests.support.fake_upstream import FakeUpstream, Script
+from tests.support.plugin import StartApp
 from tests.support.sse import read_events
 
 TOKENS = [f"w{i} " for i in range(200)]
