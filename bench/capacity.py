@@ -205,7 +205,7 @@ def run_reindex(data_dir: Path) -> tuple[dict[str, Any], float, float]:
 
 async def load_and_measure(args: argparse.Namespace, data_dir: Path, report: Report) -> None:
     """Load the corpus through the store, drain the indexer, time reads and searches."""
-    settings = Settings(_env_file=None, data_dir=data_dir, local_model=False)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, data_dir=data_dir, local_model=False)
     store = SQLiteStore(settings.sqlite_path)
     index = SQLiteSearchIndex(settings.search_path)
     await store.start()

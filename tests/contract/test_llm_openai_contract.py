@@ -241,7 +241,7 @@ async def test_official_client_reads_the_fake_stream(upstream: FakeUpstream) -> 
     async with openai.AsyncOpenAI(base_url=upstream.url, api_key=KEY, max_retries=0) as sdk:
         stream = await sdk.chat.completions.create(
             model="fake-model",
-            messages=QUESTION,  # type: ignore[arg-type]
+            messages=[{"role": "user", "content": "Say hello"}],
             stream=True,
             stream_options={"include_usage": True},
         )

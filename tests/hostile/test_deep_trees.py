@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from gust.domain.ids import new_id, now
-from gust.domain.models import Chat, Message, User
+from gust.domain.models import Chat, Message, Role, User
 from tests.data.world import seed_chats
 from tests.support.app_server import RunningApp
 from tests.support.client import Api
@@ -40,7 +40,7 @@ async def seed_branch(app: RunningApp, user: User, length: int) -> Chat:
     await store.create_chat(chat)
     parent: str | None = None
     for n in range(length):
-        role = "user" if n % 2 == 0 else "assistant"
+        role: Role = "user" if n % 2 == 0 else "assistant"
         message = Message(id=new_id(), chat_id=chat.id, user_id=user.id, team_id=user.team_id,
                           parent_id=parent, role=role, content=f"message {n}", status="complete",
                           created_at=t + n, updated_at=t + n)

@@ -82,9 +82,9 @@ async def check_pages(alice: Api, chat_ids: list[str]) -> None:
         assert share.status in (200, 201), share.text
         assert (await alice.get(f"/api/shares/{share.json['id']}", auth=False)).status == 200
     headers = {"Authorization": f"Bearer {alice.token}"}
-    async with alice.session.get(alice.base_url + "/api/export", headers=headers) as resp:
-        assert resp.status == 200
-        with zipfile.ZipFile(io.BytesIO(await resp.read())) as zf:
+    async with alice.session.get(alice.base_url + "/api/export", headers=headers) as download:
+        assert download.status == 200
+        with zipfile.ZipFile(io.BytesIO(await download.read())) as zf:
             assert zf.testzip() is None
 
 

@@ -52,7 +52,7 @@ async def test_requests_during_shutdown_get_503_not_500(tmp_path: Path, upstream
                 head = await read_events(stream, stop_after=4)
                 proc.signal(signal.SIGTERM)
                 assert await until(lambda: "shutting down" in proc.log(), timeout=10), proc.log()
-                answers = []
+                answers: list[tuple[str, str, int | None, str | None, str | None, str]] = []
                 for session, (method, path) in zip(sessions, ROUTES, strict=True):
                     body = {"message": "late"} if method == "POST" else None
                     try:

@@ -182,7 +182,8 @@ async def test_over_the_message_rate_limit_is_openais_429(
         await oai.chat.completions.create(model="fake-model", messages=[{"role": "user", "content": "hi"}])
     assert caught.value.status_code == 429
     assert caught.value.response.headers.get("Retry-After")
-    assert set(caught.value.body) == {"message", "type", "param", "code"}  # type: ignore[arg-type]
+    body = caught.value.body
+    assert isinstance(body, dict) and set(body) == {"message", "type", "param", "code"}
     assert (await usage_totals(user))["messages"] == 2
 
 

@@ -63,7 +63,7 @@ def sent_messages(events: list[SSEEvent]) -> list[dict[str, Any]]:
 
 def research_context(events: list[SSEEvent]) -> str:
     """The system message research added to the prompt."""
-    contexts = [
+    contexts: list[str] = [
         m["content"]
         for m in sent_messages(events)
         if m["role"] == "system" and ("Web sources" in m["content"] or "web pages" in m["content"])

@@ -18,6 +18,7 @@ from pymongo import AsyncMongoClient
 
 from gust.adapters.store.mongo import MongoStore
 from gust.adapters.store.sqlite import SQLiteStore
+from gust.ports.accounts_store import AccountsStore
 from gust.ports.store import Store
 
 StoreName = Literal["sqlite", "mongodb"]
@@ -77,6 +78,12 @@ class Backend:
     async def drop(self) -> None:
         if self.mongodb_uri is not None and self.db_name is not None:
             await drop_database(self.mongodb_uri, self.db_name)
+
+
+def accounts_store(store: Store) -> AccountsStore:
+    """The app's store through the accounts port (both adapters implement it)."""
+    assert isinstance(store, SQLiteStore | MongoStore), type(store)
+    return store
 
 
 async def drop_database(uri: str, db_name: str, options: Mapping[str, Any] | None = None) -> None:
