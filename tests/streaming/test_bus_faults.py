@@ -152,8 +152,8 @@ async def test_kill_9_of_the_answering_process_ends_every_follower_with_the_stor
 async def test_a_redis_restart_mid_stream_leaves_no_gap_and_stop_works_afterwards(
     tmp_path: Path, upstream: FakeUpstream, session: aiohttp.ClientSession
 ) -> None:
-    redis = RedisServer(tmp_path / "redis")
-    redis.start()
+    redis = RedisServer.from_env(tmp_path / "redis")
+    await redis.start()
     tokens = TOKENS[:1000]
     upstream.script = Script(tokens=tokens, delay=0.02)
     env = server_env(tmp_path / "data", upstream, REDIS_URL=redis.url, GENERATION_OWNER_TIMEOUT="9")
@@ -178,7 +178,7 @@ async def test_a_redis_restart_mid_stream_leaves_no_gap_and_stop_works_afterward
             # A resume while Redis is down: 200 at once, the events once it is back.
             during = await session.get(events_url, headers={**auth, "Last-Event-ID": head[19].id or ""})
             assert during.status == 200
-            redis.start()
+            await redis.start()
             tail = await asyncio.wait_for(read_events(follower), 90)
             async with during:
                 resumed = await asyncio.wait_for(read_events(during), 60)

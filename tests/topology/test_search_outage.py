@@ -89,7 +89,7 @@ async def test_search_outage_answers_503_then_finds_everything_written_during_it
     status, body, headers = await search(client, a.url, "outage0word")
     tally.response("search@A-during-writes", status, body, headers, retry_after=False)
 
-    await asyncio.to_thread(topology.meili.start)
+    await topology.meili.start()
     for name, proc in procs.items():
         if not await topology.ready(proc, timeout=RECOVERY):
             tally.problem(f"process {name}: /health/ready not 200 within {RECOVERY} s after the restart")
