@@ -16,13 +16,6 @@ from tests.support.oidc_provider import CLIENT_ID, CLIENT_SECRET, OIDCProvider, 
 
 
 @pytest.fixture
-async def provider() -> AsyncIterator[OIDCProvider]:
-    running = await OIDCProvider().start()
-    yield running
-    await running.stop()
-
-
-@pytest.fixture
 async def app(data_dir: Path, provider: OIDCProvider) -> AsyncIterator[RunningApp]:
     running = await start_app(make_settings(
         data_dir, github_client_id=CLIENT_ID, github_client_secret=CLIENT_SECRET,

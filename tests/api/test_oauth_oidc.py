@@ -19,13 +19,6 @@ from tests.support.openapi_check import OpenAPIChecker
 PASSWORD = "correct horse 1"
 
 
-@pytest.fixture
-async def provider() -> AsyncIterator[OIDCProvider]:
-    running = await OIDCProvider().start()
-    yield running
-    await running.stop()
-
-
 async def oidc_app(data_dir: Path, provider: OIDCProvider, **overrides: Any) -> RunningApp:
     return await start_app(make_settings(
         data_dir, oidc_issuer=provider.url, oidc_client_id=CLIENT_ID, oidc_client_secret=CLIENT_SECRET,

@@ -3,7 +3,6 @@ providers list with every provider configured."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +13,6 @@ from tests.support.app_server import RunningApp, make_settings, start_app
 from tests.support.oidc_provider import CLIENT_ID, CLIENT_SECRET, Apple, OIDCProvider, sign_in
 
 CONSUMER_TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad"
-
-
-@pytest.fixture
-async def provider() -> AsyncIterator[OIDCProvider]:
-    running = await OIDCProvider().start()
-    yield running
-    await running.stop()
 
 
 async def me(app: RunningApp, session: aiohttp.ClientSession) -> dict[str, Any] | None:

@@ -28,13 +28,6 @@ def open_registration() -> dict[str, Any]:
 
 
 @pytest.fixture
-async def upstream() -> AsyncIterator[FakeUpstream]:
-    fake = await FakeUpstream().start()
-    yield fake
-    await fake.stop()
-
-
-@pytest.fixture
 async def search_app(upstream: FakeUpstream, tmp_path: Path) -> AsyncIterator[RunningApp]:
     settings = make_settings(
         tmp_path / "data", models_file=upstream.models_file(tmp_path), **open_registration()

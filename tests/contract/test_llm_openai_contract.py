@@ -6,7 +6,6 @@ itself speaks the protocol correctly (streaming and non-streaming).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,6 +18,7 @@ from gust.domain.errors import UpstreamError
 from gust.ports.llm import ChatRequest, Chunk
 from tests.support.env import free_port
 from tests.support.fake_upstream import DEFAULT_TOKENS, FakeUpstream, Script
+from tests.support.wait import until
 
 KEY = "sk-test-contract"
 QUESTION = [{"role": "user", "content": "Say hello"}]
@@ -215,11 +215,7 @@ async def test_closing_the_iterator_early_closes_the_upstream_connection(
     first = await anext(stream)
     assert first.kind == "delta"
     await stream.aclose()  # type: ignore[attr-defined]
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 5
-    while upstream.disconnects == 0:
-        assert loop.time() < deadline, "the fake never saw the client hang up"
-        await asyncio.sleep(0.02)
+    assert await until(lambda: upstream.disconnects > 0, timeout=5), "the fake never saw the client hang up"
     assert upstream.completed == 0
 
 

@@ -10,6 +10,7 @@ from gust.domain.errors import Conflict, ValidationError
 from gust.domain.ids import new_id
 from gust.domain.models import Chat, Message, Team, User
 from gust.ports.store import Store
+from tests.support.wait import until
 
 pytestmark = pytest.mark.both_stores  # the store fixture runs on SQLite, then MongoDB
 
@@ -183,8 +184,8 @@ async def test_locks(store: Store) -> None:
     assert not await store.acquire_lock("reconcile", "b", ttl=30)
     await store.release_lock("reconcile", "a")
     assert await store.acquire_lock("reconcile", "b", ttl=0.05)
-    await asyncio.sleep(0.1)
-    assert await store.acquire_lock("reconcile", "a", ttl=30)  # expired locks can be taken
+    # Expired locks can be taken (b's lasts 50 ms; until then a's attempts fail, changing nothing).
+    assert await until(lambda: store.acquire_lock("reconcile", "a", ttl=30), timeout=5)
 
 
 async def test_concurrent_writes_are_all_kept(store: Store) -> None:

@@ -79,13 +79,6 @@ async def test_no_answer_names_the_server_software(app: RunningApp, http: aiohtt
 
 # -- provider error text ------------------------------------------------------------------------
 @pytest.fixture
-async def upstream() -> AsyncIterator[FakeUpstream]:
-    fake = await FakeUpstream().start()
-    yield fake
-    await fake.stop()
-
-
-@pytest.fixture
 async def model_app(data_dir: Path, tmp_path: Path, upstream: FakeUpstream) -> AsyncIterator[RunningApp]:
     running = await start_app(make_settings(data_dir, models_file=upstream.models_file(tmp_path),
                                             upstream_first_token_timeout=5.0, upstream_idle_timeout=5.0))

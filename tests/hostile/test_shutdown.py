@@ -5,11 +5,9 @@ answer already running ends as the shutdown promises."""
 from __future__ import annotations
 
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
-import pytest
 
 from tests.streaming.test_processes import login, server_env, started
 from tests.support.app_server import ServerProcess
@@ -27,13 +25,6 @@ ROUTES = [
     ("GET", "/api/openapi.json"),
     ("DELETE", "/no/such/route"),
 ]
-
-
-@pytest.fixture
-async def upstream() -> AsyncIterator[FakeUpstream]:
-    fake = await FakeUpstream().start()
-    yield fake
-    await fake.stop()
 
 
 async def test_requests_during_shutdown_get_503_not_500(tmp_path: Path, upstream: FakeUpstream) -> None:

@@ -15,6 +15,7 @@ from tests.support.client import Api
 from tests.support.fake_upstream import FakeUpstream, Script
 from tests.support.plugin import StartApp
 from tests.support.sse import read_events
+from tests.support.wait import until
 
 TOKENS = [f"w{i} " for i in range(200)]
 
@@ -37,10 +38,7 @@ async def test_stop_mid_stream_keeps_partial_text_and_closes_upstream(
     assert 0 < len(partial) < len("".join(TOKENS))
     final = await wait_final(stream_app, await user_id(user), head[0].data["message_id"])
     assert final.status == "stopped" and final.content == partial
-    for _ in range(100):  # the fake notices on its next write
-        if upstream.disconnects:
-            break
-        await asyncio.sleep(0.02)
+    assert await until(lambda: upstream.disconnects > 0, timeout=5)  # the fake notices on its next write
     assert upstream.disconnects == 1 and upstream.completed == 0
     # Nothing live any more: stopping again is a no-op.
     again = await user.post(f"/api/chats/{chat_id}/stop")

@@ -7,6 +7,7 @@
   are an HTTP session and an anonymous client of it.
 - `upstream`, `start_stream_app`, `stream_app`, `user`: the fake OpenAI upstream and the app
   answering with it.
+- `provider`: the local OpenID Connect provider for sign-in tests.
 - `browser`: headless Chromium (Playwright, TEST_CHROMIUM); `cookie_http`: an aiohttp session
   that keeps every cookie the way a browser does, for tests that speak HTTP themselves.
 """
@@ -26,6 +27,7 @@ from tests.support.backends import MONGODB_WHAT, STORES, Backend
 from tests.support.client import Api
 from tests.support.env import require_env
 from tests.support.fake_upstream import FakeUpstream
+from tests.support.oidc_provider import OIDCProvider
 from tests.support.openapi_check import OpenAPIChecker
 
 StartApp = Callable[..., Awaitable[RunningApp]]
@@ -104,6 +106,14 @@ async def browser() -> AsyncIterator[Browser]:
         launched = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield launched
         await launched.close()
+
+
+@pytest.fixture
+async def provider() -> AsyncIterator[OIDCProvider]:
+    """A local OpenID Connect provider (also GitHub- and Apple-shaped), for sign-in tests."""
+    running = await OIDCProvider().start()
+    yield running
+    await running.stop()
 
 
 @pytest.fixture
