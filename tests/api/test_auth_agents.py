@@ -7,6 +7,7 @@ import io
 import json
 import sqlite3
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -17,7 +18,7 @@ from tests.support.backends import Backend
 from tests.support.client import Api
 
 WEBHOOK_TOKEN = "whk-super-secret-token-7f3a9c"
-AGENT = {
+AGENT: dict[str, Any] = {
     "name": "Researcher",
     "description": "Finds sources",
     "model": "deepseek-chat",
@@ -63,7 +64,7 @@ async def test_webhook_token_is_encrypted_at_rest_and_never_returned(
     created = await admin.post("/api/agents", AGENT)
     assert created.status == 201, created.text
     agent = created.json
-    assert agent["webhook"] == {"url": AGENT["webhook"]["url"], "has_token": True}  # type: ignore[index]
+    assert agent["webhook"] == {"url": AGENT["webhook"]["url"], "has_token": True}
     for resp in (created, await admin.get(f"/api/agents/{agent['id']}"), await member.get("/api/agents"),
                  await admin.get("/api/agents")):
         assert resp.status in (200, 201)
@@ -83,7 +84,7 @@ async def test_replacing_an_agent_keeps_the_token_only_for_the_same_url(
 ) -> None:
     admin, _ = team
     agent = (await admin.post("/api/agents", AGENT)).json
-    same_url = {**AGENT, "name": "Renamed", "webhook": {"url": AGENT["webhook"]["url"]}}  # type: ignore[index]
+    same_url = {**AGENT, "name": "Renamed", "webhook": {"url": AGENT["webhook"]["url"]}}
     kept = await admin.request("PUT", f"/api/agents/{agent['id']}", json_body=same_url)
     assert kept.status == 200 and kept.json["name"] == "Renamed" and kept.json["webhook"]["has_token"] is True
     moved = {**AGENT, "webhook": {"url": "https://elsewhere.example.com/hook"}}

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from gust.ports.store import Store
-from tests.support.backends import Backend
+from tests.support.backends import Backend, StoreAdapter
 
 
 @pytest.fixture
-async def store(backend: Backend, tmp_path: Path) -> AsyncIterator[Store]:
+async def store(backend: Backend, tmp_path: Path) -> AsyncIterator[StoreAdapter]:
+    """The adapter itself (typed so): narrower ports are checked against it by mypy."""
     adapter = backend.store(tmp_path)
     await adapter.start()
     yield adapter

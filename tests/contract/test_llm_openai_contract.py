@@ -6,7 +6,7 @@ itself speaks the protocol correctly (streaming and non-streaming).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import openai
@@ -214,7 +214,8 @@ async def test_closing_the_iterator_early_closes_the_upstream_connection(
     stream = client(upstream, sessions).stream(ChatRequest(model="fake-model", messages=QUESTION))
     first = await anext(stream)
     assert first.kind == "delta"
-    await stream.aclose()  # type: ignore[attr-defined]
+    assert isinstance(stream, AsyncGenerator)  # the adapter streams from an async generator
+    await stream.aclose()
     assert await until(lambda: upstream.disconnects > 0, timeout=5), "the fake never saw the client hang up"
     assert upstream.completed == 0
 

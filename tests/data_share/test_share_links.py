@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import cast
-
 import aiohttp
 import pytest
 
 from gust.domain.errors import PayloadTooLarge
 from gust.domain.ids import new_id
 from gust.domain.models import Message
-from gust.ports.shares_store import SharesStore
 from gust.services.shares import ShareService
 from tests.support.app_server import RunningApp
+from tests.support.backends import adapter
 from tests.support.client import Api
 
 
@@ -115,7 +113,7 @@ async def test_a_chat_too_long_for_one_snapshot_is_refused_and_nothing_is_shared
     chat_id, _ = await chat_with_messages(app, owner)
     user = await app.services.store.get_user_by_email("owner@example.com")
     assert user is not None
-    small = ShareService(cast(SharesStore, app.services.store), app.services.chats, max_bytes=100)
+    small = ShareService(adapter(app.services.store), app.services.chats, max_bytes=100)
     with pytest.raises(PayloadTooLarge):
         await small.share(user, chat_id)
     assert (await owner.get(f"/api/chats/{chat_id}/share")).status == 404

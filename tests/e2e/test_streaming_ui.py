@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Locator, Page, expect
 
 from tests.e2e.conftest import PASSWORD, UI, new_ui, sign_in, start_ui_app
 from tests.support.fake_upstream import FakeUpstream, Script
@@ -46,7 +46,7 @@ def answer_text(tokens: list[str]) -> str:
     return "".join(tokens).strip()
 
 
-def composer(page: Page):  # type: ignore[no-untyped-def]
+def composer(page: Page) -> Locator:
     return page.get_by_label("Message", exact=True)
 
 
@@ -55,7 +55,7 @@ async def send(page: Page, text: str) -> None:
     await composer(page).press("Enter")
 
 
-def last_answer(page: Page):  # type: ignore[no-untyped-def]
+def last_answer(page: Page) -> Locator:
     return page.locator("article.assistant").last
 
 

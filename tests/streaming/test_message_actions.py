@@ -12,6 +12,7 @@ from gust.domain.ids import new_id, now
 from gust.domain.models import Message
 from tests.streaming.helpers import deltas, follow, stream, user_id, wait_final
 from tests.support.app_server import RunningApp
+from tests.support.backends import adapter
 from tests.support.client import Api, Response
 from tests.support.env import require_env
 from tests.support.fake_upstream import FakeUpstream, Script
@@ -123,7 +124,7 @@ async def test_delete_a_message_takes_its_subtree_and_keeps_siblings(
     for gone in (b["user_message_id"], b["message_id"], c["user_message_id"], c["message_id"]):
         assert gone not in left
     # The search documents of the deleted messages are queued for removal.
-    tombstones = await stream_app.services.store.list_search_tombstones(limit=100)  # type: ignore[attr-defined]
+    tombstones = await adapter(stream_app.services.store).list_search_tombstones(limit=100)
     removed = {t.target_id for t in tombstones if t.kind == "message"}
     assert {b["message_id"], c["message_id"], c["user_message_id"]} <= removed
     assert a["message_id"] not in removed

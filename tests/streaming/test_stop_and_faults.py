@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -84,11 +85,11 @@ async def test_upstream_fault_ends_with_error_event_and_stored_status(
             assert final.content == "ab"
 
 
-async def test_unreachable_upstream_is_an_error_event(start_stream_app: StartApp, tmp_path: object) -> None:
+async def test_unreachable_upstream_is_an_error_event(start_stream_app: StartApp, tmp_path: Path) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    path = tmp_path / "closed.json"  # type: ignore[operator]
+    path = tmp_path / "closed.json"
     path.write_text(json.dumps([{"id": "gone", "base_url": f"http://127.0.0.1:{port}/v1"}]))
     app = await start_stream_app(models_file=path)
     async with aiohttp.ClientSession() as http:

@@ -18,7 +18,6 @@ from pymongo import AsyncMongoClient
 
 from gust.adapters.store.mongo import MongoStore
 from gust.adapters.store.sqlite import SQLiteStore
-from gust.ports.accounts_store import AccountsStore
 from gust.ports.store import Store
 
 StoreName = Literal["sqlite", "mongodb"]
@@ -26,6 +25,7 @@ STORES: tuple[StoreName, ...] = ("sqlite", "mongodb")
 MONGODB_WHAT = "a MongoDB wire-protocol server (FerretDB)"
 
 Document = dict[str, Any]
+StoreAdapter = SQLiteStore | MongoStore
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ class Backend:
             return {}
         return {"MONGODB_URI": self.mongodb_uri, "MONGODB_DB_NAME": self.db_name}
 
-    def store(self, directory: Path) -> Store:
+    def store(self, directory: Path) -> StoreAdapter:
         """The store adapter itself (not started), for the contract tests."""
         if self.mongodb_uri is None or self.db_name is None:
             return SQLiteStore(directory / "store.db")
@@ -80,8 +80,9 @@ class Backend:
             await drop_database(self.mongodb_uri, self.db_name)
 
 
-def accounts_store(store: Store) -> AccountsStore:
-    """The app's store through the accounts port (both adapters implement it)."""
+def adapter(store: Store) -> StoreAdapter:
+    """The app's store as the adapter it is, so a test can use it through any narrower port
+    (accounts, search, shares...) with mypy checking that the adapter implements it."""
     assert isinstance(store, SQLiteStore | MongoStore), type(store)
     return store
 
