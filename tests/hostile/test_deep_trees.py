@@ -20,8 +20,6 @@ from tests.data.world import seed_chats
 from tests.support.app_server import RunningApp
 from tests.support.client import Api
 
-pytestmark = pytest.mark.both_stores  # the app fixture runs on SQLite, then MongoDB
-
 LENGTH = 5000
 
 
@@ -72,7 +70,6 @@ def chatgpt_chain(length: int) -> dict[str, Any]:
 
 
 # The walks do not depend on the store; FerretDB takes minutes to write 15,000 messages.
-@pytest.mark.parametrize("app", ["sqlite"], indirect=True)
 async def test_a_5000_message_branch_works_on_every_route(app: RunningApp, api: Api) -> None:
     alice = await api.register_and_login("alice@example.com")
     chat = await seed_branch(app, await me(app, alice), LENGTH)
@@ -107,6 +104,7 @@ async def test_a_5000_message_branch_works_on_every_route(app: RunningApp, api: 
         assert len(branch) == LENGTH
 
 
+@pytest.mark.both_stores
 async def test_the_iterative_transcript_keeps_branches_in_order(app: RunningApp, api: Api) -> None:
     alice = await api.register_and_login("alice@example.com")
     first, _ = await seed_chats(app.services.store, await me(app, alice))
@@ -125,7 +123,7 @@ async def test_the_iterative_transcript_keeps_branches_in_order(app: RunningApp,
     ]
 
 
-@pytest.mark.parametrize("app", ["sqlite"], indirect=True)  # the row is corrupted with sqlite3
+# On SQLite only: the row is corrupted with sqlite3.
 async def test_a_failure_in_the_middle_of_a_zip_export_is_an_error_not_a_broken_zip(
     app: RunningApp, api: Api
 ) -> None:
