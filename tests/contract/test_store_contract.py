@@ -8,7 +8,7 @@ import pytest
 
 from gust.domain.errors import Conflict, ValidationError
 from gust.domain.ids import new_id
-from gust.domain.models import Chat, Message, Team, User
+from gust.domain.models import Chat, Message, MessageStatus, Team, User
 from gust.ports.store import Store
 from tests.support.wait import until
 
@@ -26,9 +26,9 @@ def make_chat(user: User, updated_at: float, title: str = "chat") -> Chat:
 
 
 def make_message(chat: Chat, created_at: float, content: str = "hi", parent: str | None = None,
-                 status: str = "complete") -> Message:
+                 status: MessageStatus = "complete") -> Message:
     return Message(id=new_id(), chat_id=chat.id, user_id=chat.user_id, role="user", content=content,
-                   status=status, created_at=created_at, updated_at=created_at,  # type: ignore[arg-type]
+                   status=status, created_at=created_at, updated_at=created_at,
                    parent_id=parent, team_id=chat.team_id)
 
 

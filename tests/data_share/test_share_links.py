@@ -7,7 +7,7 @@ import pytest
 
 from gust.domain.errors import PayloadTooLarge
 from gust.domain.ids import new_id
-from gust.domain.models import Message
+from gust.domain.models import Message, Role
 from gust.services.shares import ShareService
 from tests.support.app_server import RunningApp
 from tests.support.backends import adapter
@@ -15,12 +15,12 @@ from tests.support.client import Api
 
 
 async def add_message(
-    app: RunningApp, user: Api, chat_id: str, role: str, content: str, parent_id: str | None, at: float
+    app: RunningApp, user: Api, chat_id: str, role: Role, content: str, parent_id: str | None, at: float
 ) -> str:
     """A message stored in the app's real store (as a finished answer would be)."""
     me = (await user.get("/api/auth/me")).json
     message = Message(
-        id=new_id(), chat_id=chat_id, user_id=me["id"], team_id=me["team_id"], role=role,  # type: ignore[arg-type]
+        id=new_id(), chat_id=chat_id, user_id=me["id"], team_id=me["team_id"], role=role,
         content=content, status="complete", created_at=at, updated_at=at, parent_id=parent_id,
         usage={"prompt_tokens": 3, "completion_tokens": 4} if role == "assistant" else None,
     )
