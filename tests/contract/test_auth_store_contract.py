@@ -13,8 +13,6 @@ from gust.domain.ids import new_id
 from gust.domain.models import User, UserRole
 from gust.ports.accounts_store import AccountsStore
 
-pytestmark = pytest.mark.both_stores  # the store fixture runs on SQLite, then MongoDB
-
 
 def make_user(email: str, team_id: str = "t1", role: UserRole = "user", created_at: float = 1000.0) -> User:
     return User(id=new_id(), email=email, display_name=email.split("@")[0], role=role,

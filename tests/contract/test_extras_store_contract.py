@@ -10,8 +10,6 @@ from gust.domain.models import Chat, Message
 from gust.ports.extras_store import ExtrasStore, Prompt, PromptConflict
 from tests.support.backends import StoreAdapter, adapter
 
-pytestmark = pytest.mark.both_stores  # the store fixture runs on SQLite, then MongoDB
-
 
 @pytest.fixture
 def extras(store: StoreAdapter) -> ExtrasStore:

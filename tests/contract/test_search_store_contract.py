@@ -9,8 +9,6 @@ from gust.ports.search_store import SearchStore, Tombstone
 from tests.contract.test_store_contract import make_chat, make_message, make_user
 from tests.support.backends import StoreAdapter
 
-pytestmark = pytest.mark.both_stores  # the store fixture runs on SQLite, then MongoDB
-
 
 @pytest.fixture
 def search_store(store: StoreAdapter) -> SearchStore:

@@ -8,8 +8,6 @@ from gust.domain.ids import new_token
 from gust.ports.shares_store import Share, SharesStore
 from tests.support.backends import StoreAdapter
 
-pytestmark = pytest.mark.both_stores  # the store fixture runs on SQLite, then MongoDB
-
 
 @pytest.fixture
 def shares(store: StoreAdapter) -> SharesStore:

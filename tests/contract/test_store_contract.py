@@ -12,8 +12,6 @@ from gust.domain.models import Chat, Message, MessageStatus, Team, User
 from gust.ports.store import Store
 from tests.support.wait import until
 
-pytestmark = pytest.mark.both_stores  # the store fixture runs on SQLite, then MongoDB
-
 
 def make_user(email: str, team_id: str = "t1") -> User:
     return User(id=new_id(), email=email, display_name=email.split("@")[0], role="user",

@@ -9,8 +9,6 @@ from gust.domain.errors import ValidationError
 from gust.domain.models import Team, User
 from gust.ports.store import Store
 
-pytestmark = pytest.mark.both_stores  # the store fixture runs on SQLite, then MongoDB
-
 
 async def test_update_team_sets_suggestions(store: Store) -> None:
     await store.create_team(Team(id="a", name="A", created_at=1.0))

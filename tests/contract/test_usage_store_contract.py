@@ -17,8 +17,6 @@ from gust.ports.usage_store import LEGACY_API_USAGE_CHAT, UsageRecord, UsageRow,
 from tests.contract.test_store_contract import make_chat, make_message, make_user
 from tests.support.backends import StoreAdapter
 
-pytestmark = pytest.mark.both_stores  # the store fixture runs on SQLite, then MongoDB
-
 
 @pytest.fixture
 def usage_store(store: StoreAdapter) -> UsageStore:
