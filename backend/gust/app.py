@@ -56,6 +56,7 @@ from gust.services.api_keys import ApiKeyService
 from gust.services.auth import AuthService
 from gust.services.chats import ChatService
 from gust.services.errorlog import ErrorLogService
+from gust.services.follow import FollowService
 from gust.services.generation import GenerationService
 from gust.services.hub import GenerationHub
 from gust.services.indexer import Indexer
@@ -490,6 +491,7 @@ async def build_streaming(settings: Settings, services: Services) -> None:
         system_prompt=settings.default_system_prompt,
         metrics=services.metrics,
     )
+    services.follow = FollowService(services.store, services.chats, hub)
     services.extra["llm_factory"] = factory
     if settings.generate_titles:
         services.generation.after_complete.append(titles.after_answer)  # titles new chats

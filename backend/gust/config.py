@@ -159,6 +159,16 @@ class Settings(BaseSettings):
     parse_worker_memory_mb: int = Field(1024, ge=128)
     parse_timeout: float = Field(60.0, gt=0)
     parse_max_concurrent: int = Field(2, ge=1)
+    # Files (uploads to chat, issue 20): bytes in DATA_DIR/files or GridFS with MONGODB_URI.
+    file_max_bytes: int = Field(25 * 1024 * 1024, ge=1024)  # one upload (beyond: 413)
+    file_quota_bytes: int = Field(1024 * 1024 * 1024, ge=0)  # one user's files; 0: no quota
+    file_max_unpacked_bytes: int = Field(64 * 1024 * 1024, ge=1024 * 1024)  # Office XML, inflated
+    file_max_text_chars: int = Field(10_000_000, ge=1000)  # text one file may yield
+    file_max_image_pixels: int = Field(50_000_000, ge=1)
+    file_extract_memory_mb: int = Field(1024, ge=128)  # the extraction worker's address space
+    file_extract_timeout: float = Field(120.0, gt=0)  # seconds one file may take to read
+    file_chunk_tokens: int = Field(500, ge=50, le=8000)  # largest passage, estimated tokens
+    file_chunk_overlap_tokens: int = Field(60, ge=0)
     archive_max_members: int = Field(25_000, ge=1)
     archive_max_ratio: float = Field(250.0, ge=2)
     max_message_chars: int = Field(100_000, ge=1)
@@ -240,6 +250,12 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _chunk_overlap(self) -> Settings:
+        if self.file_chunk_overlap_tokens * 2 > self.file_chunk_tokens:
+            raise ValueError("FILE_CHUNK_OVERLAP_TOKENS must be at most half of FILE_CHUNK_TOKENS")
+        return self
+
+    @model_validator(mode="after")
     def _production_secret(self) -> Settings:
         if self.gust_env == "production":
             if not self.auth_secret_key:
@@ -294,6 +310,11 @@ class Settings(BaseSettings):
     @property
     def search_path(self) -> Path:
         return self.data_dir / "search.db"
+
+    @property
+    def files_dir(self) -> Path:
+        """Uploaded files' bytes when they are kept in a directory (no MONGODB_URI)."""
+        return self.data_dir / "files"
 
     def secret_key(self) -> str:
         """The signing key; in development generated once and kept in DATA_DIR (mode 0600)."""

@@ -174,6 +174,27 @@ async def test_update_message_and_status_listing(store: Store) -> None:
     assert (await store.get_message(user.id, done.id)) == done
 
 
+async def test_update_message_if_status_is_a_compare_and_set(store: Store) -> None:
+    user = make_user("cas@example.com")
+    chat = make_chat(user, 1.0)
+    await store.create_chat(chat)
+    answer = make_message(chat, 2.0, "", status="streaming")
+    await store.create_message(answer)
+    # The owner finishes the answer first...
+    assert await store.update_message(user.id, answer.id, {"content": "all of it", "status": "complete"})
+    # ...so a reaper that read it as streaming a moment before changes nothing.
+    reaped = {"status": "interrupted", "content": "part"}
+    assert not await store.update_message(user.id, answer.id, reaped, if_status="streaming")
+    got = await store.get_message(user.id, answer.id)
+    assert got is not None and got.status == "complete" and got.content == "all of it"
+    assert not await store.update_message("someone-else", answer.id, {"content": "x"})
+    other = make_message(chat, 3.0, "", status="streaming")
+    await store.create_message(other)
+    assert await store.update_message(user.id, other.id, reaped, if_status="streaming")
+    got = await store.get_message(user.id, other.id)
+    assert got is not None and got.status == "interrupted"
+
+
 async def test_locks(store: Store) -> None:
     assert await store.acquire_lock("reconcile", "a", ttl=30)
     assert await store.acquire_lock("reconcile", "a", ttl=30)  # renew by the holder

@@ -43,7 +43,7 @@ async def test_stop_mid_stream_keeps_partial_text_and_closes_upstream(
     assert upstream.disconnects == 1 and upstream.completed == 0
     # Nothing live any more: stopping again is a no-op.
     again = await user.post(f"/api/chats/{chat_id}/stop")
-    assert again.status == 200 and again.json == {"stopped": False, "generation_id": None}
+    assert again.status == 200 and again.json == {"stopped": False, "message_id": None, "generation_id": None}
 
 
 FAULTS = [

@@ -55,3 +55,17 @@ def sibling_ids(messages: Sequence[Message]) -> dict[str, list[str]]:
     """For every message, the ids of it and its siblings (same parent), oldest first."""
     children = children_index(messages)
     return {m.id: [s.id for s in children[m.parent_id]] for m in messages}
+
+
+def path_to(messages: Sequence[Message], leaf_id: str | None) -> list[Message]:
+    """The messages from the root down to `leaf_id`, oldest first ([] for None)."""
+    if leaf_id is None:
+        return []
+    by_id = {m.id: m for m in messages}
+    path: list[Message] = []
+    current = by_id.get(leaf_id)
+    while current is not None and len(path) <= len(messages):
+        path.append(current)
+        current = by_id.get(current.parent_id) if current.parent_id else None
+    path.reverse()
+    return path

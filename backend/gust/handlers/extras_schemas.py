@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from gust.handlers.schemas import Strict
+from gust.handlers.schemas import DEPRECATED_ALIAS, Strict
 
 
 class FeedbackIn(Strict):
@@ -16,7 +16,7 @@ class FeedbackIn(Strict):
 
 class ContinuedOut(BaseModel):
     message_id: str
-    generation_id: str
+    generation_id: str = Field(description=DEPRECATED_ALIAS, deprecated=True)
 
 
 class ModelFeedbackOut(BaseModel):

@@ -60,9 +60,9 @@ class ContinueHandler(_MessagesBase):
         if generation is None:
             raise RuntimeError("generation service not configured")
         started = await continue_answer(generation, self.user, chat_id, message_id)
-        self.write_json(
-            {"message_id": started.assistant_message.id, "generation_id": started.generation.id}, 202
-        )
+        message_id = started.assistant_message.id
+        # generation_id: the deprecated alias of message_id (one release)
+        self.write_json({"message_id": message_id, "generation_id": message_id}, 202)
 
 
 class FeedbackCountsHandler(_MessagesBase):

@@ -24,8 +24,13 @@ _ERRORS = {
 }
 
 
-def _ref(model: type[pydantic.BaseModel], schemas: dict[str, Any]) -> dict[str, Any]:
-    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+def _ref(model: type[Any], schemas: dict[str, Any]) -> dict[str, Any]:
+    """A component named after the model (or TypedDict, as the stream events are), and its parts."""
+    template = "#/components/schemas/{model}"
+    if isinstance(model, type) and issubclass(model, pydantic.BaseModel):
+        schema = model.model_json_schema(ref_template=template)
+    else:
+        schema = pydantic.TypeAdapter(model).json_schema(ref_template=template)
     for name, sub in [*schema.pop("$defs", {}).items(), (model.__name__, schema)]:
         if schemas.get(name, sub) != sub:
             # Two models with one name would silently share (the last) schema.

@@ -18,7 +18,8 @@ class Media:
     """A response with a schema per media type (a JSON answer or a stream of events)."""
 
     description: str
-    content: dict[str, type[pydantic.BaseModel]]
+    # A model, or a TypedDict (domain/events.py): its name is the schema's component name.
+    content: dict[str, type[pydantic.BaseModel] | type[Any]]
     # text/event-stream: a last `data:` that is not JSON (/v1's `[DONE]`).
     sse_final: str | None = None
 

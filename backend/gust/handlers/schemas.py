@@ -227,16 +227,21 @@ class RegenerateIn(Strict):
     max_tokens: int | None = Field(None, ge=1, le=1_000_000)
 
 
+# One name for one id: `message_id`. `generation_id` repeats it for one release.
+DEPRECATED_ALIAS = "deprecated alias of message_id (same value); will be removed"
+
+
 class AcceptedOut(BaseModel):
     chat_id: str
-    message_id: str
+    message_id: str = Field(description="The answer's id: follow it with GET /api/chats/{id}/events")
     user_message_id: str | None
-    generation_id: str
+    generation_id: str = Field(description=DEPRECATED_ALIAS, deprecated=True)
 
 
 class StopOut(BaseModel):
     stopped: bool
-    generation_id: str | None
+    message_id: str | None = Field(description="The answer that was stopped (None: nothing was running)")
+    generation_id: str | None = Field(description=DEPRECATED_ALIAS, deprecated=True)
 
 
 class ModelOut(BaseModel):

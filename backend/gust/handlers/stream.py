@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from tornado.iostream import IOStream, StreamClosedError
+from tornado.iostream import IOStream
 
-from gust.domain.errors import NotFound
 from gust.handlers.base import APIHandler
 from gust.handlers.routing import Op, route
 from gust.handlers.schemas import (
@@ -23,13 +20,11 @@ from gust.handlers.schemas import (
     StreamIn,
 )
 from gust.handlers.stream_schemas import GENERATION_STREAM
-from gust.services.events import Event, Format
-from gust.services.follow import stored_ending
-from gust.services.generation import SendOptions, Started
+from gust.services.generation import SendOptions
 
 if TYPE_CHECKING:
+    from gust.services.follow import AnswerStream, FollowService
     from gust.services.generation import GenerationService
-    from gust.services.hub import GenerationHub, Subscriber
 
 SSE = "text/event-stream"
 NDJSON = "application/x-ndjson"
@@ -50,20 +45,10 @@ def options(body: SendIn | RegenerateIn, message: str = "") -> SendOptions:
     )
 
 
-def accepted(started: Started) -> dict[str, Any]:
-    return {
-        "chat_id": started.chat.id,
-        "message_id": started.assistant_message.id,
-        "user_message_id": started.user_message.id if started.user_message else None,
-        "generation_id": started.generation.id,
-    }
-
-
 class StreamingHandler(APIHandler):
-    """Writes a generation's events as SSE (default) or NDJSON, one flush per batch."""
+    """Writes an answer's events (services/follow.py's AnswerStream) as SSE, or NDJSON."""
 
-    _consumer: asyncio.Future[None] | None = None
-    _subscriber: Subscriber | None = None
+    _stream: AnswerStream | None = None
 
     @property
     def generation(self) -> GenerationService:
@@ -72,73 +57,29 @@ class StreamingHandler(APIHandler):
             raise RuntimeError("generation service not configured")
         return service
 
-    @property
-    def hub(self) -> GenerationHub:
-        return self.generation.hub
-
     def _ndjson(self) -> bool:
         return NDJSON in self.request.headers.get("Accept", "")
 
-    def start_stream(self) -> None:
+    async def write_stream(self, stream: AnswerStream) -> None:
+        """Relay the stream until its last event is sent or the client goes away."""
         self.set_status(200)
         self.set_header("Content-Type", NDJSON if self._ndjson() else SSE + "; charset=utf-8")
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")
-
-    async def write_batches(self, batches: AsyncIterator[list[Event]]) -> None:
-        """Relay batches until `done` or until the client goes away (then stop quietly)."""
-        ndjson = self._ndjson()
-        ping = b'{"type":"ping"}\n' if ndjson else b": ping\n\n"
-        self._consumer = asyncio.ensure_future(self._relay(batches, ndjson, ping))
-        with contextlib.suppress(asyncio.CancelledError, StreamClosedError):
-            await self._consumer
-
-    async def _relay(self, batches: AsyncIterator[list[Event]], ndjson: bool, ping: bytes) -> None:
-        async with contextlib.aclosing(batches):  # type: ignore[type-var]
-            async for batch in batches:
-                if not batch:
-                    self.write(ping)
-                elif ndjson:
-                    self.write(b"".join([e.ndjson() for e in batch]))
-                else:
-                    self.write(b"".join([e.sse() for e in batch]))
-                await self.flush()
-
-    def on_connection_close(self) -> None:
-        # The connection owned only its subscription, never the generation.
-        if self._consumer is not None:
-            self._consumer.cancel()
-        if self._subscriber is not None:
-            self._subscriber.close()
-        super().on_connection_close()
-
-    async def stream_generation(
-        self, generation_id: str, after: int = 0, *, fresh: bool = False, message_id: str | None = None
-    ) -> None:
-        """Stream a generation's events after `after`; `fresh`: this request just started it;
-        `message_id`: the answer it writes when that is not its own id (a continuation)."""
-        self.start_stream()
-        fmt: Format = "ndjson" if self._ndjson() else "sse"
-        subscriber = self.hub.attach(generation_id, after, _Response(self), fmt)
-        if subscriber is None:  # run by another process: follow it through the bus
-            # The headers at once: the bus may be slow to answer (or reconnecting).
-            self.flush()
-            store, user_id, stored_id = self.services.store, self.user.id, message_id or generation_id
-            batches = self.hub.subscribe(generation_id, after, lambda: store.get_message(user_id, stored_id))
-            await self.write_batches(batches)
-        else:
-            self._subscriber = subscriber
-            if subscriber.sent == after and not subscriber.done.done() and not fresh:
-                # The headers now, so the client knows the stream is open (a fresh
-                # generation's `start` event, logged at once, carries them instead).
-                self.flush()
-            await subscriber.done
+        self._stream = stream
+        await stream.run(_Response(self), "ndjson" if self._ndjson() else "sse")
         if not self.request.connection.stream.closed():  # type: ignore[union-attr]
             self.finish()
 
+    def on_connection_close(self) -> None:
+        # The connection owned only its subscription, never the generation.
+        if self._stream is not None:
+            self._stream.close()
+        super().on_connection_close()
+
 
 class _Response:
-    """The hub's view of a streaming response (services.hub.Output)."""
+    """The stream's view of an HTTP response (services.push.Output)."""
 
     __slots__ = ("handler", "stream")
 
@@ -170,7 +111,7 @@ class ChatStreamHandler(StreamingHandler):
     async def post(self) -> None:
         body = self.json_body(StreamIn)
         started = await self.generation.send(self.user, options(body), body.chat_id)
-        await self.stream_generation(started.generation.id, fresh=True)
+        await self.write_stream(started.stream())
 
 
 class ChatMessageHandler(StreamingHandler):
@@ -187,10 +128,7 @@ class ChatMessageHandler(StreamingHandler):
     async def post(self) -> None:
         body = self.json_body(StreamIn)
         started = await self.generation.send(self.user, options(body), body.chat_id)
-        await started.generation.finished.wait()
-        message = await self.services.store.get_message(self.user.id, started.assistant_message.id)
-        if message is None:  # deleted while answering
-            raise NotFound("the chat was deleted while answering")
+        message = await self.generation.wait_answer(self.user, started)
         if message.status == "error" and message.error:
             self.set_status(502)
             self.write_json(
@@ -224,7 +162,7 @@ class ChatMessagesHandler(StreamingHandler):
         body = self.json_body(SendIn)
         started = await self.generation.send(self.user, options(body), chat_id)
         await started.stored()
-        self.write_json(accepted(started), 202)
+        self.write_json(started.accepted(), 202)
 
 
 class RegenerateHandler(StreamingHandler):
@@ -242,7 +180,7 @@ class RegenerateHandler(StreamingHandler):
         body = self.json_body(RegenerateIn)
         started = await self.generation.regenerate(self.user, chat_id, message_id, options(body))
         await started.stored()
-        self.write_json(accepted(started), 202)
+        self.write_json(started.accepted(), 202)
 
 
 class StopHandler(StreamingHandler):
@@ -256,8 +194,10 @@ class StopHandler(StreamingHandler):
     }
 
     async def post(self, chat_id: str) -> None:
-        generation_id = await self.generation.stop(self.user, chat_id)
-        self.write_json({"stopped": generation_id is not None, "generation_id": generation_id})
+        message_id = await self.generation.stop(self.user, chat_id)
+        stopped = message_id is not None
+        # generation_id: the deprecated alias of message_id (one release)
+        self.write_json({"stopped": stopped, "message_id": message_id, "generation_id": message_id})
 
 
 class EventsHandler(StreamingHandler):
@@ -271,47 +211,16 @@ class EventsHandler(StreamingHandler):
     }
 
     async def get(self, chat_id: str) -> None:
-        await self.chats.get_chat(self.user, chat_id)
-        store = self.services.store
-        generation_id, after = _parse_last_event_id(
-            self.request.headers.get("Last-Event-ID") or self.get_query_argument("last_event_id", None)
-        )
-        message = await store.get_message(self.user.id, generation_id) if generation_id else None
-        live = await self.hub.live_generation_id(chat_id)
-        if generation_id is not None and generation_id == live:
-            pass  # following the live answer (a continuation's id is not a message id)
-        elif message is None or message.chat_id != chat_id:
-            # No usable Last-Event-ID: the live answer, else the latest one, from its start.
-            after = 0
-            generation_id = live
-            if generation_id is None:
-                answers = [
-                    m for m in await store.list_messages(self.user.id, chat_id) if m.role == "assistant"
-                ]
-                message = answers[-1] if answers else None
-                # A continued answer was last written by another generation than its id.
-                generation_id = (message.generation_id or message.id) if message else None
-        if generation_id is not None and (
-            message is None or generation_id not in (message.id, message.generation_id)
-        ):
-            message = await store.get_message(self.user.id, generation_id)
-            if message is None:  # a continuation: the answer it writes carries its id
-                message = next(
-                    (m for m in await store.list_messages(self.user.id, chat_id)
-                     if m.generation_id == generation_id),
-                    None,
-                )
-        streaming = message is None or message.status == "streaming"
-        if generation_id is not None and await self.hub.followable(generation_id, streaming=streaming):
-            await self.stream_generation(generation_id, after, message_id=message.id if message else None)
-            return
-        # The log is gone (past the grace period): the stored text and status are the answer.
-        self.start_stream()
-        if message is not None:
-            for seq, data in enumerate(stored_ending(message), after + 1):
-                event = Event(message.id, seq, data)
-                self.write(event.ndjson() if self._ndjson() else event.sse())
-        self.finish()
+        header = self.request.headers.get("Last-Event-ID")
+        last_event_id = header or self.get_query_argument("last_event_id", None)
+        await self.write_stream(await self.follow.follow(self.user, chat_id, last_event_id))
+
+    @property
+    def follow(self) -> FollowService:
+        service = self.services.follow
+        if service is None:
+            raise RuntimeError("follow service not configured")
+        return service
 
 
 class ModelsHandler(APIHandler):
@@ -323,15 +232,6 @@ class ModelsHandler(APIHandler):
     async def get(self) -> None:
         models = self.services.models
         self.write_json(models.public() if models is not None else {"items": [], "default": None})
-
-
-def _parse_last_event_id(value: str | None) -> tuple[str | None, int]:
-    if not value:
-        return None, 0
-    generation_id, _, seq = value.rpartition(":")
-    if not generation_id or not seq.isdigit() or len(generation_id) > 64:
-        return None, 0
-    return generation_id, int(seq)
 
 
 default_handlers = [

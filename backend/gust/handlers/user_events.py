@@ -11,24 +11,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from typing import Literal
 
-from pydantic import BaseModel
 from tornado.iostream import StreamClosedError
 
+from gust.domain.events import PING_SSE, TitleEventOut
 from gust.handlers.base import APIHandler
 from gust.handlers.routing import Media, Op, route
 from gust.services.user_events import UserEvents
 
 PING_SECONDS = 15.0
-
-
-class TitleEventOut(BaseModel):
-    """A chat got its title (the sidebar shows it at once)."""
-
-    type: Literal["title"]
-    chat_id: str
-    title: str
 
 
 USER_EVENTS = Media("The user's notifications, as server-sent events", {"text/event-stream": TitleEventOut})
@@ -67,7 +58,7 @@ class UserEventsHandler(APIHandler):
         while not feed.closing.is_set():
             events = await feed.read(user_id, after, PING_SECONDS)
             if not events:
-                self.write(b": ping\n\n")
+                self.write(PING_SSE)
             for seq, event in events:
                 if event.get("type") == "open":
                     continue  # the log's opening marker (services/user_events.py)

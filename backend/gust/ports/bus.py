@@ -13,12 +13,12 @@ one line when the outage starts and one when it ends, not one per failed call.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 # (sequence number, event) — sequence numbers start at 1 and have no gaps.
-LoggedEvent = tuple[int, dict[str, Any]]
+LoggedEvent = tuple[int, Mapping[str, Any]]
 
 
 class BusUnavailable(Exception):

@@ -91,8 +91,16 @@ class Store(Protocol):
         """Every message of a chat (all branches), oldest first."""
 
     async def update_message(
-        self, user_id: str, message_id: str, changes: Mapping[str, Any]
-    ) -> None: ...
+        self,
+        user_id: str,
+        message_id: str,
+        changes: Mapping[str, Any],
+        *,
+        if_status: str | None = None,
+    ) -> bool:
+        """Apply `changes`; with `if_status`, only while the stored status is that one (a
+        compare-and-set: the reaper never overwrites an answer its owner just finished).
+        True when a message was changed."""
 
     async def list_messages_by_status(self, status: str, *, limit: int) -> list[Message]:
         """Messages in a status across all users (start-up recovery of `streaming` ones)."""

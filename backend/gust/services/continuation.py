@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
+from gust.domain.branches import path_to
 from gust.domain.errors import Conflict, NotFound, ValidationError
 from gust.domain.ids import new_id, now
 from gust.domain.models import User
 from gust.ports.llm import ChatRequest
+from gust.services.answer import AnswerJob
 from gust.services.context import build_messages
-from gust.services.generation import GenerationService, SendOptions, Started, _Job, _path
+from gust.services.generation import GenerationService, SendOptions, Started
 
 CONTINUE_INSTRUCTION = (
     "Continue your previous answer exactly where it stopped. Do not repeat anything you "
@@ -40,7 +42,7 @@ async def continue_answer(
         binding = await service._binding(user, chat, options)
         spec = binding.spec
         max_tokens = service.admission.max_tokens(spec, None)
-        history = _path(messages, target.parent_id)
+        history = path_to(messages, target.parent_id)
         provider_messages = build_messages(
             binding.system_prompt, history, context_window=spec.context_window, max_tokens=max_tokens
         )
@@ -65,7 +67,9 @@ async def continue_answer(
         assistant = dataclasses.replace(target, status="streaming", finish_reason=None, error=None)
         persisted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         persisted.set_result(None)
-        job = _Job(service, user, chat, spec, request, assistant, history[-1], None, options, persisted)
+        job = AnswerJob(service, user, chat, spec, request, assistant, history[-1], None, options, persisted)
         job.continued = target
-        generation = await service.hub.start_generation(generation_id, chat.id, user.id, job.run)
+        generation = await service.hub.start_generation(
+            generation_id, chat.id, user.id, job.run, message_id=assistant.id
+        )
         return Started(chat, None, assistant, generation, persisted)

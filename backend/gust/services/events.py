@@ -13,13 +13,18 @@ from __future__ import annotations
 import json
 from array import array
 from bisect import bisect_right
+from collections.abc import Mapping
 from typing import Any, Literal
+
+from gust.domain.events import delta_event
 
 # JSON string literal, non-ASCII kept (as json.dumps(..., ensure_ascii=False)).
 _json_str = json.encoder.encode_basestring
 _compact_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 Format = Literal["sse", "ndjson"]
+# The wire form of DeltaEvent and ReasoningEvent (domain/events.py), written straight from
+# the text on the hot path; tests/unit/test_event_log.py checks they match.
 _SSE_DELTA = '\nevent: delta\ndata: {"type":"delta","delta":'
 _SSE_REASONING = '\nevent: reasoning\ndata: {"type":"reasoning","delta":'
 
@@ -39,7 +44,7 @@ class Event:
 
     __slots__ = ("generation_id", "seq", "type", "data")
 
-    def __init__(self, generation_id: str, seq: int, data: dict[str, Any]) -> None:
+    def __init__(self, generation_id: str, seq: int, data: Mapping[str, Any]) -> None:
         self.generation_id = generation_id
         self.seq = seq
         self.type: str = data["type"]
@@ -69,8 +74,7 @@ LogEntry = Event | str  # a str is a delta (ReasoningText: a reasoning delta)
 def materialize(generation_id: str, seq: int, entry: LogEntry) -> Event:
     if isinstance(entry, Event):
         return entry
-    kind = "reasoning" if isinstance(entry, ReasoningText) else "delta"
-    return Event(generation_id, seq, {"type": kind, "delta": str(entry)})
+    return Event(generation_id, seq, delta_event(str(entry), reasoning=isinstance(entry, ReasoningText)))
 
 
 def encode(generation_id: str, first_seq: int, entries: list[LogEntry], fmt: Format) -> bytes:

@@ -1,36 +1,35 @@
-"""Sending messages: persist, start a generation job in the hub, run it, checkpoint, finish."""
+"""Sending messages: validate, pick the model and prompt, admit, persist, start the answer job.
+
+The job itself (upstream -> events -> checkpoints -> final record) is services/answer.py;
+following its stream is services/follow.py.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gust.domain.branches import current_branch
-from gust.domain.errors import NotFound, StoreUnavailable, UpstreamError, ValidationError
+from gust.domain.branches import current_branch, path_to
+from gust.domain.errors import NotFound, ValidationError
 from gust.domain.ids import new_id, now
 from gust.domain.models import Chat, Message, User
 from gust.ports.llm import ChatRequest
 from gust.ports.store import Store
 from gust.services.admission import Admission, check_max_tokens
 from gust.services.agents import AgentService
+from gust.services.answer import AnswerJob
 from gust.services.chats import DEFAULT_TITLE, ChatService
 from gust.services.context import build_messages
-from gust.services.events import EventLog, ReasoningText
+from gust.services.follow import AnswerStream
 from gust.services.hub import Generation, GenerationHub
 from gust.services.models import ModelRegistry, ModelSpec
 from gust.services.title_text import shorten
-from gust.services.usage import final_usage
 
 log = logging.getLogger(__name__)
-
-SLOW_FINAL_WRITE = 1.5  # seconds a final write may take before the stream says it is waiting
-
 
 @dataclass(slots=True)
 class SendOptions:
@@ -66,6 +65,19 @@ class Started:
 
     async def stored(self) -> None:
         await asyncio.shield(self.persisted)
+
+    def stream(self) -> AnswerStream:
+        """The answer's events from the start, for the request that sent it."""
+        return AnswerStream(local=self.generation, fresh=True)
+
+    def accepted(self) -> dict[str, Any]:
+        """The 202 answer: where the answer is stored (follow it with GET .../events)."""
+        return {
+            "chat_id": self.chat.id,
+            "message_id": self.assistant_message.id,
+            "user_message_id": self.user_message.id if self.user_message else None,
+            "generation_id": self.assistant_message.id,  # deprecated alias of message_id
+        }
 
 
 class GenerationService:
@@ -163,7 +175,7 @@ class GenerationService:
             parent_id=parent_id,
         )
         await self.store.create_message(user_message)
-        history = [*_path(messages, parent_id), user_message]
+        history = [*path_to(messages, parent_id), user_message]
         return await self._start(
             user, chat, binding, options, history, user_message, touch_chat=chat_id is not None
         )
@@ -184,13 +196,16 @@ class GenerationService:
         question_id = target.parent_id if target.role == "assistant" else target.id
         if question_id is None:
             raise ValidationError("this message has no question to answer again", field="message_id")
-        history = _path(messages, question_id)
+        history = path_to(messages, question_id)
         return await self._start(user, chat, binding, options, history, None)
 
     async def stop(self, user: User, chat_id: str) -> str | None:
+        """Stop the chat's live answer wherever it runs: the id of the message it writes, or None."""
         await self.chats.get_chat(user, chat_id)
         stopped = await self.hub.stop(chat_id)
-        if stopped is None and self.hub.bus.shared:
+        if stopped is not None:
+            return await self._message_of(user, chat_id, stopped)
+        if self.hub.bus.shared:
             # The chat's live mark can be missing for a moment (Redis restarted without
             # persistence; its owner writes it again on its next heartbeat): the store
             # knows which answer is still running.
@@ -201,9 +216,27 @@ class GenerationService:
             ]
             if running:
                 latest = max(running, key=lambda m: m.created_at)
-                await self.hub.stop_generation(latest.id)
-                stopped = latest.id
-        return stopped
+                await self.hub.stop_generation(latest.generation_id or latest.id)
+                return latest.id
+        return None
+
+    async def _message_of(self, user: User, chat_id: str, generation_id: str) -> str:
+        """The answer a generation writes: its own id, except for a continuation's."""
+        local = self.hub.generations.get(generation_id)
+        if local is not None:
+            return local.message_id
+        if await self.store.get_message(user.id, generation_id) is not None:
+            return generation_id
+        messages = await self.store.list_messages(user.id, chat_id)
+        return next((m.id for m in messages if m.generation_id == generation_id), generation_id)
+
+    async def wait_answer(self, user: User, started: Started) -> Message:
+        """The stored answer once its job ended (POST /chat/message)."""
+        await started.generation.finished.wait()
+        message = await self.store.get_message(user.id, started.assistant_message.id)
+        if message is None:  # deleted while answering
+            raise NotFound("the chat was deleted while answering")
+        return message
 
     # -- internals ---------------------------------------------------------------------
     def _check_model(self, options: SendOptions) -> ModelSpec | None:
@@ -292,7 +325,9 @@ class GenerationService:
             max_tokens=max_tokens,
             extra=dict(spec.extra_body),
         )
-        job = _Job(self, user, chat, spec, request, assistant, question, user_message, options, persisted)
+        job = AnswerJob(
+            self, user, chat, spec, request, assistant, question, user_message, options, persisted
+        )
         generation = await self.hub.start_generation(assistant.id, chat.id, user.id, job.run)
         return Started(chat, user_message, assistant, generation, persisted)
 
@@ -319,7 +354,9 @@ class GenerationService:
                 and await self.hub.live_generation_id(m.chat_id) != key
             ]
             for message in todo:
-                await self.store.update_message(message.user_id, message.id, {"status": "interrupted"})
+                await self.store.update_message(
+                    message.user_id, message.id, {"status": "interrupted"}, if_status="streaming"
+                )
                 count += 1
             if len(stale) < 500 or not todo:
                 break
@@ -331,339 +368,6 @@ class GenerationService:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-
-class _Job:
-    """One generation's work: upstream -> events -> checkpoints -> final record."""
-
-    __slots__ = (
-        "service", "user", "chat", "spec", "request", "assistant", "question", "user_message",
-        "options", "log", "usage", "finish_reason", "sources", "_checkpoint", "persisted",
-        "stored_chars", "record_missing", "continued", "store_waiting", "final_stored",
-    )  # fmt: skip
-    # Set by run(): the generation's event log, the only place the answer's text lives.
-    log: EventLog
-
-    def __init__(
-        self,
-        service: GenerationService,
-        user: User,
-        chat: Chat,
-        spec: ModelSpec,
-        request: ChatRequest,
-        assistant: Message,
-        question: Message,
-        user_message: Message | None,
-        options: SendOptions,
-        persisted: asyncio.Future[None],
-    ) -> None:
-        self.service = service
-        self.user = user
-        self.chat = chat
-        self.spec = spec
-        self.request = request
-        self.assistant = assistant
-        self.question = question
-        self.user_message = user_message
-        self.options = options
-        self.usage: dict[str, int] | None = None
-        self.finish_reason: str | None = None
-        self.sources: list[dict[str, Any]] | None = None
-        self._checkpoint: asyncio.Task[None] | None = None
-        self.persisted = persisted
-        self.stored_chars = 0  # characters of the answer known to be in the store
-        self.record_missing = False  # the answer's record could not be created
-        self.store_waiting = False  # followers were told the final write waits on the store
-        self.final_stored = False
-        # Continuing a stored answer (services/continuation.py): its text so far, which the
-        # new text is appended to (the events carry only the new text).
-        self.continued: Message | None = None
-
-    async def run(self, generation: Generation) -> None:
-        self.log = generation.log
-        metrics = self.service.metrics
-        if metrics is not None:
-            metrics.active_generations.inc()
-        generation.emit(
-            {
-                "type": "start",
-                "chat_id": self.chat.id,
-                "message_id": self.assistant.id,
-                "user_message_id": self.user_message.id if self.user_message else self.assistant.parent_id,
-                "generation_id": generation.id,
-                "parent_id": self.assistant.parent_id,
-                "model": self.spec.id,
-                **({"continues": self.continued.content} if self.continued is not None else {}),
-            }
-        )
-        status = "complete"
-        error: dict[str, Any] | None = None
-        try:
-            await self._research(generation)
-            await self._stream(generation)
-        except asyncio.CancelledError:
-            status = "interrupted" if generation.stop_reason == "shutdown" else "stopped"
-            if generation.stop_reason is None:
-                raise  # not a stop we asked for
-            if status == "interrupted":
-                error = {
-                    "code": "server_shutdown",
-                    "message": "the server restarted while answering",
-                    "retryable": True,
-                }
-        except UpstreamError as exc:
-            status = "error"
-            error = {"code": exc.code, "message": exc.message, "retryable": exc.retryable}
-            if exc.retry_after is not None:
-                error["retry_after"] = exc.retry_after  # the provider's Retry-After, in seconds
-        except Exception:
-            log.exception("generation %s failed", generation.id)
-            status = "error"
-            error = {"code": "internal_error", "message": "the answer failed; try again", "retryable": True}
-        finally:
-            if metrics is not None:
-                metrics.active_generations.dec()
-        # A store that hangs rather than failing is said as soon as a failure would be.
-        slow = asyncio.get_running_loop().call_later(
-            SLOW_FINAL_WRITE, self._tell_store_waiting, generation, "the database does not answer"
-        )
-        try:
-            await self.persisted
-        except Exception as exc:
-            self.record_missing = True  # the final write creates it
-            _log_store_error("storing the answer record of generation %s failed", generation.id, exc)
-        if self._checkpoint is not None:
-            with contextlib.suppress(Exception):
-                await self._checkpoint
-        content, reasoning = self.log.text(), self.log.text(reasoning=True)
-        # Reported by the provider, else estimated (marked so) when any text came; priced.
-        usage = final_usage(self.spec, self.usage, self.request.messages, content, reasoning)
-        if self.continued is not None:
-            content, reasoning, usage = _continued(self.continued, content, reasoning, usage)
-        final: dict[str, Any] = {
-            "content": content,
-            "reasoning": reasoning or None,
-            "status": status,
-            "usage": usage,
-            "error": error,
-            "finish_reason": self.finish_reason,
-            "updated_at": now(),
-        }
-        if self.sources is not None:
-            final["sources"] = self.sources
-        try:
-            stored = await self._store_final(generation, final)
-        finally:
-            slow.cancel()
-        if not stored and status == "complete":
-            # Told `complete` only for text that is stored: it is not, and it no longer
-            # will be by this process (the record stays `streaming`: reaped as interrupted).
-            status = "interrupted"
-            error = {
-                "code": "store_unavailable",
-                "message": "the answer could not be saved: the database is unavailable",
-                "retryable": True,
-            }
-        if metrics is not None:
-            metrics.generations.labels(status).inc()
-        ending: list[dict[str, Any]] = []  # sent together: one write ends the stream
-        if usage is not None:
-            ending.append({"type": "usage", **usage})
-        if error is not None:
-            ending.append({"type": "error", **error})
-        ending.append(
-            {
-                "type": "done",
-                "message_id": self.assistant.id,
-                "status": status,
-                "finish_reason": self.finish_reason,
-                "usage": usage,
-            }
-        )
-        generation.emit(*ending)
-        if status == "complete" and stored:
-            message = dataclasses.replace(self.assistant, **final)  # as stored, without a read
-            for hook in self.service.after_complete:
-                self.service.spawn(_logged(hook(self.user, self.chat, message, self.question)))
-
-    async def _store_final(self, generation: Generation, final: dict[str, Any]) -> bool:
-        """Store the final record, retrying with backoff for up to the service's
-        `final_retry` seconds while the store is unavailable; the stream's `done` waits
-        for it (followers see a `status` event meanwhile). False: not stored, logged."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.service.final_retry
-        delay, attempt = 0.5, 0
-        while True:
-            attempt += 1
-            try:
-                await self._write_final(final)
-            except asyncio.CancelledError:
-                self._log_lost(generation, final, "the process is stopping")
-                if generation.stop_reason is None:
-                    raise
-                return False
-            except Exception as exc:  # noqa: BLE001 - a write that fails is retried, then given up
-                reason = getattr(exc, "reason", None) or repr(exc)
-                if loop.time() + delay > deadline or generation.stop_reason == "shutdown":
-                    self._log_lost(generation, final, f"{attempt} attempts failed, the last: {reason}")
-                    return False
-                self._tell_store_waiting(generation, reason)
-                try:
-                    await asyncio.sleep(delay)
-                except asyncio.CancelledError:
-                    self._log_lost(generation, final, "the process is stopping")
-                    if generation.stop_reason is None:
-                        raise
-                    return False
-                delay = min(delay * 2, 10.0)
-                continue
-            self.final_stored = True
-            if self.store_waiting:
-                log.warning("generation %s: final answer stored after %d attempts", generation.id, attempt)
-                generation.emit({"type": "status", "stage": "store", "done": True, "detail": "answer saved"})
-            return True
-
-    def _tell_store_waiting(self, generation: Generation, reason: str) -> None:
-        """Say once why `done` is late: the final write fails or hangs (logged, and a
-        `status` event for every follower)."""
-        if self.store_waiting or self.final_stored or generation.ended:
-            return
-        self.store_waiting = True
-        log.warning("generation %s: storing its final answer failed, retrying for up to %.0fs: %s",
-                    generation.id, self.service.final_retry, reason)
-        generation.emit({"type": "status", "stage": "store", "done": False,
-                         "detail": "saving the answer: the database is unavailable, retrying"})
-
-    async def _write_final(self, final: dict[str, Any]) -> None:
-        store = self.service.store
-        if self.record_missing:
-            existing = await store.get_message(self.user.id, self.assistant.id)
-            if existing is None:
-                await store.create_message(dataclasses.replace(self.assistant, **final))
-                self.record_missing = False
-                return
-            self.record_missing = False
-        await store.update_message(self.user.id, self.assistant.id, final)
-
-    def _log_lost(self, generation: Generation, final: dict[str, Any], why: str) -> None:
-        """Say plainly which answer lost what: its record keeps the last checkpoint."""
-        content = final["content"] or ""
-        log.error(
-            "generation %s: the final answer of message %s (chat %s, status %s, %d characters) "
-            "was NOT stored (%s); the store keeps %d characters of it and it will be marked "
-            "interrupted; %d characters lost",
-            generation.id, self.assistant.id, self.chat.id, final["status"], len(content), why,
-            self.stored_chars, max(0, len(content) - self.stored_chars),
-        )
-
-    async def _research(self, generation: Generation) -> None:
-        research = self.service.research
-        if research is None or self.user_message is None:
-            return
-        text = self.user_message.content
-        if not research.wants_research(text, self.options.research):
-            return
-
-        async def emit(event: dict[str, Any]) -> None:
-            generation.emit(event)
-
-        # Sources may take at most half of what the model can read after its answer budget.
-        room = max(256, (self.spec.context_window - (self.request.max_tokens or 0)) // 2)
-        result = await research.prepare(
-            text, research_flag=self.options.research, emit=emit, context_tokens=room
-        )
-        if result is None:
-            return
-        self.sources = result.sources
-        generation.emit({"type": "sources", "sources": result.sources})
-        self.request.messages.insert(-1, {"role": "system", "content": result.context})
-
-    async def _stream(self, generation: Generation) -> None:
-        llm = self.service.models.llm(self.spec)
-        loop = asyncio.get_running_loop()
-        interval = self.service.checkpoint_interval
-        next_checkpoint = loop.time() + interval
-        emit_text, emit_reasoning = generation.emit_text, generation.emit_reasoning
-        async with contextlib.aclosing(llm.stream(self.request)) as chunks:  # type: ignore[type-var]
-            async for chunk in chunks:
-                kind = chunk.kind
-                if kind == "delta":
-                    emit_text(chunk.text)
-                elif kind == "reasoning":
-                    emit_reasoning(ReasoningText(chunk.text))
-                elif kind == "usage":
-                    self.usage = chunk.usage
-                elif kind == "finish":
-                    self.finish_reason = chunk.finish_reason
-                elif kind == "status":
-                    status = {"type": "status", "stage": "upstream", "detail": chunk.text, "done": False}
-                    generation.emit(status)
-                if loop.time() >= next_checkpoint:
-                    next_checkpoint = loop.time() + interval
-                    self._start_checkpoint()
-
-    def _start_checkpoint(self) -> None:
-        if not self.persisted.done():
-            return  # the record is being created; nothing to update yet
-        if self._checkpoint is not None and not self._checkpoint.done():
-            return  # one write at a time; the next one will carry everything
-        prior = self.continued
-        changes = {
-            "content": (prior.content if prior else "") + self.log.text(),
-            "reasoning": ((prior.reasoning or "") if prior else "") + self.log.text(reasoning=True) or None,
-            "updated_at": time.time(),
-            "index_state": "pending",
-        }
-        self._checkpoint = asyncio.ensure_future(self._write_checkpoint(changes))
-
-    async def _write_checkpoint(self, changes: dict[str, Any]) -> None:
-        try:
-            await self.service.store.update_message(self.user.id, self.assistant.id, changes)
-        except StoreUnavailable:
-            return  # the store logs the outage once; the next checkpoint carries everything
-        except Exception:
-            log.exception("checkpoint of message %s failed", self.assistant.id)
-            return
-        self.stored_chars = len(changes["content"])
-
-
-def _log_store_error(message: str, generation_id: str, exc: Exception) -> None:
-    if isinstance(exc, StoreUnavailable):
-        log.warning(message + ": %s", generation_id, exc.reason)  # noqa: G003 - one format
-    else:
-        log.error(message, generation_id, exc_info=exc)
-
-
-def _continued(
-    prior: Message, content: str, reasoning: str, usage: dict[str, Any] | None
-) -> tuple[str, str, dict[str, Any] | None]:
-    """A continued answer's text and usage: what it had, plus what came now."""
-    total = dict(prior.usage or {})
-    for key, value in (usage or {}).items():
-        old = total.get(key)
-        both_numbers = isinstance(value, int | float) and isinstance(old, int | float)
-        total[key] = old + value if both_numbers and not isinstance(value, bool) else value
-    return prior.content + content, (prior.reasoning or "") + reasoning, total or None
-
-
-async def _logged(coro: Awaitable[None]) -> None:
-    try:
-        await coro
-    except Exception:
-        log.exception("after-answer hook failed")
-
-
-def _path(messages: list[Message], leaf_id: str | None) -> list[Message]:
-    if leaf_id is None:
-        return []
-    by_id = {m.id: m for m in messages}
-    path: list[Message] = []
-    current = by_id.get(leaf_id)
-    while current is not None and len(path) <= len(messages):
-        path.append(current)
-        current = by_id.get(current.parent_id) if current.parent_id else None
-    path.reverse()
-    return path
 
 
 def provisional_title(text: str) -> str:

@@ -1,12 +1,10 @@
 """The generation hub: jobs independent of HTTP requests, their event logs, their subscribers.
 
 A generation's events get sequence numbers from 1 and are kept in its log (compact:
-see events.py). A subscriber is a position in that log. An HTTP stream is *pushed*
-(`attach`): logging an event writes it to the client at once, and a client still busy
-with its previous write gets everything logged meanwhile in one write when it is done,
-so a slow client never slows the job and no per-subscriber queue exists. Other
-readers *pull* batches (`subscribe`). With a shared bus (Redis) the log is also
-published, in batches, so other processes can replay and follow it (services/follow.py).
+see events.py). A subscriber is a position in that log, *pushed* to an HTTP response
+(`attach`, services/push.py): logging an event writes it to the client at once. With a
+shared bus (Redis) the log is also published, in batches, so other processes can replay
+and follow it (services/follow.py).
 
 Across processes each running generation has an owner mark on the bus, refreshed by
 its process's heartbeat every `owner_timeout / 6` seconds and valid for half the owner
@@ -21,143 +19,40 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from typing import Any, Protocol
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from gust.domain.errors import Unavailable
+from gust.domain.events import AnswerEvent, done_event, error_event
 from gust.ports.bus import Bus, BusUnavailable
-from gust.services.events import Event, EventLog, Format, ReasoningText, encode, materialize
-from gust.services.follow import StoredAnswer, follow_bus
+from gust.services.events import Event, EventLog, ReasoningText, materialize
+from gust.services.push import Subscriber
 
 log = logging.getLogger(__name__)
 
-MAX_BATCH = 512  # events per write when a subscriber catches up (a resume, a slow client)
-PING: dict[Format, bytes] = {"sse": b": ping\n\n", "ndjson": b'{"type":"ping"}\n'}
 RETRY_FIRST, RETRY_MAX = 0.1, 5.0  # backoff of a publisher whose bus is unreachable
-
-
-class Output(Protocol):
-    """Where a pushed subscription writes: an HTTP response, in practice."""
-
-    def send(self, data: bytes) -> asyncio.Future[None] | None:
-        """Write and flush: resolves once the data is handed to the kernel; None if the client is gone."""
-        ...
-
-    def busy(self) -> bool:
-        """True while earlier data is still waiting to be sent (a slow client)."""
-        ...
-
-
-class Subscriber:
-    """A pushed subscription: emitting an event writes it at once, no task or queue in between.
-
-    The log is the only buffer. While the client is slow (its previous write still
-    pending) nothing is written; when that write completes, everything logged since goes
-    out in one write. So a slow client never slows the job, costs no memory of its own,
-    and a fast one gets each event as it is logged.
-    """
-
-    __slots__ = ("generation", "output", "fmt", "sent", "pinged_at", "done", "_draining", "_last")
-
-    def __init__(self, generation: Generation, output: Output, fmt: Format, after: int) -> None:
-        self.generation = generation
-        self.output = output
-        self.fmt: Format = fmt
-        self.sent = after  # seq of the last event written
-        self.pinged_at = after
-        # Resolves when the `done` event has been written and sent, or the client is gone.
-        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._draining = False
-        self._last: asyncio.Future[None] | None = None
-
-    def push(self) -> None:
-        if self._draining or self.done.done():
-            return
-        generation = self.generation
-        size = len(generation.log)
-        if size <= self.sent:
-            return
-        if self.output.busy() and self._last is not None and not self._last.done():
-            self._draining = True
-            self._last.add_done_callback(self._drained)
-            return
-        end = min(size, self.sent + MAX_BATCH)
-        entries = generation.log.slice(self.sent, end - self.sent)
-        try:
-            sent = self.output.send(encode(generation.id, self.sent + 1, entries, self.fmt))
-        except Exception:  # never let one client's failure reach the job that emits
-            log.exception("writing generation %s to a subscriber failed", generation.id)
-            sent = None
-        if sent is None:
-            self.close()
-            return
-        self._last = sent
-        self.sent = end
-        if end == size and generation.ended:
-            self._last.add_done_callback(self._finished)
-        elif end < size:
-            self._draining = True
-            self._last.add_done_callback(self._drained)
-
-    def _drained(self, _: object) -> None:
-        self._draining = False
-        self.push()
-
-    def _finished(self, _: object) -> None:
-        self.close()
-
-    def ping(self) -> None:
-        """Called every ping interval: a keep-alive if nothing was written since the last call."""
-        quiet = self.sent == self.pinged_at and not self._draining
-        if quiet and not self.done.done() and not self.output.busy():
-            try:
-                sent = self.output.send(PING[self.fmt])
-            except Exception:
-                sent = None
-            if sent is None:
-                self.close()
-            else:
-                self._last = sent
-        self.pinged_at = self.sent
-
-    def close(self) -> None:
-        """The client went away (or got everything): stop writing to it."""
-        self.generation.subscribers.discard(self)
-        if not self.done.done():
-            self.done.set_result(None)
-
-
-class _Waiter:
-    """A pulled subscription's wake-up (GenerationHub.subscribe)."""
-
-    __slots__ = ("future",)
-
-    def __init__(self) -> None:
-        self.future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    def push(self) -> None:
-        if not self.future.done():
-            self.future.set_result(None)
-
-    def ping(self) -> None:
-        pass  # the pulling side times out by itself
 
 
 class Generation:
     """A running (or recently finished) generation and its event log."""
 
     __slots__ = (
-        "id", "chat_id", "user_id", "log", "ended", "subscribers", "task", "stop_reason",
+        "id", "message_id", "chat_id", "user_id", "log", "ended", "subscribers", "task", "stop_reason",
         "finished", "publisher", "_published", "_publish_wakeup", "_lost",
     )  # fmt: skip
 
-    def __init__(self, generation_id: str, chat_id: str, user_id: str, shared: bool) -> None:
+    def __init__(
+        self, generation_id: str, chat_id: str, user_id: str, shared: bool, message_id: str | None = None
+    ) -> None:
         self.id = generation_id
+        # The answer it writes: its own id, except for a continuation (a new generation
+        # writing into a stored answer, services/continuation.py).
+        self.message_id = message_id or generation_id
         self.chat_id = chat_id
         self.user_id = user_id
         self.log = EventLog()
         self.ended = False  # the `done` event is logged
-        self.subscribers: set[Subscriber | _Waiter] = set()
+        self.subscribers: set[Subscriber] = set()
         self.task: asyncio.Task[None] | None = None
         self.stop_reason: str | None = None  # "stopped" | "shutdown"
         self.finished = asyncio.Event()
@@ -168,8 +63,9 @@ class Generation:
         # a deque of about 600 bytes: not paid by every stream of a single process).
         self._publish_wakeup = asyncio.Event() if shared else None
 
-    def emit(self, *events: dict[str, Any]) -> None:
-        """Log events and push them to every subscriber (in one write) without waiting."""
+    def emit(self, *events: AnswerEvent) -> None:
+        """Log events (built by domain/events.py) and push them to every subscriber (in one
+        write) without waiting."""
         for data in events:
             self.log.append(Event(self.id, len(self.log) + 1, data))
             if data["type"] == "done":
@@ -270,7 +166,6 @@ class GenerationHub:
         self._stop_listener: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self._pinger: asyncio.Task[None] | None = None
-        self.on_finished: list[Callable[[Generation], None]] = []
 
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -314,9 +209,9 @@ class GenerationHub:
 
     # -- jobs ------------------------------------------------------------------------
     async def start_generation(
-        self, generation_id: str, chat_id: str, user_id: str, job: JobFactory
+        self, generation_id: str, chat_id: str, user_id: str, job: JobFactory, message_id: str | None = None
     ) -> Generation:
-        generation = Generation(generation_id, chat_id, user_id, self.bus.shared)
+        generation = Generation(generation_id, chat_id, user_id, self.bus.shared, message_id)
         self.generations[generation_id] = generation
         self.live_by_chat[chat_id] = generation_id
         if self.bus.shared:
@@ -339,25 +234,12 @@ class GenerationHub:
             if not generation.ended:
                 # The job died without its closing events: never leave subscribers hanging.
                 generation.emit(
-                    {
-                        "type": "error",
-                        "code": "internal_error",
-                        "message": "the generation failed",
-                        "retryable": True,
-                    },
-                    {
-                        "type": "done",
-                        "message_id": generation.id,
-                        "status": "error",
-                        "finish_reason": None,
-                        "usage": None,
-                    },
+                    error_event("internal_error", "the generation failed", True),
+                    done_event(generation.message_id, "error", None, None),
                 )
             generation.finished.set()
             if self.live_by_chat.get(generation.chat_id) == generation.id:
                 del self.live_by_chat[generation.chat_id]
-            for callback in self.on_finished:
-                callback(generation)
             self._spawn(self._after_finish(generation))
 
     async def _after_finish(self, generation: Generation) -> None:
@@ -485,64 +367,3 @@ class GenerationHub:
             return await self.bus.exists(generation_id)
         except BusUnavailable:
             return False
-
-    def attach(self, generation_id: str, after: int, output: Output, fmt: Format) -> Subscriber | None:
-        """Push the events after `after`, then every new one, to `output`; None if not local.
-
-        Await the subscriber's `done`; call its `close()` when the client goes away.
-        """
-        generation = self.generations.get(generation_id)
-        if generation is None:
-            return None
-        sub = Subscriber(generation, output, fmt, after)
-        if not generation.ended:
-            generation.subscribers.add(sub)
-        sub.push()
-        if generation.ended and len(generation.log) <= after:
-            sub.close()  # nothing was missed and nothing more will come
-        return sub
-
-    def subscribe(
-        self, generation_id: str, after: int = 0, stored: StoredAnswer | None = None
-    ) -> AsyncIterator[list[Event]]:
-        """Batches of events with seq > after, ending with the `done` event.
-
-        Yields an empty batch after `ping_interval` of silence (the reader may send a ping).
-        `stored` reads the answer from the store: a follower on another process falls
-        back to it when the bus cannot give it the events (services/follow.py).
-        """
-        generation = self.generations.get(generation_id)
-        if generation is not None:
-            return self._subscribe_local(generation, after)
-        if self.bus.shared:
-            return follow_bus(self.bus, generation_id, after, self.ping_interval, stored)
-        return _nothing()
-
-    async def _subscribe_local(self, generation: Generation, after: int) -> AsyncIterator[list[Event]]:
-        last = after
-        while True:
-            if len(generation.log) > last:
-                batch = generation.events(last, MAX_BATCH)
-                last = batch[-1].seq
-                yield batch
-                if batch[-1].terminal:
-                    return
-                continue
-            if generation.ended:
-                return
-            waiter = _Waiter()
-            generation.subscribers.add(waiter)
-            try:
-                await asyncio.wait_for(asyncio.shield(waiter.future), self.ping_interval)
-            except TimeoutError:
-                yield []
-            finally:
-                generation.subscribers.discard(waiter)
-
-
-async def _nothing() -> AsyncIterator[list[Event]]:
-    return
-    yield  # an empty async generator
-
-
-StopCallback = Callable[[str], Awaitable[None]]

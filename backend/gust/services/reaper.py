@@ -22,19 +22,21 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from typing import Any
 
+from gust.domain.events import done_event, error_event
 from gust.domain.ids import now
 from gust.domain.models import Message
 from gust.ports.bus import Bus, BusUnavailable
 from gust.ports.store import Store
-from gust.services.follow import resync_event
+from gust.services.follow import stored_resync
 from gust.services.hub import GenerationHub
 
 log = logging.getLogger(__name__)
 
 SCAN_LIMIT = 500  # streaming answers looked at per scan (oldest first)
 CLAIM_TTL = 60  # a claimant that failed midway leaves the answer to the next scan after this
-OWNER_LOST = {
+OWNER_LOST: dict[str, Any] = {
     "code": "owner_lost",
     "message": "the server answering this message stopped; ask again to continue",
     "retryable": True,
@@ -110,21 +112,16 @@ class OwnerReaper:
         if current is None or current.status != "streaming":
             return False  # finished (or deleted) meanwhile
         changes = {"status": "interrupted", "error": dict(OWNER_LOST), "updated_at": now()}
-        await self.store.update_message(current.user_id, current.id, changes)
+        if not await self.store.update_message(current.user_id, current.id, changes, if_status="streaming"):
+            return False  # its owner finished it between the read and this write
         current = dataclasses.replace(current, **changes)  # type: ignore[arg-type]
         log.warning("generation %s: its process stopped answering; marked interrupted", current.id)
         top = await self.bus.last_seq(generation_id)
         if top:  # a lost log is not recreated: followers read the stored ending themselves
             ending = [
-                resync_event(current),
-                {"type": "error", **OWNER_LOST},
-                {
-                    "type": "done",
-                    "message_id": current.id,
-                    "status": "interrupted",
-                    "finish_reason": None,
-                    "usage": current.usage,
-                },
+                stored_resync(current),
+                error_event(**OWNER_LOST),
+                done_event(current.id, "interrupted", None, current.usage),
             ]
             await self.bus.publish(generation_id, list(enumerate(ending, top + 1)), self.hub.grace_period)
         return True

@@ -14,6 +14,7 @@ from gust.services.accounts import AccountServices
 from gust.services.auth import AuthService
 from gust.services.chats import ChatService
 from gust.services.errorlog import ErrorLogService
+from gust.services.follow import FollowService
 from gust.services.generation import GenerationService
 from gust.services.hub import GenerationHub
 from gust.services.indexer import Indexer
@@ -48,6 +49,7 @@ class Services:
     bus: Bus | None = None
     hub: GenerationHub | None = None
     generation: GenerationService | None = None
+    follow: FollowService | None = None  # following and resuming answers
     models: ModelRegistry | None = None
     research: ResearchService | None = None
     search: SearchService | None = None

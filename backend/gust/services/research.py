@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from gust.domain.events import StatusEvent
+from gust.domain.events import status_event as _status
 from gust.ports.web import (
     ExtractedText,
     FetchedPage,
@@ -29,7 +31,7 @@ from gust.services.research_rank import SourceText, build_context
 
 log = logging.getLogger(__name__)
 
-Emit = Callable[[dict[str, Any]], Awaitable[None]]
+Emit = Callable[[StatusEvent], Awaitable[None]]
 
 RESEARCH_COMMAND = "/research"
 _URL = re.compile(r"https?://[^\s<>\"'`\x00-\x1f\x7f]+", re.IGNORECASE)
@@ -120,10 +122,6 @@ def is_research_command(text: str) -> bool:
 def strip_command(text: str) -> str:
     """The message without its leading `/research` command."""
     return text.lstrip()[len(RESEARCH_COMMAND) :].strip() if is_research_command(text) else text
-
-
-def _status(stage: str, detail: str, done: bool) -> dict[str, Any]:
-    return {"type": "status", "stage": stage, "detail": detail, "done": done}
 
 
 def _failure_detail(exc: FetchError) -> str:

@@ -20,9 +20,9 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from gust.domain.errors import UpstreamError
+from gust.domain.events import TitleEventOut, title_event
 from gust.domain.models import Chat, Message, User
 from gust.ports.completion import Completer
 from gust.ports.llm import ChatRequest
@@ -100,7 +100,7 @@ class TitleService:
         self.timeout = timeout
         self._running: set[asyncio.Task[object]] = set()
         # Told (user id, event) when a title is stored: app.py sends it to /api/events.
-        self.on_title: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None
+        self.on_title: Callable[[str, TitleEventOut], Awaitable[None]] | None = None
 
     async def after_answer(self, user: User, chat: Chat, answer: Message, question: Message) -> None:
         """Title the chat if this answer completes its first exchange and nobody titled it yet."""
@@ -171,7 +171,7 @@ class TitleService:
         await self.store.update_chat(user.id, chat_id, {"title": title})
         log.info("chat %s titled (%s)", chat_id, f"for model {by}")
         if self.on_title is not None:
-            await self.on_title(user.id, {"type": "title", "chat_id": chat_id, "title": title})
+            await self.on_title(user.id, title_event(chat_id, title))
 
     async def close(self) -> None:
         """Cancel titles still being generated (shutdown): the chats keep their titles."""

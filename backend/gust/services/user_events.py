@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from gust.ports.bus import Bus, LoggedEvent
@@ -40,7 +41,7 @@ class UserEvents:
         """The sequence number a new connection starts after: everything from now on."""
         return max(self._last, time.time_ns() // 1_000_000)
 
-    async def publish(self, user_id: str, event: dict[str, Any]) -> None:
+    async def publish(self, user_id: str, event: Mapping[str, Any]) -> None:
         """Send one notification to every connection of the user (never raises: a lost
         notification only delays what the next list refresh shows)."""
         key = _key(user_id)

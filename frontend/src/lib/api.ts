@@ -12,6 +12,11 @@ import type { Chat, ChatDetail, ChatPage, Message, ModelList, SearchResult, User
 
 export { HttpError };
 
+/** The object a route points at is not there for us (unknown, deleted, someone else's): never retry. */
+export function isGone(error: unknown): boolean {
+  return error instanceof HttpError && (error.status === 403 || error.status === 404 || error.status === 410);
+}
+
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 // A 401 from these means what it says (wrong password, no session): never refresh for them.
 const NO_REFRESH = new Set(['/api/auth/login', '/api/auth/register', '/api/auth/refresh', '/api/auth/logout']);

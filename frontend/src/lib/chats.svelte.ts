@@ -16,8 +16,19 @@ export interface PendingDelete {
   timer: ReturnType<typeof setTimeout>;
 }
 
+/**
+ * Every chat record this tab knows lives here once: the list's, and the open chat's even
+ * when the list does not show it (archived, filtered out, not paged in yet). The sidebar's
+ * rows and the conversation's `chat` are read from it, so a change (a pushed title, a
+ * rename, a new model) is made in one place and shown everywhere.
+ */
 class ChatList {
-  items = $state.raw<Chat[]>([]);
+  private records = $state.raw<ReadonlyMap<string, Chat>>(new Map());
+  /** The ids the sidebar lists, in its order. */
+  private listed = $state.raw<string[]>([]);
+  readonly items: Chat[] = $derived(
+    this.listed.map((id) => this.records.get(id)).filter((c): c is Chat => c !== undefined),
+  );
   nextCursor = $state<string | null>(null);
   loading = $state(false);
   loaded = $state(false);
@@ -46,7 +57,7 @@ class ChatList {
     try {
       const page = await api.listChats({ limit: PAGE, archived: this.archived, tag: this.tag });
       if (generation !== this.generation) return;
-      this.items = this.visible(page.items);
+      this.setList(this.visible(page.items));
       this.nextCursor = page.next_cursor;
       this.loaded = true;
     } catch (error) {
@@ -64,7 +75,7 @@ class ChatList {
       const page = await api.listChats({ limit: PAGE, cursor: this.nextCursor, archived: this.archived, tag: this.tag });
       if (generation !== this.generation) return;
       const known = new Set(this.items.map((c) => c.id));
-      this.items = [...this.items, ...this.visible(page.items.filter((c) => !known.has(c.id)))];
+      this.setList([...this.items, ...this.visible(page.items.filter((c) => !known.has(c.id)))]);
       this.nextCursor = page.next_cursor;
     } finally {
       if (generation === this.generation) this.loading = false;
@@ -81,7 +92,7 @@ class ChatList {
       const merged = this.items.map((c) => fresh.get(c.id) ?? c);
       const known = new Set(merged.map((c) => c.id));
       merged.push(...page.items.filter((c) => !known.has(c.id)));
-      this.items = this.visible(merged).sort(newestFirst);
+      this.setList(this.visible(merged).sort(newestFirst));
     } catch {
       // the list stays as it was; the next refresh will catch up
     }
@@ -89,14 +100,14 @@ class ChatList {
 
   async showArchived(archived: boolean): Promise<void> {
     this.archived = archived;
-    this.items = [];
+    this.listed = [];
     this.nextCursor = null;
     await this.reload();
   }
 
   async filterByTag(tag: string | null): Promise<void> {
     this.tag = tag;
-    this.items = [];
+    this.listed = [];
     this.nextCursor = null;
     await this.reload();
   }
@@ -114,13 +125,21 @@ class ChatList {
     if (all.size !== this.knownTags.length) this.knownTags = [...all].sort();
   }
 
+  /** The server's copy of a chat: kept, and listed (in order) when it belongs to the list. */
   upsert(chat: Chat): void {
+    this.put(chat);
     if (chat.archived !== this.archived || (this.tag !== null && !(chat.tags ?? []).includes(this.tag))) {
-      this.items = this.items.filter((c) => c.id !== chat.id);
+      this.unlist(chat.id);
       return;
     }
     const rest = this.items.filter((c) => c.id !== chat.id);
-    this.items = [chat, ...rest].sort(newestFirst);
+    this.listed = [chat, ...rest].sort(newestFirst).map((c) => c.id);
+  }
+
+  /** Keep a chat's record (e.g. the open chat's, from the server) without listing it. */
+  put(chat: Chat): void {
+    if (this.records.get(chat.id) === chat) return;
+    this.records = new Map(this.records).set(chat.id, chat);
   }
 
   /** A title pushed by the server (`title` on /api/events): shown at once, then the first
@@ -128,34 +147,34 @@ class ChatList {
    * the title was stored (refreshTop keeps only the latest read). */
   applyTitle(chatId: string, title: string): void {
     const chat = this.get(chatId);
-    if (chat && chat.title !== title) this.replace({ ...chat, title });
+    if (chat && chat.title !== title) this.put({ ...chat, title });
     void this.refreshTop();
   }
 
   get(id: string): Chat | undefined {
-    return this.items.find((c) => c.id === id);
+    return this.records.get(id);
   }
 
   async rename(chat: Chat, title: string): Promise<void> {
     const clean = title.trim();
     if (!clean || clean === chat.title) return;
-    this.replace({ ...chat, title: clean });
+    this.put({ ...chat, title: clean });
     this.upsert(await api.updateChat(chat.id, { title: clean }));
   }
 
   async setPinned(chat: Chat, pinned: boolean): Promise<void> {
-    this.replace({ ...chat, pinned });
+    this.put({ ...chat, pinned });
     this.upsert(await api.updateChat(chat.id, { pinned }));
   }
 
   async setArchived(chat: Chat, archived: boolean): Promise<void> {
-    this.items = this.items.filter((c) => c.id !== chat.id);
-    await api.updateChat(chat.id, { archived });
+    this.unlist(chat.id);
+    this.put(await api.updateChat(chat.id, { archived }));
   }
 
   /** Hide the chat now; really delete it when the undo window closes. */
   remove(chat: Chat, onDeleted?: () => void): void {
-    this.items = this.items.filter((c) => c.id !== chat.id);
+    this.unlist(chat.id);
     const timer = setTimeout(() => void this.commitDelete(chat.id).then(onDeleted), UNDO_MS);
     this.pendingDeletes = [...this.pendingDeletes, { chat, timer }];
   }
@@ -165,7 +184,7 @@ class ChatList {
     if (!pending) return;
     clearTimeout(pending.timer);
     this.pendingDeletes = this.pendingDeletes.filter((p) => p !== pending);
-    this.upsert(pending.chat);
+    this.upsert(this.get(chatId) ?? pending.chat); // the record may have changed meanwhile (a title)
   }
 
   async commitDelete(chatId: string): Promise<void> {
@@ -176,7 +195,7 @@ class ChatList {
     try {
       await api.deleteChat(chatId);
     } catch {
-      this.upsert(pending.chat); // it is still there: show it again
+      this.upsert(this.get(chatId) ?? pending.chat); // it is still there: show it again
     }
   }
 
@@ -195,8 +214,15 @@ class ChatList {
     this.pendingDeletes = [];
   }
 
-  private replace(chat: Chat): void {
-    this.items = this.items.map((c) => (c.id === chat.id ? chat : c));
+  private setList(chats: Chat[]): void {
+    const records = new Map(this.records);
+    for (const chat of chats) records.set(chat.id, chat);
+    this.records = records;
+    this.listed = chats.map((c) => c.id);
+  }
+
+  private unlist(id: string): void {
+    if (this.listed.includes(id)) this.listed = this.listed.filter((c) => c !== id);
   }
 
   private visible(chats: Chat[]): Chat[] {

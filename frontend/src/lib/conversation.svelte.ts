@@ -1,58 +1,35 @@
 /**
  * The open chat: its current branch, and the live answer being streamed into it.
  *
- * Streaming: POST /chat/stream is read with the fetch-based SSE client; if the connection
- * drops, the client follows GET /api/chats/{id}/events with Last-Event-ID. Events carry
- * `<generation id>:<seq>` ids and are applied at most once each, so a resume never
- * duplicates text. Deltas are batched and applied once per animation frame. If streaming
- * cannot start at all, the message is sent again through POST /chat/message.
+ * What each stream event does is the pure applyEvent (applyEvent.ts); reading the stream
+ * (resume with Last-Event-ID, each event once, deltas per animation frame, the fallback to
+ * POST /chat/message) is the StreamController's (streamController.ts). This store keeps the
+ * state and does what follows from it: navigation, reloads, telling other tabs. The chat's
+ * record itself lives once, in the chat list's store (chats.svelte.ts).
  */
-import { api, apiFetch, HttpError } from './api';
+import { api, isGone } from './api';
+import { emptyLive, type AnswerState, type LiveAnswer, type StreamEvent } from './applyEvent';
 import { chatList } from './chats.svelte';
 import { onServerBack, onTabMessage, serverUnreachable, tellOtherTabs, network } from './app.svelte';
 import { isNetworkFailure } from './backoff';
 import { t } from './i18n';
+import { outgoing, type SendOptions } from './outgoing';
 import { chatUrl, navigate } from './router.svelte';
 import { extrasApi } from './extras';
-import { resumableStream, type SSEEvent, type SSERequest } from './sse';
-import type { Chat, Message, MessageError, MessageStatus, Source, StreamEvent, Usage } from './types';
+import type { SSERequest } from './sse';
+import { StreamController } from './streamController';
+import type { Chat, Message, MessageError } from './types';
 
-export interface LiveAnswer {
-  messageId: string | null;
-  content: string;
-  reasoning: string;
-  stage: string | null;
-  sources: Source[] | null;
-  usage: Usage | null;
-  error: MessageError | null;
-}
-
-function emptyLive(): LiveAnswer {
-  return { messageId: null, content: '', reasoning: '', stage: null, sources: null, usage: null, error: null };
-}
-
-let localIds = 0;
-function localId(kind: string): string {
-  return `local-${kind}-${++localIds}`;
-}
-
-/** `<generation id>:<seq>` → [generation id, seq]; the generation id may contain colons. */
-export function parseEventId(id: string | null): [string, number] | null {
-  if (!id) return null;
-  const cut = id.lastIndexOf(':');
-  if (cut <= 0) return null;
-  const seq = Number(id.slice(cut + 1));
-  return Number.isInteger(seq) ? [id.slice(0, cut), seq] : null;
-}
+export type { LiveAnswer } from './applyEvent';
+export { parseEventId } from './streamController';
 
 class Conversation {
   chatId = $state<string | null>(null);
-  chat = $state.raw<Chat | null>(null);
   messages = $state.raw<Message[]>([]);
   loading = $state(false);
   notFound = $state(false);
   loadError = $state<string | null>(null);
-  live = $state<LiveAnswer>(emptyLive());
+  live = $state.raw<LiveAnswer>(emptyLive());
   generating = $state(false);
   notice = $state<string | null>(null);
   connection = $state<'idle' | 'open' | 'reconnecting'>('idle');
@@ -64,16 +41,20 @@ class Conversation {
   /** Agent for a new chat (its first message binds the chat to it). */
   agentId = $state<string | null>(null);
 
-  private abort: AbortController | null = null;
-  private pendingContent = '';
-  private pendingReasoning = '';
-  private frame = 0;
-  private applied = new Map<string, number>();
   private openToken = 0;
-  // How often we re-followed an answer the store still calls `streaming`: a stale record
-  // (its generation gone) must not make us reconnect forever.
   private follows = new Map<string, number>();
-  private lastSend: { text: string; options: { parentId?: string | null; model?: string | null } } | null = null;
+  private lastSend: { text: string; options: SendOptions } | null = null;
+
+  private stream = new StreamController({
+    read: (): AnswerState => ({ chatId: this.chatId, messages: this.messages, live: this.live }),
+    write: (next, prev, events) => this.write(next, prev, events),
+    connection: (state) => {
+      if (state === 'reconnecting') this.notice = t.chat.reconnecting;
+      else if (this.connection === 'reconnecting') this.notice = null;
+      this.connection = state;
+    },
+    fallingBack: () => (this.notice = t.chat.fallbackNotice),
+  });
 
   constructor() {
     onTabMessage((message) => {
@@ -85,11 +66,11 @@ class Conversation {
     onServerBack(() => {
       if (this.notice === t.chat.serverUnreachable) this.notice = null;
       const last = this.messages.at(-1);
-      if (this.chatId && !this.abort && last?.status === 'streaming') void this.reload();
+      if (this.chatId && !this.stream.running && last?.status === 'streaming') void this.reload();
     });
     window.addEventListener('online', () => {
       const last = this.messages.at(-1);
-      if (this.chatId && !this.abort && last?.status === 'streaming') void this.reload();
+      if (this.chatId && !this.stream.running && last?.status === 'streaming') void this.reload();
     });
   }
 
@@ -97,15 +78,17 @@ class Conversation {
     return this.generating;
   }
 
+  /** The open chat's record: the one copy, kept by the chat list's store. */
+  get chat(): Chat | null {
+    return this.chatId === null ? null : (chatList.get(this.chatId) ?? null);
+  }
+
   /** Show a chat (optionally the branch through `focus`, scrolled to it). */
   async open(chatId: string, focus: string | null = null): Promise<void> {
     if (chatId === this.chatId && focus === null && !this.notFound) return;
     this.detach();
     const token = ++this.openToken;
-    if (chatId !== this.chatId) {
-      this.messages = [];
-      this.chat = chatList.get(chatId) ?? null;
-    }
+    if (chatId !== this.chatId) this.messages = [];
     this.chatId = chatId;
     this.notFound = false;
     this.loadError = null;
@@ -115,7 +98,7 @@ class Conversation {
       const detail = await api.getChat(chatId, focus);
       if (token !== this.openToken) return;
       const { messages, ...chat } = detail;
-      this.chat = chat;
+      chatList.put(chat);
       this.model = chat.model;
       this.messages = messages;
       this.focusMessageId = focus;
@@ -139,7 +122,6 @@ class Conversation {
       const detail = await api.getChat(chatId, leaf ?? this.messages.at(-1)?.id ?? null);
       if (token !== this.openToken || chatId !== this.chatId) return;
       const { messages, ...chat } = detail;
-      this.chat = chat;
       this.messages = messages;
       chatList.upsert(chat);
       const last = messages.at(-1);
@@ -160,7 +142,6 @@ class Conversation {
     this.detach();
     this.openToken++;
     this.chatId = null;
-    this.chat = null;
     this.messages = [];
     this.notFound = false;
     this.loadError = null;
@@ -172,36 +153,14 @@ class Conversation {
   }
 
   /** Send a message; `parentId` (an edit) branches from that message instead of the end. */
-  async send(text: string, options: { parentId?: string | null; model?: string | null } = {}): Promise<void> {
-    const message = text.trim();
-    if (!message || this.generating) return;
+  async send(text: string, options: SendOptions = {}): Promise<void> {
+    if (!text.trim() || this.generating) return;
     this.lastSend = { text, options };
-    const branching = options.parentId !== undefined;
-    const parentId = branching ? options.parentId : (this.messages.at(-1)?.id ?? null);
-    const base = branching ? this.messages.slice(0, this.messages.findIndex((m) => m.id === parentId) + 1) : this.messages;
-    const now = new Date().toISOString();
-    const chatId = this.chatId;
-    const userMessage: Message = {
-      id: localId('user'), chat_id: chatId ?? '', parent_id: parentId ?? null, role: 'user', content: text,
-      reasoning: null, status: 'complete', model: null, usage: null, sources: null, error: null, created_at: now,
-    };
-    const answer: Message = {
-      ...userMessage, id: localId('answer'), parent_id: userMessage.id, role: 'assistant', content: '',
-      status: 'streaming', model: options.model ?? this.model,
-    };
-    this.messages = [...base, userMessage, answer];
+    const context = { chatId: this.chatId, model: this.model, agentId: this.agentId, systemPrompt: this.pendingSystemPrompt };
+    const { messages, answerId, body } = outgoing(this.messages, text, options, context);
+    this.messages = messages;
     this.focusMessageId = null;
-    this.beginLive(answer.id);
-    const body: Record<string, unknown> = { message: text };
-    if (chatId) body.chat_id = chatId;
-    else {
-      if (this.agentId) body.agent_id = this.agentId;
-      if (this.pendingSystemPrompt) body.system_prompt = this.pendingSystemPrompt;
-    }
-    // An edit of the first message sends `parent_id: null` explicitly: a new root.
-    if (parentId || branching) body.parent_id = parentId ?? null;
-    const model = options.model ?? this.model;
-    if (model) body.model = model;
+    this.beginLive(answerId);
     await this.runStream({ url: '/chat/stream', method: 'POST', body }, body);
   }
 
@@ -223,11 +182,9 @@ class Conversation {
     const chatId = this.chatId;
     if (!chatId || this.generating) return;
     this.notice = null;
-    let accepted: { message_id: string; generation_id: string };
+    let accepted: { message_id: string };
     try {
-      const body: Record<string, unknown> = {};
-      if (this.model) body.model = this.model;
-      accepted = await apiJson(`/api/chats/${encodeURIComponent(chatId)}/messages/${encodeURIComponent(message.id)}/regenerate`, body);
+      accepted = await extrasApi.regenerate(chatId, message.id, this.model ? { model: this.model } : {});
     } catch (error) {
       this.notice = (error as Error).message;
       return;
@@ -289,7 +246,7 @@ class Conversation {
     } catch {
       // the stream's own end tells us what happened
     }
-    if (!this.abort) await this.reload();
+    if (!this.stream.running) await this.reload();
   }
 
   /** Show another branch: the sibling and its latest continuation. */
@@ -299,14 +256,14 @@ class Conversation {
     const detail = await api.getChat(this.chatId, siblingId);
     if (token !== this.openToken) return;
     const { messages, ...chat } = detail;
-    this.chat = chat;
+    chatList.put(chat);
     this.messages = messages;
   }
 
   async setModel(model: string | null): Promise<void> {
     this.model = model;
     if (this.chatId && this.chat) {
-      this.chat = await api.updateChat(this.chatId, { model });
+      chatList.put(await api.updateChat(this.chatId, { model }));
     }
   }
 
@@ -320,17 +277,12 @@ class Conversation {
       this.pendingSystemPrompt = prompt;
       return;
     }
-    this.chat = await api.updateChat(this.chatId, { system_prompt: prompt });
+    chatList.put(await api.updateChat(this.chatId, { system_prompt: prompt }));
   }
 
   /** Stop following the live answer here (the generation goes on on the server). */
   detach(): void {
-    this.abort?.abort();
-    this.abort = null;
-    cancelAnimationFrame(this.frame);
-    this.frame = 0;
-    this.pendingContent = '';
-    this.pendingReasoning = '';
+    this.stream.stop();
     this.generating = false;
     this.connection = 'idle';
     this.live = emptyLive();
@@ -339,22 +291,20 @@ class Conversation {
   // -- streaming -----------------------------------------------------------------------
 
   private beginLive(messageId: string, content = '', reasoning = ''): void {
-    this.live = { ...emptyLive(), messageId, content, reasoning };
-    this.pendingContent = '';
-    this.pendingReasoning = '';
+    this.live = emptyLive(messageId, content, reasoning);
     this.generating = true;
     this.notice = null;
   }
 
   /** Follow a generation already running on the server (reload, other tab, regenerate). */
   private follow(chatId: string, answer: Message): void {
+    // How often we re-followed an answer the store still calls `streaming`: a stale record
+    // (its generation gone) must not make us reconnect forever.
     const count = (this.follows.get(answer.id) ?? 0) + 1;
     this.follows.set(answer.id, count);
     if (count > 3) return;
-    // Without Last-Event-ID the server replays the generation from its start, and `start`
-    // resets the text: forget which events were applied, or a stored checkpoint plus the
-    // events after our last one would leave a gap.
-    this.applied.clear();
+    // Without Last-Event-ID the server replays the generation from its start.
+    this.stream.forget();
     this.beginLive(answer.id, answer.content, answer.reasoning ?? '');
     void this.runStream(this.eventsRequest(chatId), null);
   }
@@ -364,200 +314,59 @@ class Conversation {
   }
 
   private async runStream(first: SSERequest, fallbackBody: Record<string, unknown> | null): Promise<void> {
-    const controller = new AbortController();
-    this.abort = controller;
-    let finished = false;
-    let received = false;
-    let sawError = false;
-    try {
-      const outcome = await resumableStream({
-        first,
-        fetch: apiFetch,
-        signal: controller.signal,
-        resume: () => (this.chatId && this.abort === controller ? this.eventsRequest(this.chatId) : null),
-        shouldReconnect: () => !sawError,
-        onState: (state) => {
-          if (this.abort !== controller) return;
-          if (state === 'reconnecting') {
-            this.connection = 'reconnecting';
-            this.notice = t.chat.reconnecting;
-          } else if (state === 'open') {
-            if (this.connection === 'reconnecting') this.notice = null;
-            this.connection = 'open';
-          }
-        },
-        onEvent: (event) => {
-          if (this.abort !== controller) return true;
-          received = true;
-          const result = this.apply(event);
-          if (result === 'error') sawError = true;
-          if (result === 'done') finished = true;
-          return result === 'done';
-        },
-      });
-      if (this.abort !== controller) return;
-      if (!finished && outcome !== 'aborted') await this.settle();
-    } catch (error) {
-      if (this.abort !== controller) return;
-      if (!received && isNetworkFailure(error)) {
-        // The server is not reachable at all: no fallback (it would fail the same way). The
-        // message stays on screen with Retry; the banner goes when the server is back.
-        serverUnreachable();
-        this.failLive({ code: 'network', message: t.chat.serverUnreachable, retryable: true });
-        return;
-      }
-      if (!received && fallbackBody !== null && shouldFallBack(error)) {
-        await this.fallback(fallbackBody);
-        return;
-      }
-      if (!received && error instanceof HttpError) {
-        this.failLive({ code: error.code, message: error.message, retryable: error.status >= 500 || error.status === 429 });
-        return;
-      }
-      if (isNetworkFailure(error)) serverUnreachable();
-      this.notice = !network.online ? t.app.offline : isNetworkFailure(error) ? t.chat.serverUnreachable : (error as Error).message;
-      await this.settle();
-    } finally {
-      if (this.abort === controller) {
-        this.abort = null;
-        this.connection = 'idle';
-      }
-    }
-  }
-
-  /** Apply one event at most once; returns what it meant for the stream. */
-  private apply(event: SSEEvent): 'done' | 'error' | 'more' {
-    const parsed = parseEventId(event.id);
-    if (parsed) {
-      const [generation, seq] = parsed;
-      if (seq <= (this.applied.get(generation) ?? 0)) return 'more';
-      this.applied.set(generation, seq);
-    }
-    let data: StreamEvent;
-    try {
-      data = JSON.parse(event.data) as StreamEvent;
-    } catch {
-      return 'more';
-    }
-    switch (data.type) {
-      case 'start':
-        this.started(data);
-        break;
-      case 'delta':
-        this.pendingContent += data.delta;
-        this.schedule();
-        break;
-      case 'reasoning':
-        this.pendingReasoning += data.delta;
-        this.schedule();
-        break;
-      case 'resync':
-        // The server's authoritative text: what was shown (and is still pending) is replaced.
-        this.pendingContent = '';
-        this.pendingReasoning = '';
-        this.live.content = data.content;
-        this.live.reasoning = data.reasoning ?? '';
-        break;
-      case 'status':
-        this.live.stage = data.done ? null : data.detail || data.stage;
-        break;
-      case 'sources':
-        this.live.sources = data.sources;
-        break;
-      case 'usage':
-        this.live.usage = { prompt_tokens: data.prompt_tokens, completion_tokens: data.completion_tokens };
-        break;
-      case 'error':
-        this.live.error = { code: data.code, message: data.message, retryable: data.retryable };
-        return 'error';
-      case 'title':
-        if (this.chat) this.chat = { ...this.chat, title: data.title };
-        void chatList.refreshTop();
-        break;
-      case 'done':
-        this.flush();
-        void this.finish(data.message_id, data.status, data.usage ?? null, data.finish_reason ?? null);
-        return 'done';
-    }
-    return 'more';
-  }
-
-  private started(data: Extract<StreamEvent, { type: 'start' }>): void {
-    const isNew = this.chatId === null;
-    const localAnswer = this.live.messageId;
-    // A replay starts from the beginning: drop what a checkpoint had shown (a continued
-    // answer starts from the text it continues).
-    this.live.messageId = data.message_id;
-    this.live.content = data.continues ?? '';
-    this.live.reasoning = '';
-    this.pendingContent = '';
-    this.pendingReasoning = '';
-    this.messages = this.messages.map((m) => {
-      if (m.id === localAnswer || m.id === data.message_id) {
-        return { ...m, id: data.message_id, chat_id: data.chat_id, model: data.model, parent_id: data.parent_id };
-      }
-      if (m.role === 'user' && m.id.startsWith('local-') && data.user_message_id) {
-        return { ...m, id: data.user_message_id, chat_id: data.chat_id };
-      }
-      return m;
+    const outcome = await this.stream.run(first, {
+      resume: () => (this.chatId ? this.eventsRequest(this.chatId) : null),
+      fallbackBody,
     });
-    if (isNew) {
+    if (outcome.kind === 'aborted') return; // detached, or another stream took over
+    this.connection = 'idle';
+    if (outcome.kind === 'done') {
+      this.generating = false;
+      await this.reload(outcome.messageId);
+      this.listChanged();
+    } else if (outcome.kind === 'ended') {
+      const error = outcome.error;
+      if (error != null) {
+        if (isNetworkFailure(error)) serverUnreachable();
+        this.notice = !network.online ? t.app.offline : isNetworkFailure(error) ? t.chat.serverUnreachable : (error as Error).message;
+      }
+      await this.settle();
+    } else if (outcome.kind === 'failed') {
+      // The message stays on screen with Retry; when unreachable, the banner goes when the server is back.
+      if (outcome.unreachable) {
+        serverUnreachable();
+        this.notice = null;
+      }
+      this.failLive(outcome.error);
+    } else {
+      const answer = outcome.answer;
+      if (this.chatId === null) {
+        this.chatId = answer.chat_id;
+        navigate(chatUrl(answer.chat_id));
+      }
+      this.generating = false;
+      this.live = emptyLive();
+      await this.reload(answer.id);
+      this.listChanged();
+    }
+  }
+
+  /** Keep what the stream's events made of the state, and do what follows from a `start`. */
+  private write(next: AnswerState, prev: AnswerState, events: StreamEvent[]): void {
+    this.messages = next.messages;
+    this.live = next.live;
+    if (!events.some((e) => e.type === 'start') || next.chatId === null) return;
+    if (prev.chatId === null) {
       this.pendingSystemPrompt = null; // the chat holds it now
-      this.chatId = data.chat_id;
-      navigate(chatUrl(data.chat_id));
-      void chatList.refreshTop().then(() => {
-        const chat = chatList.get(data.chat_id);
-        if (chat && this.chatId === data.chat_id) this.chat = chat;
-      });
+      this.chatId = next.chatId;
+      navigate(chatUrl(next.chatId));
+      void chatList.refreshTop();
     }
-    if (localAnswer?.startsWith('local-')) tellOtherTabs({ type: 'generation', chat_id: data.chat_id });
-  }
-
-  private schedule(): void {
-    if (this.frame === 0) {
-      this.frame = requestAnimationFrame(() => {
-        this.frame = 0;
-        this.flush();
-      });
-    }
-  }
-
-  private flush(): void {
-    if (this.frame !== 0) {
-      cancelAnimationFrame(this.frame);
-      this.frame = 0;
-    }
-    if (this.pendingContent) {
-      this.live.content += this.pendingContent;
-      this.pendingContent = '';
-    }
-    if (this.pendingReasoning) {
-      this.live.reasoning += this.pendingReasoning;
-      this.pendingReasoning = '';
-    }
-  }
-
-  private async finish(
-    messageId: string, status: MessageStatus, usage: Usage | null, finishReason: string | null,
-  ): Promise<void> {
-    const live = this.live;
-    this.messages = this.messages.map((m) =>
-      m.id === messageId || m.id === live.messageId
-        ? { ...m, id: messageId, content: live.content, reasoning: live.reasoning || null, status,
-            usage: usage ?? live.usage, sources: live.sources ?? m.sources, error: live.error,
-            finish_reason: finishReason }
-        : m,
-    );
-    this.generating = false;
-    this.live = emptyLive();
-    this.abort = null;
-    await this.reload(messageId);
-    this.refreshTitleSoon();
+    if (prev.live.messageId?.startsWith('local-')) tellOtherTabs({ type: 'generation', chat_id: next.chatId });
   }
 
   /** The stream ended without `done` (gave up, or nothing live): trust the store. */
   private async settle(): Promise<void> {
-    this.flush();
     const messageId = this.live.messageId;
     this.generating = false;
     this.live = emptyLive();
@@ -571,66 +380,12 @@ class Conversation {
     this.live = emptyLive();
   }
 
-  /** Streaming is unavailable here (e.g. a buffering proxy): wait for the whole answer. */
-  private async fallback(body: Record<string, unknown>): Promise<void> {
-    this.notice = t.chat.fallbackNotice;
-    try {
-      const answer = await api.sendMessage(body);
-      if (this.chatId === null) {
-        this.chatId = answer.chat_id;
-        navigate(chatUrl(answer.chat_id));
-      }
-      this.generating = false;
-      this.live = emptyLive();
-      await this.reload(answer.id);
-      void chatList.refreshTop();
-      this.refreshTitleSoon();
-    } catch (error) {
-      if (isNetworkFailure(error)) {
-        serverUnreachable();
-        this.notice = null;
-        this.failLive({ code: 'network', message: t.chat.serverUnreachable, retryable: true });
-        return;
-      }
-      const e = error as HttpError;
-      this.failLive({ code: e.code ?? 'network', message: e.message, retryable: true });
-    }
-  }
-
-  /** The list shows the new chat and its last activity; its title arrives as a `title`
-   * notice (lib/feed.ts), with no polling. */
-  private refreshTitleSoon(): void {
+  /** The list shows the new chat and its last activity (its title arrives as a `title`
+   * notice on /api/events, lib/feed.ts: no polling), and so do the other tabs'. */
+  private listChanged(): void {
     void chatList.refreshTop();
     tellOtherTabs({ type: 'chats-changed' });
   }
-
-  /** A title pushed by the server for a chat (maybe this one). */
-  applyTitle(chatId: string, title: string): void {
-    if (this.chatId === chatId && this.chat && this.chat.title !== title) this.chat = { ...this.chat, title };
-  }
-}
-
-/** The object a route points at is not there for us (unknown, deleted, someone else's): never retry. */
-export function isGone(error: unknown): boolean {
-  return error instanceof HttpError && (error.status === 403 || error.status === 404 || error.status === 410);
-}
-
-function shouldFallBack(error: unknown): boolean {
-  if (error instanceof HttpError) return error.status === 404 || error.status === 502 || error.status === 504;
-  return true; // network failure or a response that is not an event stream
-}
-
-async function apiJson<T>(path: string, body: unknown): Promise<T> {
-  const response = await apiFetch(path, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-    body: JSON.stringify(body),
-  });
-  const data = (await response.json().catch(() => null)) as { error?: { code: string; message: string } } | null;
-  if (!response.ok) {
-    throw new HttpError(response.status, data?.error?.code ?? 'http_error', data?.error?.message ?? response.statusText, data);
-  }
-  return data as T;
 }
 
 export const conversation = new Conversation();

@@ -1,4 +1,4 @@
-/** API calls of single-message actions (delete, feedback, continue) and the prompt library. */
+/** API calls of single-message actions (delete, feedback, continue, regenerate) and the prompt library. */
 import { request } from './api';
 import type { Chat, Feedback, Message } from './types';
 
@@ -21,8 +21,11 @@ export const extrasApi = {
   deleteMessage: (chatId: string, messageId: string) => request<void>('DELETE', messagePath(chatId, messageId)),
   setFeedback: (chatId: string, messageId: string, rating: 1 | -1 | 0, comment?: string | null) =>
     request<Message>('PUT', `${messagePath(chatId, messageId)}/feedback`, comment ? { rating, comment } : { rating }),
+  // Both answer `{message_id}` (and `generation_id`, its deprecated alias: not read).
   continueAnswer: (chatId: string, messageId: string) =>
-    request<{ message_id: string; generation_id: string }>('POST', `${messagePath(chatId, messageId)}/continue`),
+    request<{ message_id: string }>('POST', `${messagePath(chatId, messageId)}/continue`),
+  regenerate: (chatId: string, messageId: string, body: { model?: string }) =>
+    request<{ message_id: string }>('POST', `${messagePath(chatId, messageId)}/regenerate`, body),
   setTags: (chatId: string, tags: string[]) => request<Chat>('PATCH', `/api/chats/${enc(chatId)}`, { tags }),
   prompts: async (): Promise<Prompt[]> => (await request<{ items: Prompt[] }>('GET', '/api/prompts')).items,
   createPrompt: (body: { name: string; command: string; body: string; team?: boolean }) =>

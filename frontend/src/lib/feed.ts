@@ -3,17 +3,17 @@
  * when a chat gets its title after its answer ended. One connection per tab, resumed with
  * Last-Event-ID after a drop (backoff up to 30 s); it stops for good on a client error
  * (signed out) or when stopped.
+ *
+ * The server replays what a resumed connection missed only while it keeps the user's
+ * notifications (a few minutes), and only after an event the tab has seen (a connection
+ * that dropped before its first event resumes from "now"): so each reconnection calls
+ * `onReconnect` once, for the caller to read the state again (e.g. the chat list).
  */
 import { apiFetch, HttpError } from './api';
+import type { UserEvent } from './events.gen';
 import { readSSE } from './sse';
 
-export interface TitleNotice {
-  type: 'title';
-  chat_id: string;
-  title: string;
-}
-
-export type UserEvent = TitleNotice;
+export type { UserEvent } from './events.gen';
 
 const FIRST_DELAY = 1000;
 const MAX_DELAY = 30_000;
@@ -37,19 +37,28 @@ function wait(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /** Start following the feed; returns the function that stops it. */
-export function startUserFeed(onEvent: (event: UserEvent) => void): () => void {
+export function startUserFeed(
+  onEvent: (event: UserEvent) => void,
+  options: { onReconnect?: () => void; fetch?: typeof fetch; firstDelay?: number } = {},
+): () => void {
   const controller = new AbortController();
   const { signal } = controller;
   let lastEventId: string | null = null;
+  let opened = false;
   void (async () => {
-    let delay = FIRST_DELAY;
+    const firstDelay = options.firstDelay ?? FIRST_DELAY;
+    let delay = firstDelay;
     while (!signal.aborted) {
       try {
         await readSSE({ url: '/api/events' }, {
-          fetch: apiFetch,
+          fetch: options.fetch ?? apiFetch,
           signal,
           lastEventId,
-          onOpen: () => { delay = FIRST_DELAY; },
+          onOpen: () => {
+            delay = firstDelay;
+            if (opened) options.onReconnect?.();
+            opened = true;
+          },
           onEvent: (event) => {
             lastEventId = event.id;
             try {

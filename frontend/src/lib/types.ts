@@ -105,16 +105,5 @@ export interface SearchResult {
   took_ms: number;
 }
 
-/** The JSON of one stream event (DESIGN.md §4). */
-export type StreamEvent =
-  | { type: 'start'; chat_id: string; message_id: string; user_message_id?: string | null; generation_id: string; parent_id: string | null; model: string | null; continues?: string | null }
-  | { type: 'status'; stage: string; detail?: string; done?: boolean }
-  | { type: 'reasoning'; delta: string }
-  | { type: 'delta'; delta: string }
-  // The answer's whole text so far (the events before were lost): it replaces what is shown.
-  | { type: 'resync'; message_id: string; content: string; reasoning?: string | null }
-  | { type: 'sources'; sources: Source[] }
-  | { type: 'usage'; prompt_tokens: number; completion_tokens: number }
-  | { type: 'done'; message_id: string; status: MessageStatus; finish_reason?: string | null; usage?: Usage | null }
-  | { type: 'error'; code: string; message: string; retryable?: boolean }
-  | { type: 'title'; chat_id?: string; title: string };
+// The stream events (and the user notifications) are generated from the backend's OpenAPI
+// document: see events.gen.ts.

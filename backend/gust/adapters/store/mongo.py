@@ -25,6 +25,7 @@ from pymongo.uri_parser import parse_uri
 from gust.adapters.store.guard import StoreCalls, guarded
 from gust.adapters.store.mongo_accounts import MongoAccountsMixin
 from gust.adapters.store.mongo_extras import MongoExtrasMixin
+from gust.adapters.store.mongo_files import MongoFilesMixin
 from gust.adapters.store.mongo_search import MongoSearchMixin
 from gust.adapters.store.mongo_shares import MongoSharesMixin
 from gust.adapters.store.mongo_usage import MongoUsageMixin
@@ -45,7 +46,8 @@ def _doc(record: Any) -> Doc:
 
 @guarded(shield=True)
 class MongoStore(
-    MongoSearchMixin, MongoAccountsMixin, MongoUsageMixin, MongoSharesMixin, MongoExtrasMixin
+    MongoSearchMixin, MongoAccountsMixin, MongoUsageMixin, MongoSharesMixin, MongoExtrasMixin,
+    MongoFilesMixin,
 ):
     """Store on MongoDB (or a wire-compatible server such as FerretDB).
 
@@ -155,6 +157,7 @@ class MongoStore(
         await self._ensure_usage_indexes()
         await self._ensure_shares_indexes()
         await self._ensure_extras_indexes()
+        await self._ensure_files_indexes()
 
     async def close(self) -> None:
         if self._index_task is not None:
@@ -307,9 +310,20 @@ class MongoStore(
         )
         return [from_doc(Message, doc) async for doc in cursor]
 
-    async def update_message(self, user_id: str, message_id: str, changes: Mapping[str, Any]) -> None:
+    async def update_message(
+        self,
+        user_id: str,
+        message_id: str,
+        changes: Mapping[str, Any],
+        *,
+        if_status: str | None = None,
+    ) -> bool:
         updates = mark_pending(check_changes(Message, changes))
-        await self._col("messages").update_one({"_id": message_id, "user_id": user_id}, {"$set": updates})
+        query: dict[str, Any] = {"_id": message_id, "user_id": user_id}
+        if if_status is not None:
+            query["status"] = if_status
+        result = await self._col("messages").update_one(query, {"$set": updates})
+        return result.matched_count > 0
 
     async def list_messages_by_status(self, status: str, *, limit: int) -> list[Message]:
         cursor = self._col("messages").find({"status": status}).sort("created_at", ASCENDING).limit(limit)

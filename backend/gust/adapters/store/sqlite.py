@@ -21,6 +21,8 @@ from gust.adapters.store.sqlite_accounts import MIGRATIONS as ACCOUNTS_MIGRATION
 from gust.adapters.store.sqlite_accounts import SQLiteAccountsMixin
 from gust.adapters.store.sqlite_extras import MIGRATIONS as EXTRAS_MIGRATIONS
 from gust.adapters.store.sqlite_extras import SQLiteExtrasMixin
+from gust.adapters.store.sqlite_files import MIGRATIONS as FILES_MIGRATIONS
+from gust.adapters.store.sqlite_files import SQLiteFilesMixin
 from gust.adapters.store.sqlite_search import MIGRATIONS as SEARCH_MIGRATIONS
 from gust.adapters.store.sqlite_search import SQLiteSearchMixin, record_chat_tombstone
 from gust.adapters.store.sqlite_shares import MIGRATIONS as SHARES_MIGRATIONS
@@ -74,6 +76,7 @@ CORE_MIGRATIONS: list[tuple[str, str]] = [
 FEATURE_MIGRATIONS: list[tuple[str, str]] = [*SEARCH_MIGRATIONS, *ACCOUNTS_MIGRATIONS, *USAGE_MIGRATIONS]
 FEATURE_MIGRATIONS += SHARES_MIGRATIONS
 FEATURE_MIGRATIONS += EXTRAS_MIGRATIONS
+FEATURE_MIGRATIONS += FILES_MIGRATIONS
 
 
 def all_migrations() -> list[tuple[str, str]]:
@@ -104,7 +107,8 @@ UNAVAILABLE_ERRORS = ("locked", "busy", "disk i/o error", "unable to open databa
 
 @guarded(shield=False)
 class SQLiteStore(
-    SQLiteSearchMixin, SQLiteAccountsMixin, SQLiteUsageMixin, SQLiteSharesMixin, SQLiteExtrasMixin
+    SQLiteSearchMixin, SQLiteAccountsMixin, SQLiteUsageMixin, SQLiteSharesMixin, SQLiteExtrasMixin,
+    SQLiteFilesMixin,
 ):
     """Store on one SQLite file. Writes go through one thread (SQLite has one writer);
     reads run on a small pool of threads, each with its own connection (WAL readers
@@ -392,7 +396,14 @@ class SQLiteStore(
         )
         return [from_doc(Message, json.loads(r[0])) for r in rows]
 
-    async def update_message(self, user_id: str, message_id: str, changes: Mapping[str, Any]) -> None:
+    async def update_message(
+        self,
+        user_id: str,
+        message_id: str,
+        changes: Mapping[str, Any],
+        *,
+        if_status: str | None = None,
+    ) -> bool:
         updates = mark_pending(check_changes(Message, changes))
         # json_set in SQLite, not read-decode-merge-encode in Python: a streaming answer is
         # checkpointed every second, and its document grows with every token.
@@ -403,9 +414,14 @@ class SQLiteStore(
         status = ", status = ?" if "status" in updates else ""
         if status:
             params.append(updates["status"])
-        sql = f"UPDATE messages SET data = json_set(data, {paths}){status} WHERE id = ? AND user_id = ?"  # noqa: S608 - placeholders only
+        where = "id = ? AND user_id = ?"
         params += [message_id, user_id]
-        await self._write(lambda conn: conn.execute(sql, params), point=True)
+        if if_status is not None:
+            where += " AND status = ?"
+            params.append(if_status)
+        sql = f"UPDATE messages SET data = json_set(data, {paths}){status} WHERE {where}"  # noqa: S608 - placeholders only
+        changed = await self._write(lambda conn: conn.execute(sql, params).rowcount, point=True)
+        return changed > 0
 
     async def list_messages_by_status(self, status: str, *, limit: int) -> list[Message]:
         rows = await self._read(
