@@ -60,6 +60,20 @@ class Settings(BaseSettings):
     meilisearch_index: str = Field("gust", pattern=r"^[A-Za-z0-9_-]{1,200}$")
     meilisearch_timeout: float = Field(10.0, gt=0)
 
+    # Retrieval over files (issue 20): embeddings and the passage index.
+    # EMBEDDINGS: auto = an OpenAI-compatible API when EMBEDDINGS_URL is set, else the bundled
+    # offline model; local = the bundled model; openai = EMBEDDINGS_URL; none = keyword-only.
+    embeddings: Literal["auto", "local", "openai", "none"] = "auto"
+    embeddings_url: str | None = None  # e.g. https://api.openai.com/v1 or .../v1/embeddings
+    embeddings_model: str | None = None  # required with EMBEDDINGS_URL
+    embeddings_api_key: str | None = None
+    embeddings_batch_size: int = Field(64, ge=1, le=2048)  # texts per request / forward pass
+    embeddings_timeout: float = Field(60.0, gt=0)  # seconds per request to EMBEDDINGS_URL
+    embeddings_threads: int = Field(1, ge=1, le=64)  # BLAS threads of the bundled model
+    # Passages less similar than this to the query vector (cosine) are no vector match.
+    retrieval_min_similarity: float = Field(0.0, ge=-1.0, lt=1.0)
+    retrieval_meilisearch_index: str = Field("gust_passages", pattern=r"^[A-Za-z0-9_-]{1,200}$")
+
     # Models.
     deepseek_api_key: str | None = None
     deepseek_api_url: str = "https://api.deepseek.com"
@@ -219,6 +233,15 @@ class Settings(BaseSettings):
     research_max_sources: int = Field(5, ge=1, le=20)
     research_context_tokens: int = Field(3000, ge=200)
 
+    # Tools (function calling): calls per answer, seconds per call, characters of a result
+    # sent back to the model, seconds a call that asks for approval waits before it counts
+    # as denied; MCP servers: seconds to connect and open a session.
+    tool_max_calls: int = Field(8, ge=1, le=100)
+    tool_timeout_s: float = Field(30.0, gt=0, le=3600)
+    tool_result_max_chars: int = Field(20_000, ge=200, le=1_000_000)
+    tool_approval_timeout_s: float = Field(120.0, gt=0, le=86_400)
+    mcp_connect_timeout_s: float = Field(10.0, gt=0, le=300)
+
     @field_validator("ssrf_allowed_hosts")
     @classmethod
     def _allow_list(cls, value: str) -> str:
@@ -248,6 +271,21 @@ class Settings(BaseSettings):
         if value not in logging.getLevelNamesMapping():
             raise ValueError(f"unknown log level {value!r}")
         return value
+
+    @model_validator(mode="after")
+    def _embeddings_endpoint(self) -> Settings:
+        if self.embeddings == "openai" and not self.embeddings_url:
+            raise ValueError("EMBEDDINGS=openai needs EMBEDDINGS_URL (and EMBEDDINGS_MODEL)")
+        if self.embeddings_backend == "openai" and not self.embeddings_model:
+            raise ValueError("EMBEDDINGS_URL needs EMBEDDINGS_MODEL, the model the endpoint should run")
+        return self
+
+    @property
+    def embeddings_backend(self) -> Literal["local", "openai", "none"]:
+        """The embedder EMBEDDINGS selects once `auto` is resolved."""
+        if self.embeddings == "auto":
+            return "openai" if self.embeddings_url else "local"
+        return self.embeddings
 
     @model_validator(mode="after")
     def _chunk_overlap(self) -> Settings:
@@ -310,6 +348,10 @@ class Settings(BaseSettings):
     @property
     def search_path(self) -> Path:
         return self.data_dir / "search.db"
+
+    @property
+    def retrieval_path(self) -> Path:
+        return self.data_dir / "retrieval.db"
 
     @property
     def files_dir(self) -> Path:

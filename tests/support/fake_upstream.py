@@ -22,6 +22,16 @@ DEFAULT_TOKENS = ["Hello", ", ", "wörld", " — ", "ünïcödé", " ✓", " 你
 
 
 @dataclass
+class ScriptedCall:
+    """A function call the fake streams: `arguments` is the raw text the "model" writes
+    (it may be malformed on purpose); `name` need not be a tool the request offered."""
+
+    name: str
+    arguments: str = "{}"
+    call_id: str | None = None  # default: call_<n>, n counted over the fake's lifetime
+
+
+@dataclass
 class Script:
     """How the fake answers. `tokens=None` answers with DEFAULT_TOKENS."""
 
@@ -47,6 +57,25 @@ class Script:
     usage_in_choice: bool = False  # usage inside the last choice (Moonshot), not at the top level
     stamp: bool = False  # add the send time to every chunk as "t" (for benchmarks)
     plain_text: str | None = None  # the reply to non-streaming requests (e.g. titles), if not tokens
+    # Tool calls, streamed after the text tokens in OpenAI's delta format, then finish_reason
+    # `tool_finish_reason`. Arguments go out `tool_fragment` characters per fragment; with
+    # `interleave` the fragments of parallel calls alternate, as OpenAI streams them.
+    tool_calls: list[ScriptedCall] = field(default_factory=list)
+    tool_fragment: int = 7
+    interleave: bool = True
+    tool_finish_reason: str = "tool_calls"
+    omit_tool_index: bool = False  # fragments without `index` (some Gemini versions)
+    repeat_tool_name: bool = False  # the name in every fragment (some vLLM parsers)
+    finish_in_last_fragment: bool = False  # finish_reason on the chunk of the last fragment
+    omit_finish: bool = False  # no finish_reason at all: the stream just ends with [DONE]
+    # The answer to a request whose last message is a `tool` result. None with tool_calls
+    # set: call the tools again, every time (a model that never stops calling tools).
+    after_tools: Script | None = None
+
+    @classmethod
+    def calling(cls, *calls: ScriptedCall, then: Script | None = None, **options: Any) -> Script:
+        """A script that answers only with `calls` (no text), then `then` once given the results."""
+        return cls(tokens=[], tool_calls=list(calls), after_tools=then, **options)
 
 
 class FakeUpstream:
@@ -58,6 +87,7 @@ class FakeUpstream:
         self.plain_requests: list[dict[str, Any]] = []  # non-streaming ones (e.g. titles)
         self.disconnects = 0
         self.completed = 0
+        self.calls_sent = 0  # scripted tool calls streamed so far (numbers the default ids)
         self.on_request: Callable[[dict[str, Any]], None] | None = None
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -91,6 +121,56 @@ class FakeUpstream:
         path.write_text(json.dumps({"models": items}))
         return path
 
+    def tool_messages(self, request_index: int = -1) -> list[dict[str, Any]]:
+        """The `tool` messages of one streaming request received (default: the last)."""
+        messages = self.requests[request_index].get("messages") or []
+        return [m for m in messages if isinstance(m, dict) and m.get("role") == "tool"]
+
+    def _script_for(self, body: dict[str, Any]) -> Script:
+        script = self.scripts.get(str(body.get("model")), self.script)
+        messages = body.get("messages") or []
+        answered = bool(messages) and isinstance(messages[-1], dict) and messages[-1].get("role") == "tool"
+        if answered and script.after_tools is not None:
+            return script.after_tools
+        return script
+
+    def _call_ids(self, script: Script) -> list[str]:
+        ids: list[str] = []
+        for call in script.tool_calls:
+            ids.append(call.call_id or f"call_{self.calls_sent}")
+            self.calls_sent += 1
+        return ids
+
+    def _tool_fragments(self, script: Script) -> list[list[dict[str, Any]]]:
+        """The `delta.tool_calls` lists to stream, one per chunk."""
+        ids = self._call_ids(script)
+        step = max(1, script.tool_fragment)
+        per_call: list[list[dict[str, Any]]] = []
+        for n, (call, call_id) in enumerate(zip(script.tool_calls, ids, strict=True)):
+            pieces = [call.arguments[i : i + step] for i in range(0, len(call.arguments), step)] or [""]
+            fragments: list[dict[str, Any]] = []
+            for i, piece in enumerate(pieces):
+                function: dict[str, Any] = {"arguments": piece}
+                fragment: dict[str, Any] = {"function": function}
+                if i == 0:
+                    fragment.update(id=call_id, type="function")
+                    function["name"] = call.name
+                elif script.repeat_tool_name:
+                    function["name"] = call.name
+                if not script.omit_tool_index:
+                    fragment["index"] = n
+                fragments.append(fragment)
+            per_call.append(fragments)
+        if not script.interleave:
+            return [[f] for fragments in per_call for f in fragments]
+        out: list[dict[str, Any]] = []
+        # Parallel calls: every call's first fragment first, then the rest alternating.
+        for round_ in range(max(len(f) for f in per_call) if per_call else 0):
+            for fragments in per_call:
+                if round_ < len(fragments):
+                    out.append(fragments[round_])
+        return [[f] for f in out]
+
     async def _models(self, request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
 
@@ -101,7 +181,7 @@ class FakeUpstream:
         (self.requests if body.get("stream") else self.plain_requests).append(body)
         if self.on_request is not None:
             self.on_request(body)
-        script = self.scripts.get(body.get("model"), self.script)
+        script = self._script_for(body)
         if script.status != 200:
             headers = {"Retry-After": script.retry_after} if script.retry_after else None
             return web.json_response(
@@ -112,18 +192,22 @@ class FakeUpstream:
             )
         if not body.get("stream"):
             text = script.plain_text if script.plain_text is not None else "".join(self._tokens(script, body))
+            message: dict[str, Any] = {"role": "assistant", "content": text}
+            finish = script.finish_reason
+            if script.tool_calls:
+                ids = self._call_ids(script)
+                message["content"] = text or None
+                message["tool_calls"] = [
+                    {"id": i, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                    for c, i in zip(script.tool_calls, ids, strict=True)
+                ]
+                finish = script.tool_finish_reason
             return web.json_response(
                 {
                     "id": "cmpl-fake",
                     "object": "chat.completion",
                     "model": body.get("model"),
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": {"role": "assistant", "content": text},
-                            "finish_reason": script.finish_reason,
-                        }
-                    ],
+                    "choices": [{"index": 0, "message": message, "finish_reason": finish}],
                     "usage": {"prompt_tokens": 10, "completion_tokens": len(text.split())},
                 }
             )
@@ -210,11 +294,25 @@ class FakeUpstream:
                 await asyncio.sleep(script.pause)
             if script.delay:
                 await asyncio.sleep(script.delay)
+        finish: str | None = script.finish_reason
+        finished = False
+        if script.tool_calls:
+            finish = script.tool_finish_reason
+            lists = self._tool_fragments(script)
+            for n, fragments in enumerate(lists):
+                together = script.finish_in_last_fragment and n == len(lists) - 1
+                await self._send(
+                    request, response, chunk({"tool_calls": fragments}, finish if together else None), script
+                )
+                finished = together
+                if script.delay:
+                    await asyncio.sleep(script.delay)
         usage = {"prompt_tokens": 11, "completion_tokens": len(tokens), "total_tokens": 11 + len(tokens)}
-        last = chunk({}, script.finish_reason)
-        if script.usage_in_choice:
-            last["choices"][0]["usage"] = usage
-        await self._send(request, response, last, script)
+        if not finished and not script.omit_finish:
+            last = chunk({}, finish)
+            if script.usage_in_choice:
+                last["choices"][0]["usage"] = usage
+            await self._send(request, response, last, script)
         if script.include_usage and (body.get("stream_options") or {}).get("include_usage"):
             await self._send(
                 request,

@@ -177,6 +177,10 @@ class ChatCompletionsHandler(OpenAIHandler):
                     elif chunk.kind == "reasoning" and chunk.text:
                         delta = {"reasoning_content": chunk.text}
                         await self._send(service.chunk(completion, delta, with_usage=include_usage))
+                    elif chunk.kind == "tool_delta" and chunk.tool_deltas:
+                        # Client-side tools: the provider's fragments, unchanged.
+                        calls = {"tool_calls": chunk.tool_deltas}
+                        await self._send(service.chunk(completion, calls, with_usage=include_usage))
                     chunk = await anext(chunks, None)
             except (asyncio.CancelledError, tornado.iostream.StreamClosedError):
                 raise

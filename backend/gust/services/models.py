@@ -35,7 +35,8 @@ class ModelEntry(pydantic.BaseModel):
     api_key_env: str | None = None
     api_key: str | None = None  # discouraged: prefer api_key_env
     display_name: str | None = None
-    features: list[Literal["streaming", "reasoning", "vision", "long-context"]] = ["streaming"]
+    # "tools": the model calls functions (OpenAI's `tools`); only such models are sent tools.
+    features: list[Literal["streaming", "reasoning", "vision", "long-context", "tools"]] = ["streaming"]
     context_window: int = pydantic.Field(8192, ge=256, le=10_000_000)
     # None: half the context window, at most 4096.
     max_output_tokens: int | None = pydantic.Field(None, ge=1, le=1_000_000, validate_default=True)
@@ -121,6 +122,7 @@ def preset_entries(env: Mapping[str, str], deepseek_url: str) -> list[ModelEntry
         add(
             id="deepseek-chat",
             display_name="DeepSeek Chat",
+            features=["streaming", "tools"],
             price_input_per_million=0.27,
             price_output_per_million=1.10,
             **common,
@@ -142,7 +144,7 @@ def preset_entries(env: Mapping[str, str], deepseek_url: str) -> list[ModelEntry
             api_key_env="OPENAI_API_KEY",
             context_window=128000,
             max_output_tokens=16384,
-            features=["streaming", "vision", "long-context"],
+            features=["streaming", "vision", "long-context", "tools"],
             price_input_per_million=0.15,
             price_output_per_million=0.60,
         )
@@ -153,7 +155,7 @@ def preset_entries(env: Mapping[str, str], deepseek_url: str) -> list[ModelEntry
             api_key_env="OPENAI_API_KEY",
             context_window=128000,
             max_output_tokens=16384,
-            features=["streaming", "vision", "long-context"],
+            features=["streaming", "vision", "long-context", "tools"],
             price_input_per_million=2.5,
             price_output_per_million=10.0,
         )
@@ -167,7 +169,7 @@ def preset_entries(env: Mapping[str, str], deepseek_url: str) -> list[ModelEntry
             api_key_env=kimi,
             context_window=262144,
             max_output_tokens=16384,
-            features=["streaming", "long-context"],
+            features=["streaming", "long-context", "tools"],
         )
         add(
             id="kimi-k2-thinking",
@@ -177,7 +179,7 @@ def preset_entries(env: Mapping[str, str], deepseek_url: str) -> list[ModelEntry
             api_key_env=kimi,
             context_window=262144,
             max_output_tokens=16384,
-            features=["streaming", "reasoning", "long-context"],
+            features=["streaming", "reasoning", "long-context", "tools"],
         )
     glm = "GLM_API_KEY" if env.get("GLM_API_KEY") else "ZHIPUAI_API_KEY"
     if env.get(glm):
@@ -188,7 +190,7 @@ def preset_entries(env: Mapping[str, str], deepseek_url: str) -> list[ModelEntry
             api_key_env=glm,
             context_window=200000,
             max_output_tokens=16384,
-            features=["streaming", "reasoning", "long-context"],
+            features=["streaming", "reasoning", "long-context", "tools"],
         )
     if env.get("ANTHROPIC_API_KEY"):
         add(
@@ -199,7 +201,7 @@ def preset_entries(env: Mapping[str, str], deepseek_url: str) -> list[ModelEntry
             context_window=200000,
             max_output_tokens=8192,
             include_usage=False,
-            features=["streaming", "vision", "long-context"],
+            features=["streaming", "vision", "long-context", "tools"],
         )
     if env.get("GEMINI_API_KEY"):
         add(
@@ -209,7 +211,7 @@ def preset_entries(env: Mapping[str, str], deepseek_url: str) -> list[ModelEntry
             api_key_env="GEMINI_API_KEY",
             context_window=1_000_000,
             max_output_tokens=8192,
-            features=["streaming", "vision", "long-context"],
+            features=["streaming", "vision", "long-context", "tools"],
         )
     if env.get("OLLAMA_BASE_URL"):
         base = env["OLLAMA_BASE_URL"].rstrip("/")

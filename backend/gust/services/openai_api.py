@@ -16,59 +16,29 @@ import contextlib
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
-
-import pydantic
+from typing import Any, cast
 
 from gust.domain.errors import GustError, ValidationError
 from gust.domain.ids import new_id, now
 from gust.domain.models import Message, User
-from gust.ports.llm import ChatRequest, Chunk
+from gust.ports.llm import ChatRequest, Chunk, ToolCall
 from gust.ports.store import Store
 from gust.ports.usage_store import UsageRecord, UsageStore
 from gust.services.admission import Admission
 from gust.services.chats import ChatService
 from gust.services.generation import provisional_title
 from gust.services.models import ModelRegistry, ModelSpec
+from gust.services.openai_request import (
+    MAX_MESSAGES,
+    CompletionIn,
+    InMessage,
+    ToolRequestError,
+    check_tool_results,
+    tools_payload,
+)
 from gust.services.usage import final_usage
 
-MAX_MESSAGES = 1000
-
-
-class TextPart(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="ignore")
-    type: Literal["text"]
-    text: str
-
-
-class InMessage(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="ignore")
-    role: Literal["system", "user", "assistant", "developer"]
-    content: str | list[TextPart]
-    name: str | None = None
-
-    def text(self) -> str:
-        if isinstance(self.content, str):
-            return self.content
-        return "".join(part.text for part in self.content)
-
-
-class StreamOptions(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="ignore")
-    include_usage: bool = False
-
-
-class CompletionIn(pydantic.BaseModel):
-    """OpenAI's chat-completions request; parameters Gust does not use are ignored."""
-
-    model_config = pydantic.ConfigDict(extra="ignore")
-    model: str = pydantic.Field(min_length=1, max_length=200)
-    messages: list[InMessage] = pydantic.Field(min_length=1, max_length=MAX_MESSAGES)
-    stream: bool = False
-    stream_options: StreamOptions | None = None
-    temperature: float | None = pydantic.Field(None, ge=0, le=2)
-    max_tokens: int | None = pydantic.Field(None, ge=1)
-    max_completion_tokens: int | None = pydantic.Field(None, ge=1)
+__all__ = ["MAX_MESSAGES", "Completion", "CompletionIn", "InMessage", "OpenAICompatService", "OpenAIError"]
 
 
 class OpenAIError(GustError):
@@ -113,6 +83,7 @@ class Completion:
     created: int = field(default_factory=lambda: int(time.time()))
     parts: list[str] = field(default_factory=list)
     reasoning: list[str] = field(default_factory=list)
+    tool_calls: list[ToolCall] = field(default_factory=list)
     reported: dict[str, int] | None = None
     finish_reason: str | None = None
     usage: dict[str, Any] | None = None
@@ -167,7 +138,7 @@ class OpenAICompatService:
         runs the completion inside `admitted()`."""
         spec = self._spec(body.model)
         for i, message in enumerate(body.messages):
-            if len(message.text()) > self.max_message_chars:
+            if message.size() > self.max_message_chars:
                 raise OpenAIError(
                     400,
                     f"messages[{i}].content is longer than {self.max_message_chars} characters",
@@ -178,16 +149,23 @@ class OpenAICompatService:
             max_tokens = Admission.max_tokens(spec, body.max_completion_tokens or body.max_tokens)
         except ValidationError as exc:
             raise OpenAIError(400, exc.message, param="max_tokens") from None
-        messages = [
-            {"role": "system" if m.role == "developer" else m.role, "content": m.text()}
-            for m in body.messages
-        ]
+        try:
+            supported = "tools" in spec.features
+            tools, tool_choice = tools_payload(body.tools, body.tool_choice, supported=supported)
+            check_tool_results([(m.role, m.tool_calls, m.tool_call_id) for m in body.messages])
+        except ToolRequestError as exc:
+            raise OpenAIError(400, exc.message, param=exc.param, code=exc.code) from None
+        extra = dict(spec.extra_body)
+        if tools and body.parallel_tool_calls is not None:
+            extra["parallel_tool_calls"] = body.parallel_tool_calls
         request = ChatRequest(
             model=spec.upstream_model,
-            messages=messages,
+            messages=[m.wire() for m in body.messages],
             temperature=body.temperature if body.temperature is not None else spec.default_temperature,
             max_tokens=max_tokens,
-            extra=dict(spec.extra_body),
+            extra=extra,
+            tools=tools,
+            tool_choice=tool_choice,
         )
         return Completion(user, spec, request, body.messages, save)
 
@@ -212,6 +190,8 @@ class OpenAICompatService:
                     completion.reported = chunk.usage
                 elif chunk.kind == "finish":
                     completion.finish_reason = chunk.finish_reason
+                elif chunk.kind == "tool_call" and chunk.tool_call is not None:
+                    completion.tool_calls.append(chunk.tool_call)
                 yield chunk
         finally:
             aclose = getattr(stream, "aclose", None)
@@ -224,7 +204,8 @@ class OpenAICompatService:
             completion.spec,
             completion.reported,
             completion.request.messages,
-            completion.content,
+            # Without reported usage, a tool-calls-only answer is estimated from its arguments.
+            completion.content + "".join(call.arguments for call in completion.tool_calls),
             "".join(completion.reasoning),
         )
         user = completion.user
@@ -296,6 +277,9 @@ class OpenAICompatService:
     # -- response shapes ---------------------------------------------------------------
     def response(self, completion: Completion) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": completion.content}
+        if completion.tool_calls:
+            message["content"] = completion.content or None
+            message["tool_calls"] = [call.message_part() for call in completion.tool_calls]
         if completion.reasoning:
             message["reasoning_content"] = "".join(completion.reasoning)
         return {

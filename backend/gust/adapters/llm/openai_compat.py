@@ -19,6 +19,7 @@ import aiohttp
 
 from gust.adapters.llm.deadlines import Deadlines
 from gust.adapters.llm.sessions import SessionPool
+from gust.adapters.llm.tool_calls import ToolCallAssembler
 from gust.domain.errors import UpstreamError
 from gust.ports.llm import ChatRequest, Chunk
 
@@ -121,6 +122,10 @@ class OpenAICompatLLM:
             body["temperature"] = request.temperature
         if request.max_tokens is not None:
             body["max_tokens"] = request.max_tokens
+        if request.tools:
+            body["tools"] = request.tools
+            if request.tool_choice is not None:
+                body["tool_choice"] = request.tool_choice
         body.update(request.extra)
         return body
 
@@ -202,6 +207,7 @@ class OpenAICompatLLM:
             content = resp.content
             rest = b""
             done = False
+            tools = _ToolState()
             while not done:
                 # One await per network read (not one per line): split the lines ourselves.
                 data = await content.readany()
@@ -217,7 +223,7 @@ class OpenAICompatLLM:
                     if payload is _DONE:
                         finished = done = True
                         break
-                    for chunk in _chunks(payload):
+                    for chunk in _chunks(payload, tools):
                         if waiting_first and chunk.kind in ("delta", "reasoning"):
                             waiting_first = False
                             watch.first_token()
@@ -227,6 +233,10 @@ class OpenAICompatLLM:
             if not finished and rest.strip():
                 payload = _payload(rest)  # a last line without its newline
                 finished = payload is _DONE
+            if finished and tools.assembler:
+                # [DONE] without a finish_reason: the calls are complete all the same.
+                for call in tools.assembler.calls():
+                    yield Chunk("tool_call", tool_call=call)
             if not finished:
                 raise UpstreamError(
                     "the model provider closed the stream before the answer ended",
@@ -293,7 +303,16 @@ def _payload(raw: bytes) -> dict[str, Any] | None:
     return payload
 
 
-def _chunks(payload: dict[str, Any]) -> list[Chunk]:
+class _ToolState:
+    """Per stream: the assembler, created by the first chunk that carries tool calls."""
+
+    __slots__ = ("assembler",)
+
+    def __init__(self) -> None:
+        self.assembler: ToolCallAssembler | None = None
+
+
+def _chunks(payload: dict[str, Any], tools: _ToolState) -> list[Chunk]:
     out: list[Chunk] = []
     choices = payload.get("choices") or ()
     usage = payload.get("usage")
@@ -307,7 +326,16 @@ def _chunks(payload: dict[str, Any]) -> list[Chunk]:
         content = delta.get("content")
         if content:
             out.append(Chunk("delta", content))
+        # One dict lookup per chunk is all a text-only answer pays for tools.
+        fragments = delta.get("tool_calls")
+        if fragments:
+            if tools.assembler is None:
+                tools.assembler = ToolCallAssembler()
+            tools.assembler.add(fragments)
+            out.append(Chunk("tool_delta", tool_deltas=fragments))
         if choice.get("finish_reason"):
+            if tools.assembler:
+                out.extend(Chunk("tool_call", tool_call=call) for call in tools.assembler.calls())
             out.append(Chunk("finish", finish_reason=choice["finish_reason"]))
             usage = usage or choice.get("usage")  # Moonshot reports usage inside the last choice
     if isinstance(usage, dict) and usage.get("completion_tokens") is not None:

@@ -1,0 +1,1 @@
+"""Embedders: OpenAI-compatible HTTP, the bundled offline MiniLM, and none."""
