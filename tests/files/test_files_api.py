@@ -15,6 +15,7 @@ import pytest
 from gust.domain.models import User
 from gust.domain.retrieval import RetrievalHit
 from tests.support.app_server import RunningApp
+from tests.support.backends import Backend
 from tests.support.client import Api
 from tests.support.documents import docx
 from tests.support.fake_embeddings import FakeEmbeddings
@@ -31,11 +32,13 @@ async def embeddings() -> AsyncIterator[FakeEmbeddings]:
     await server.stop()
 
 
-@pytest.fixture(params=["sqlite", "mongodb"])
-async def app(request: pytest.FixtureRequest, data_dir: Path,
-              embeddings: FakeEmbeddings) -> AsyncIterator[RunningApp]:
+pytestmark = pytest.mark.both_stores
+
+
+@pytest.fixture
+async def app(backend: Backend, data_dir: Path, embeddings: FakeEmbeddings) -> AsyncIterator[RunningApp]:
     # Vectors from the fake OpenAI-compatible embedder: hybrid retrieval on both backends.
-    async with files_app(request.param, data_dir, embeddings="openai",
+    async with files_app(backend, data_dir, embeddings="openai",
                          embeddings_url=embeddings.url, embeddings_model="fake") as running:
         yield running
 
@@ -169,16 +172,17 @@ def _stored_files(app: RunningApp) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
 
 
-async def test_a_cookie_upload_needs_the_csrf_token(app: RunningApp) -> None:
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
-        browser = Api(app.url, session)
-        await browser.post("/api/auth/register", {"email": "c@example.com", "password": "correct horse 1"})
-        assert (await browser.post("/api/auth/login", {"email": "c@example.com",
-                                                      "password": "correct horse 1"})).status == 200
-        token = next(c.value for c in session.cookie_jar if c.key == "gust_csrf")
-        headers = {"Content-Type": MULTIPART, "Origin": app.url}
-        refused = await browser.request("POST", "/api/files", data=form("a.txt", b"hi\n"), headers=headers)
-        assert (refused.status, refused.error_code) == (403, "csrf_token")
-        accepted = await browser.request("POST", "/api/files", data=form("a.txt", b"hi\n"),
-                                         headers={**headers, "X-CSRF-Token": token})
-        assert accepted.status == 201, accepted.text
+async def test_a_cookie_upload_needs_the_csrf_token(
+    app: RunningApp, cookie_http: aiohttp.ClientSession
+) -> None:
+    browser = Api(app.url, cookie_http)
+    await browser.post("/api/auth/register", {"email": "c@example.com", "password": "correct horse 1"})
+    assert (await browser.post("/api/auth/login", {"email": "c@example.com",
+                                                  "password": "correct horse 1"})).status == 200
+    token = next(c.value for c in cookie_http.cookie_jar if c.key == "gust_csrf")
+    headers = {"Content-Type": MULTIPART, "Origin": app.url}
+    refused = await browser.request("POST", "/api/files", data=form("a.txt", b"hi\n"), headers=headers)
+    assert (refused.status, refused.error_code) == (403, "csrf_token")
+    accepted = await browser.request("POST", "/api/files", data=form("a.txt", b"hi\n"),
+                                     headers={**headers, "X-CSRF-Token": token})
+    assert accepted.status == 201, accepted.text

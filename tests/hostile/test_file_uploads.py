@@ -11,14 +11,15 @@ import pytest
 
 from tests.hostile.test_file_extraction import zip_bomb_docx
 from tests.support.app_server import RunningApp
+from tests.support.backends import Backend
 from tests.support.uploads import BOUNDARY, MULTIPART, files_app, form, settled, upload
 
 LIMIT = 64 * 1024
 
 
 @pytest.fixture
-async def app(data_dir: Path) -> AsyncIterator[RunningApp]:
-    async with files_app("sqlite", data_dir, file_max_bytes=LIMIT, embeddings="none") as running:
+async def app(backend: Backend, data_dir: Path) -> AsyncIterator[RunningApp]:
+    async with files_app(backend, data_dir, file_max_bytes=LIMIT, embeddings="none") as running:
         yield running
 
 
@@ -54,11 +55,12 @@ async def test_an_oversize_streamed_upload_is_413_and_nothing_is_kept(
     assert small.status == 201, small.text
 
 
+@pytest.mark.both_stores
 async def test_a_zip_bomb_docx_fails_with_its_code_while_health_answers(
-    data_dir: Path, http: aiohttp.ClientSession
+    backend: Backend, data_dir: Path, http: aiohttp.ClientSession
 ) -> None:
     bomb = zip_bomb_docx()
-    async with files_app("sqlite", data_dir, file_max_bytes=len(bomb) + 1024, embeddings="none") as running:
+    async with files_app(backend, data_dir, file_max_bytes=len(bomb) + 1024, embeddings="none") as running:
         alice = await running.sign_up(http, "alice@example.com")
         statuses: list[int] = []
         stop = asyncio.Event()

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.app_server import RunningApp, make_settings, start_app
+from tests.support.backends import Backend
 from tests.support.client import Api, Response
 from tests.support.env import require_env
 from tests.support.wait import until
@@ -43,25 +44,21 @@ async def settled(api: Api, file_id: str, timeout: float = 90.0) -> dict[str, An
 
 
 @asynccontextmanager
-async def files_app(backend: str, data_dir: Path, **overrides: Any) -> AsyncIterator[RunningApp]:
-    """The app on `sqlite` (directory, SQLite FTS5 + sqlite-vec) or `mongodb` (FerretDB,
-    GridFS, Meilisearch); its Mongo database and Meilisearch indexes are dropped after."""
-    suffix = uuid.uuid4().hex[:12]
-    if backend == "mongodb":
-        overrides = {
-            "mongodb_uri": require_env("TEST_MONGODB_URI", "a MongoDB wire-protocol server (FerretDB)"),
-            "mongodb_db_name": f"gust_files_{suffix}",
+async def files_app(backend: Backend, data_dir: Path, **overrides: Any) -> AsyncIterator[RunningApp]:
+    """The app on `backend`: SQLite (bytes in a directory, SQLite FTS5 + sqlite-vec passages) or
+    MongoDB (FerretDB store, GridFS bytes, Meilisearch passages in indexes of this test only).
+    The `backend` fixture drops the MongoDB database afterwards."""
+    settings = backend.settings()
+    if backend.is_mongodb:
+        suffix = uuid.uuid4().hex[:12]
+        settings |= {
             "meilisearch_host": require_env("TEST_MEILISEARCH_URL", "a Meilisearch server"),
             "meilisearch_api_key": require_env("TEST_MEILISEARCH_KEY", "the Meilisearch master key"),
             "meilisearch_index": f"gust_messages_{suffix}",
             "retrieval_meilisearch_index": f"gust_passages_{suffix}",
-            **overrides,
         }
-    running = await start_app(make_settings(data_dir, **overrides))
+    running = await start_app(make_settings(data_dir, **settings, **overrides))
     try:
         yield running
     finally:
-        if backend == "mongodb":
-            client = running.services.store._client  # type: ignore[attr-defined]
-            await client.drop_database(overrides["mongodb_db_name"])
         await running.stop()
