@@ -13,6 +13,7 @@ from tests.hostile.test_file_extraction import zip_bomb_docx
 from tests.support.app_server import RunningApp
 from tests.support.backends import Backend
 from tests.support.uploads import BOUNDARY, MULTIPART, files_app, form, settled, upload
+from tests.support.wait import until
 
 LIMIT = 64 * 1024
 
@@ -106,3 +107,25 @@ async def test_names_that_try_to_escape_are_cleaned(app: RunningApp, http: aioht
     root = app.settings.files_dir.resolve()
     assert all(path.resolve().is_relative_to(root) for path in stored(app))
     assert not (app.settings.data_dir.parent / "etc").exists()
+
+
+async def test_an_upload_cut_off_mid_stream_leaves_nothing(
+    app: RunningApp, http: aiohttp.ClientSession
+) -> None:
+    alice = await app.sign_up(http, "alice@example.com")
+    body = form("cut.txt", b"half of a file\n" * 2000)
+    host, port = app.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    head = (f"POST /api/files HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {alice.token}\r\n"
+            f"Content-Type: {MULTIPART}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    writer.write(head + body[: len(body) // 2])
+    await writer.drain()
+
+    async def partial_written() -> bool:  # the storage has begun writing this upload
+        return bool(stored(app))
+
+    assert await until(partial_written, timeout=10)
+    writer.close()  # the client goes away before the rest of the body
+    await writer.wait_closed()
+    assert await until(lambda: not stored(app), timeout=10), stored(app)
+    assert (await alice.get("/api/files")).json["items"] == []
