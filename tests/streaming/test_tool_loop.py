@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,9 @@ import pytest
 
 from tests.streaming.conftest import StartApp
 from tests.streaming.helpers import auth, deltas, follow, stream, user_id, wait_final
-from tests.support.app_server import RunningApp
+from tests.streaming.test_processes import login, server_env, started
+from tests.support.app_server import RunningApp, ServerProcess
+from tests.support.env import free_port, require_env
 from tests.support.client import Api
 from tests.support.fake_upstream import FakeUpstream, Script, ScriptedCall
 from tests.support.site_server import SiteServer
@@ -299,3 +302,50 @@ async def test_tools_are_validated_before_anything_is_stored(
     refused = await api.post(f"/api/chats/{chat_id}/messages", {"message": "x", "tools": ["current_time"]})
     assert refused.status == 422 and PLAIN_MODEL in refused.text
     assert len((await api.get(f"/api/chats/{chat_id}/messages")).json["items"]) == 2
+
+
+async def test_resume_mid_tool_on_another_process(
+    tmp_path: Path, upstream: FakeUpstream, http: aiohttp.ClientSession, site: SiteServer
+) -> None:
+    """Two server processes sharing Redis: the answer (and its call) runs on A; a client
+    follows on B, goes away mid-tool and resumes on B with Last-Event-ID."""
+    redis_url = require_env("TEST_REDIS_URL", "a Redis server")
+    env = {
+        **server_env(tmp_path / "data", upstream, REDIS_URL=redis_url),
+        "MODELS_FILE": str(models_file(upstream, tmp_path)),
+        "SSRF_ALLOWED_HOSTS": "127.0.0.1",
+        "TOOL_TIMEOUT_S": "3",
+    }
+    upstream.script = Script.calling(
+        ScriptedCall("fetch_url", json.dumps({"url": site.url("/endless")}), call_id="far"),
+        then=Script(tokens=["Read ", "it."]),
+    )
+    a = await started(ServerProcess.gust(env, free_port()))
+    b = await started(ServerProcess.gust(env, free_port()))
+    try:
+        auth = await login(http, a.url, "far@example.com")
+        async with http.post(a.url + "/api/chats", json={}, headers=auth) as resp:
+            chat_id = (await resp.json())["id"]
+        body = {"message": "read it", "tools": ["fetch_url"]}
+        async with http.post(a.url + f"/api/chats/{chat_id}/messages", json=body, headers=auth) as resp:
+            assert resp.status == 202, await resp.text()
+        async with http.get(b.url + f"/api/chats/{chat_id}/events", headers=auth) as resp:
+            head = await read_events(resp, stop_after=2)
+        assert [e.event for e in head] == ["start", "tool_call"]
+        assert await until(lambda: site._endless_writers == 1, timeout=10)  # the call runs (3 s)
+        resume = {**auth, "Last-Event-ID": head[-1].id or ""}
+        async with http.get(b.url + f"/api/chats/{chat_id}/events", headers=resume) as resp:
+            rest = await read_events(resp)
+        events = head + rest
+        assert [e.seq for e in events] == list(range(1, len(events) + 1))
+        assert rest[0].event == "tool_result" and rest[0].data["call_id"] == "far"
+        assert deltas(rest) == "Read it." and rest[-1].data["status"] == "complete"
+        async with http.get(a.url + f"/api/chats/{chat_id}", headers=auth) as resp:
+            answer = (await resp.json())["messages"][-1]
+        assert answer["tool_calls"] == records(events)
+    finally:
+        for proc in (a, b):
+            proc.signal(signal.SIGTERM)
+        for proc in (a, b):
+            await proc.wait_exit()
+            proc.kill()
