@@ -18,8 +18,8 @@ from tests.streaming.conftest import StartApp
 from tests.streaming.helpers import auth, deltas, follow, stream, user_id, wait_final
 from tests.streaming.test_processes import login, server_env, started
 from tests.support.app_server import RunningApp, ServerProcess
-from tests.support.env import free_port, require_env
 from tests.support.client import Api
+from tests.support.env import free_port, require_env
 from tests.support.fake_upstream import FakeUpstream, Script, ScriptedCall
 from tests.support.site_server import SiteServer
 from tests.support.sse import SSEEvent, read_events
