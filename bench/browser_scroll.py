@@ -26,9 +26,10 @@ sys.path.insert(0, str(ROOT / "backend"))
 sys.path.insert(0, str(ROOT))
 
 from playwright.async_api import async_playwright  # noqa: E402
-from tests.e2e.conftest import CHROMIUM_ARGS, DIST_INDEX, PASSWORD  # noqa: E402
+from tests.e2e.conftest import DIST_INDEX, PASSWORD  # noqa: E402
 from tests.e2e.seed import SCROLL_FPS_JS, seed_long_chat, user_by_email  # noqa: E402
 from tests.support.app_server import make_settings, start_app  # noqa: E402
+from tests.support.plugin import CHROMIUM_ARGS  # noqa: E402
 
 
 async def measure(messages: int, runs: int, step: int, seconds: float) -> dict[str, Any]:

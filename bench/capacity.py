@@ -40,7 +40,7 @@ from gust.adapters.store.sqlite import SQLiteStore  # noqa: E402
 from gust.config import Settings  # noqa: E402
 from gust.domain.errors import NotFound  # noqa: E402
 from gust.domain.ids import new_id  # noqa: E402
-from gust.domain.models import Chat, Message, User  # noqa: E402
+from gust.domain.models import Chat, Message, Role, User  # noqa: E402
 from gust.services.chats import ChatService  # noqa: E402
 from gust.services.indexer import Indexer  # noqa: E402
 from gust.services.search import SearchService  # noqa: E402
@@ -135,11 +135,11 @@ async def load_user(store: SQLiteStore, corpus: Corpus, index: int, base: float)
         parent: str | None = None
         messages = []
         for i in range(length):
-            role = "user" if i % 2 == 0 else "assistant"
+            role: Role = "user" if i % 2 == 0 else "assistant"
             content = corpus.text(rng.randint(6, 20) if role == "user" else rng.randint(20, 70))
             if len(used) < 400:
                 used.update(content.split())
-            m = Message(id=new_id(), chat_id=chat.id, user_id=user.id, role=role, content=content,  # type: ignore[arg-type]
+            m = Message(id=new_id(), chat_id=chat.id, user_id=user.id, role=role, content=content,
                         status="complete", created_at=t + i * 30, updated_at=t + i * 30, parent_id=parent,
                         team_id=user.team_id, model="bench" if role == "assistant" else None)
             parent = m.id
@@ -211,7 +211,7 @@ def run_reindex(data_dir: Path) -> tuple[dict[str, Any], float, float]:
 
 async def load_and_measure(args: argparse.Namespace, data_dir: Path, report: Report) -> None:
     """Load the corpus through the store, drain the indexer, time reads and searches."""
-    settings = Settings(_env_file=None, data_dir=data_dir, local_model=False)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, data_dir=data_dir, local_model=False)
     store = SQLiteStore(settings.sqlite_path)
     index = SQLiteSearchIndex(settings.search_path)
     await store.start()

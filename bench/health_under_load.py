@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import shutil
@@ -66,6 +67,10 @@ class Streams:
             self.status[0] += 1
 
 
+def record(out: list[tuple[float, int]], task: asyncio.Future[tuple[float, int]]) -> None:
+    out.append(task.result())
+
+
 async def probe(url: str) -> tuple[float, int]:
     started = time.perf_counter()
     timeout = aiohttp.ClientTimeout(total=10)
@@ -108,7 +113,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             while time.monotonic() - t0 < args.duration:
                 for path, out in samples.items():
                     task = asyncio.ensure_future(probe(gust.base + path))
-                    task.add_done_callback(lambda t, out=out: out.append(t.result()))
+                    task.add_done_callback(functools.partial(record, out))
                     pending.append(task)
                 await asyncio.sleep(args.interval)
             await asyncio.gather(*pending)

@@ -27,6 +27,7 @@ from typing import Any
 
 import aiohttp
 import tornado.web
+from tornado.http1connection import HTTP1Connection
 from tornado.iostream import StreamClosedError
 
 DONE = object()
@@ -70,7 +71,9 @@ class StreamingHandler(tornado.web.RequestHandler):
     def begin(self) -> None:
         self.set_header("Content-Type", "text/event-stream")
         self.set_header("Cache-Control", "no-cache")
-        self.request.connection.stream.set_nodelay(True)  # type: ignore[attr-defined]
+        connection = self.request.connection
+        assert isinstance(connection, HTTP1Connection)
+        connection.stream.set_nodelay(True)
 
     def frame(self, item: object, seq: int) -> str:
         raise NotImplementedError

@@ -34,6 +34,7 @@ from streamlib import (
     CONNECTIONS,
     PATHS,
     ROOT,
+    Proc,
     Result,
     Target,
     free_port,
@@ -53,9 +54,9 @@ class Bench:
         self.args = args
         self.tmp = Path(tempfile.mkdtemp(prefix="gust-bench-"))
         self.upstream_port = free_port()
-        self.upstream = None
+        self.upstream: Proc | None = None
 
-    def start_upstream(self, tokens: int | None = None) -> Any:
+    def start_upstream(self, tokens: int | None = None) -> Proc:
         a = self.args
         return start_upstream(self.upstream_port, tokens or a.tokens, a.rate, a.ttft, a.role_lead)
 

@@ -16,6 +16,7 @@ from gust.domain.ids import new_id
 from gust.domain.models import Team
 from gust.services.tokens import token_hash
 from tests.support.app_server import RunningApp, make_settings, start_app
+from tests.support.backends import adapter
 from tests.support.client import Api
 from tests.support.openapi_check import OpenAPIChecker
 
@@ -95,7 +96,7 @@ async def test_invite_as_admin_withdrawn_and_expired_invites(
     gone = await register(api, "c@example.com", withdrawn.json["token"])
     assert (gone.status, gone.error_code) == (403, "invalid_invite")
 
-    store = default_mode.services.store
+    store = adapter(default_mode.services.store)
     await store.create_invite(Invite(id=new_id(), team_id=joined.json["team_id"],
                                      token_hash=token_hash("old"), role="user", created_by="x",
                                      created_at=1.0, expires_at=2.0))

@@ -6,21 +6,19 @@ from __future__ import annotations
 import io
 import json
 import sqlite3
-import uuid
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from PIL import Image
 
 from gust.domain.models import Team
-from tests.support.app_server import RunningApp, make_settings, start_app
+from tests.support.app_server import RunningApp
+from tests.support.backends import Backend
 from tests.support.client import Api
-from tests.support.env import require_env
 
 WEBHOOK_TOKEN = "whk-super-secret-token-7f3a9c"
-AGENT = {
+AGENT: dict[str, Any] = {
     "name": "Researcher",
     "description": "Finds sources",
     "model": "deepseek-chat",
@@ -29,26 +27,13 @@ AGENT = {
 }
 
 
-@pytest.fixture(params=["sqlite", "mongodb"])
-async def app(request: pytest.FixtureRequest, data_dir: Path) -> AsyncIterator[RunningApp]:
-    overrides: dict[str, Any] = {}
-    if request.param == "mongodb":
-        overrides = {"mongodb_uri": require_env("TEST_MONGODB_URI", "a MongoDB wire-protocol server"),
-                     "mongodb_db_name": f"gust_agents_{uuid.uuid4().hex[:12]}"}
-    running = await start_app(make_settings(data_dir, **overrides))
-    yield running
-    if request.param == "mongodb":
-        client = running.services.store._client  # type: ignore[attr-defined]
-        await client.drop_database(overrides["mongodb_db_name"])
-    await running.stop()
+pytestmark = pytest.mark.both_stores
 
 
-async def raw_agent_documents(app: RunningApp) -> str:
+async def raw_agent_documents(app: RunningApp, backend: Backend) -> str:
     """Everything the store keeps about agents, as stored."""
-    if app.settings.mongodb_uri:
-        store: Any = app.services.store
-        docs = [doc async for doc in store._col("agents").find({})]
-        return json.dumps(docs, default=str)
+    if backend.is_mongodb:
+        return json.dumps(await backend.documents("agents"), default=str)
     with sqlite3.connect(app.settings.sqlite_path) as conn:
         return json.dumps([row for row in conn.execute("SELECT * FROM agents")])
 
@@ -73,19 +58,19 @@ def image_bytes(fmt: str, size: tuple[int, int] = (40, 30), mode: str = "RGB") -
 
 
 async def test_webhook_token_is_encrypted_at_rest_and_never_returned(
-    app: RunningApp, team: tuple[Api, Api]
+    app: RunningApp, backend: Backend, team: tuple[Api, Api]
 ) -> None:
     admin, member = team
     created = await admin.post("/api/agents", AGENT)
     assert created.status == 201, created.text
     agent = created.json
-    assert agent["webhook"] == {"url": AGENT["webhook"]["url"], "has_token": True}  # type: ignore[index]
+    assert agent["webhook"] == {"url": AGENT["webhook"]["url"], "has_token": True}
     for resp in (created, await admin.get(f"/api/agents/{agent['id']}"), await member.get("/api/agents"),
                  await admin.get("/api/agents")):
         assert resp.status in (200, 201)
         assert WEBHOOK_TOKEN not in resp.text
 
-    raw = await raw_agent_documents(app)
+    raw = await raw_agent_documents(app, backend)
     assert agent["id"] in raw and WEBHOOK_TOKEN not in raw and '"v1:' in raw.replace("\\", "")
     # The server itself can still use it.
     me = await app.services.store.get_user((await admin.get("/api/auth/me")).json["id"])
@@ -95,11 +80,11 @@ async def test_webhook_token_is_encrypted_at_rest_and_never_returned(
 
 
 async def test_replacing_an_agent_keeps_the_token_only_for_the_same_url(
-    app: RunningApp, team: tuple[Api, Api]
+    app: RunningApp, backend: Backend, team: tuple[Api, Api]
 ) -> None:
     admin, _ = team
     agent = (await admin.post("/api/agents", AGENT)).json
-    same_url = {**AGENT, "name": "Renamed", "webhook": {"url": AGENT["webhook"]["url"]}}  # type: ignore[index]
+    same_url = {**AGENT, "name": "Renamed", "webhook": {"url": AGENT["webhook"]["url"]}}
     kept = await admin.request("PUT", f"/api/agents/{agent['id']}", json_body=same_url)
     assert kept.status == 200 and kept.json["name"] == "Renamed" and kept.json["webhook"]["has_token"] is True
     moved = {**AGENT, "webhook": {"url": "https://elsewhere.example.com/hook"}}
@@ -107,7 +92,7 @@ async def test_replacing_an_agent_keeps_the_token_only_for_the_same_url(
     assert dropped.json["webhook"] == {"url": "https://elsewhere.example.com/hook", "has_token": False}
     none = await admin.request("PUT", f"/api/agents/{agent['id']}", json_body={**AGENT, "webhook": None})
     assert none.json["webhook"] is None
-    assert "v1:" not in await raw_agent_documents(app)
+    assert "v1:" not in await raw_agent_documents(app, backend)
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import aiohttp
 import pytest
 
@@ -15,10 +13,9 @@ PASSWORD = "correct horse 1"
 
 
 @pytest.fixture
-async def cookie_api(app: RunningApp) -> AsyncIterator[Api]:
-    """A client whose session keeps cookies (unsafe=True: the server is an IP address)."""
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
-        yield Api(app.url, session, OpenAPIChecker(app.app.openapi))
+async def cookie_api(app: RunningApp, cookie_http: aiohttp.ClientSession) -> Api:
+    """A client whose session keeps cookies (the plugin's cookie_http)."""
+    return Api(app.url, cookie_http, OpenAPIChecker(app.app.openapi))
 
 
 async def test_register_returns_the_user_and_first_is_admin(api: Api) -> None:

@@ -3,7 +3,6 @@ unsafe requests, security headers on HTML and API responses, HSTS, CORS."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,56 +18,56 @@ EVIL = "https://evil.example.com"
 
 
 @pytest.fixture
-async def browser(app: RunningApp) -> AsyncIterator[Api]:
-    """A browser signed in with cookies (no Authorization header)."""
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
-        client = Api(app.url, session, OpenAPIChecker(app.app.openapi))
-        await client.post("/api/auth/register", {"email": "a@example.com", "password": PASSWORD})
-        login = await client.post("/api/auth/login", {"email": "a@example.com", "password": PASSWORD})
-        assert login.status == 200
-        yield client
+async def cookie_api(app: RunningApp, cookie_http: aiohttp.ClientSession) -> Api:
+    """A client signed in with cookies only, as a browser is (no Authorization header)."""
+    client = Api(app.url, cookie_http, OpenAPIChecker(app.app.openapi))
+    await client.post("/api/auth/register", {"email": "a@example.com", "password": PASSWORD})
+    login = await client.post("/api/auth/login", {"email": "a@example.com", "password": PASSWORD})
+    assert login.status == 200
+    return client
 
 
 def csrf(client: Api) -> str:
     return next(c.value for c in client.session.cookie_jar if c.key == "gust_csrf")
 
 
-async def chats(app: RunningApp, browser: Api) -> list[Any]:
-    listed = await browser.get("/api/chats")
+async def chats(app: RunningApp, cookie_api: Api) -> list[Any]:
+    listed = await cookie_api.get("/api/chats")
     items: list[Any] = listed.json["items"]
     return items
 
 
-async def test_cross_site_post_with_the_session_cookie_is_refused(app: RunningApp, browser: Api) -> None:
+async def test_cross_site_post_with_the_session_cookie_is_refused(app: RunningApp, cookie_api: Api) -> None:
     # Even with the right token (an attacker cannot read it, but suppose it leaked).
-    leaked = {"Origin": EVIL, "X-CSRF-Token": csrf(browser)}
-    resp = await browser.post("/api/chats", {"title": "x"}, headers=leaked)
+    leaked = {"Origin": EVIL, "X-CSRF-Token": csrf(cookie_api)}
+    resp = await cookie_api.post("/api/chats", {"title": "x"}, headers=leaked)
     assert (resp.status, resp.error_code) == (403, "csrf_origin")
-    resp = await browser.post("/api/chats", {"title": "x"}, headers={"Referer": EVIL + "/page"})
+    resp = await cookie_api.post("/api/chats", {"title": "x"}, headers={"Referer": EVIL + "/page"})
     assert (resp.status, resp.error_code) == (403, "csrf_origin")
-    resp = await browser.post("/api/chats", {"title": "x"}, headers={"Origin": "null"})
+    resp = await cookie_api.post("/api/chats", {"title": "x"}, headers={"Origin": "null"})
     assert (resp.status, resp.error_code) == (403, "csrf_origin")
-    assert await chats(app, browser) == []
+    assert await chats(app, cookie_api) == []
 
 
-async def test_cookie_requests_need_the_double_submit_token(app: RunningApp, browser: Api) -> None:
+async def test_cookie_requests_need_the_double_submit_token(app: RunningApp, cookie_api: Api) -> None:
     same_origin = {"Origin": app.url}
-    missing = await browser.post("/api/chats", {"title": "x"}, headers=same_origin)
+    missing = await cookie_api.post("/api/chats", {"title": "x"}, headers=same_origin)
     assert (missing.status, missing.error_code) == (403, "csrf_token")
-    wrong = await browser.post("/api/chats", {"title": "x"}, headers={**same_origin, "X-CSRF-Token": "guess"})
+    guessed = {**same_origin, "X-CSRF-Token": "guess"}
+    wrong = await cookie_api.post("/api/chats", {"title": "x"}, headers=guessed)
     assert (wrong.status, wrong.error_code) == (403, "csrf_token")
     for method in ("PATCH", "DELETE"):
-        resp = await browser.request(method, "/api/chats/anything", json_body={"title": "y"})
+        resp = await cookie_api.request(method, "/api/chats/anything", json_body={"title": "y"})
         assert (resp.status, resp.error_code) == (403, "csrf_token"), method
-    logout = await browser.post("/api/auth/logout")
+    logout = await cookie_api.post("/api/auth/logout")
     assert (logout.status, logout.error_code) == (403, "csrf_token")
-    assert await chats(app, browser) == []
+    assert await chats(app, cookie_api) == []
 
-    echoed = {**same_origin, "X-CSRF-Token": csrf(browser)}
-    ok = await browser.post("/api/chats", {"title": "x"}, headers=echoed)
+    echoed = {**same_origin, "X-CSRF-Token": csrf(cookie_api)}
+    ok = await cookie_api.post("/api/chats", {"title": "x"}, headers=echoed)
     assert ok.status == 201, ok.text
     # Safe methods need nothing.
-    assert (await browser.get("/api/chats")).status == 200
+    assert (await cookie_api.get("/api/chats")).status == 200
 
 
 async def test_bearer_requests_need_neither(api: Api) -> None:

@@ -15,6 +15,7 @@ from yarl import URL
 
 from gust.config import Settings
 from tests.support.app_server import RunningApp, make_settings, start_app
+from tests.support.backends import adapter
 from tests.support.client import Api, Response
 from tests.support.openapi_check import OpenAPIChecker
 
@@ -140,7 +141,7 @@ async def test_refresh_rotates_the_refresh_token(browsers: tuple[Browser, Browse
     me = await browser.api.get("/api/auth/me", token=refreshed.json["access_token"])
     assert me.status == 200 and me.json["email"] == "a@example.com"
     digest = hashlib.sha256(second.encode()).hexdigest()
-    stored = await browser.app.services.store.get_refresh_token_by_hash(digest)
+    stored = await adapter(browser.app.services.store).get_refresh_token_by_hash(digest)
     assert stored is not None and stored.token_hash != second  # stored hashed, never as is
 
 

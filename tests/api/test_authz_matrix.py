@@ -18,7 +18,6 @@ A route that exists in the app but not in POLICIES fails the test: add it to the
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 from collections.abc import AsyncIterator
@@ -37,6 +36,7 @@ from tests.support.app_server import RunningApp, make_settings, start_app
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.oidc_provider import CLIENT_ID, CLIENT_SECRET, OIDCProvider
 from tests.support.openapi_check import OpenAPIChecker
+from tests.support.wait import until
 
 Kind = Literal["public", "user", "owned", "admin", "team_read", "team_admin", "team_list"]
 PASSWORD = "correct horse 1"
@@ -222,20 +222,6 @@ class Matrix:
 
 
 @pytest.fixture
-async def upstream() -> AsyncIterator[FakeUpstream]:
-    fake = await FakeUpstream().start()
-    yield fake
-    await fake.stop()
-
-
-@pytest.fixture
-async def provider() -> AsyncIterator[OIDCProvider]:
-    running = await OIDCProvider().start()
-    yield running
-    await running.stop()
-
-
-@pytest.fixture
 async def matrix_app(data_dir: Path, tmp_path: Path, upstream: FakeUpstream,
                      provider: OIDCProvider) -> AsyncIterator[RunningApp]:
     # A model (so sends reach the ownership check) and a sign-in provider (so its routes exist).
@@ -365,12 +351,12 @@ async def test_search_never_returns_another_users_content(
     m = Matrix(matrix_app, http)
     a, b, _ = await setup_world(m)
     search = POLICIES[("GET", "/api/search")]
-    for _ in range(100):  # the indexer works in the background: wait until A finds it
+
+    async def owner_finds_it() -> bool:  # the indexer works in the background
         found = await m.call("GET", "/api/search", search, a)
-        if found.status == 200 and found.body["hits"]:
-            break
-        await asyncio.sleep(0.1)
-    assert found.body["hits"], "the owner's content was never indexed"
+        return found.status == 200 and bool(found.body["hits"])
+
+    assert await until(owner_finds_it, timeout=10, interval=0.1), "the owner's content was never indexed"
     theirs = await m.call("GET", "/api/search", search, b)
     assert theirs.status == 200 and theirs.body["hits"] == [], theirs.body
     scoped = Policy("user", query=f"?q={SECRET_WORD}&chat_id={m.ids['chat_id']}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gust.domain.ids import new_id
-from gust.domain.models import Message
+from gust.domain.models import Message, Role
 from tests.support.app_server import RunningApp
 from tests.support.client import Api
 
@@ -145,9 +145,9 @@ async def test_no_token_gets_401_everywhere(api: Api) -> None:
     assert (await ann.get(path)).json["title"] == "t"
 
 
-def _message(chat_id: str, user_id: str, role: str, content: str, at: float,
+def _message(chat_id: str, user_id: str, role: Role, content: str, at: float,
              parent: str | None) -> Message:
-    return Message(id=new_id(), chat_id=chat_id, user_id=user_id, role=role,  # type: ignore[arg-type]
+    return Message(id=new_id(), chat_id=chat_id, user_id=user_id, role=role,
                    content=content, status="complete", created_at=at, updated_at=at, parent_id=parent)
 
 

@@ -44,28 +44,22 @@ async def app(data_dir: Path, provider: OIDCProvider) -> AsyncIterator[RunningAp
     await running.stop()
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
-        yield session
-
-
 async def me(app: RunningApp, session: aiohttp.ClientSession) -> dict[str, Any] | None:
     async with session.get(app.url + "/api/auth/me") as resp:
         return await resp.json() if resp.status == 200 else None
 
 
 async def test_form_post_sign_in(
-    app: RunningApp, provider: OIDCProvider, browser: aiohttp.ClientSession
+    app: RunningApp, provider: OIDCProvider, cookie_http: aiohttp.ClientSession
 ) -> None:
-    listed = await (await browser.get(app.url + "/api/auth/providers")).json()
+    listed = await (await cookie_http.get(app.url + "/api/auth/providers")).json()
     assert [p["id"] for p in listed["items"]] == ["apple"]
 
-    done = await sign_in(browser, app.url, "apple")
+    done = await sign_in(cookie_http, app.url, "apple")
     # The provider's page posted the callback from its own origin; no CSRF refusal.
     assert "user" in done.params and set(done.params) >= {"code", "state"}
     assert (done.status, done.location, done.auth_error) == (303, "/", None)
-    user = await me(app, browser)
+    user = await me(app, cookie_http)
     assert user is not None
     # The email comes from the signed ID token, never from the posted `user` field.
     assert user["email"] == "ada@example.com"
@@ -83,32 +77,32 @@ async def test_form_post_sign_in(
 
 
 async def test_email_verified_false_string_is_unverified(
-    app: RunningApp, provider: OIDCProvider, browser: aiohttp.ClientSession
+    app: RunningApp, provider: OIDCProvider, cookie_http: aiohttp.ClientSession
 ) -> None:
     provider.user.email_verified = "false"
-    done = await sign_in(browser, app.url, "apple")
+    done = await sign_in(cookie_http, app.url, "apple")
     assert done.auth_error == "email_not_verified"
-    assert await me(app, browser) is None
+    assert await me(app, cookie_http) is None
 
 
 async def test_client_secret_from_another_key_is_refused(
-    data_dir: Path, provider: OIDCProvider, browser: aiohttp.ClientSession
+    data_dir: Path, provider: OIDCProvider, cookie_http: aiohttp.ClientSession
 ) -> None:
     other = Apple()
     running = await start_app(make_settings(
         data_dir, **apple_settings(provider, apple_private_key=other.private_pem)
     ))
     try:
-        done = await sign_in(browser, running.url, "apple")
+        done = await sign_in(cookie_http, running.url, "apple")
         assert done.auth_error == "token_exchange_failed"
     finally:
         await running.stop()
 
 
 async def test_forged_form_post_without_the_state_cookie_is_refused(
-    app: RunningApp, browser: aiohttp.ClientSession
+    app: RunningApp, cookie_http: aiohttp.ClientSession
 ) -> None:
-    async with browser.post(app.url + "/api/auth/oauth/apple/callback",
+    async with cookie_http.post(app.url + "/api/auth/oauth/apple/callback",
                             data={"code": "stolen", "state": "guessed"},
                             headers={"Origin": "https://evil.example.com"}, allow_redirects=False) as resp:
         assert resp.status == 303
@@ -116,14 +110,14 @@ async def test_forged_form_post_without_the_state_cookie_is_refused(
 
 
 async def test_state_cookie_survives_the_cross_site_post_behind_https(
-    app: RunningApp, data_dir: Path, provider: OIDCProvider, browser: aiohttp.ClientSession
+    app: RunningApp, data_dir: Path, provider: OIDCProvider, cookie_http: aiohttp.ClientSession
 ) -> None:
     """Behind an HTTPS proxy the state cookie is SameSite=None; Secure, or browsers would not
     send it with Apple's cross-site POST."""
     running = await start_app(make_settings(data_dir / "https", trusted_proxies="127.0.0.1",
                                             **apple_settings(provider)))
     try:
-        async with browser.get(running.url + "/api/auth/oauth/apple/start",
+        async with cookie_http.get(running.url + "/api/auth/oauth/apple/start",
                                headers={"X-Forwarded-Proto": "https"}, allow_redirects=False) as resp:
             [state] = [c for c in resp.headers.getall("Set-Cookie") if c.startswith("gust_oauth=")]
         attributes = {part.strip().lower() for part in state.split(";")}

@@ -16,13 +16,6 @@ from tests.support.oidc_provider import CLIENT_ID, CLIENT_SECRET, OIDCProvider, 
 
 
 @pytest.fixture
-async def provider() -> AsyncIterator[OIDCProvider]:
-    running = await OIDCProvider().start()
-    yield running
-    await running.stop()
-
-
-@pytest.fixture
 async def app(data_dir: Path, provider: OIDCProvider) -> AsyncIterator[RunningApp]:
     running = await start_app(make_settings(
         data_dir, github_client_id=CLIENT_ID, github_client_secret=CLIENT_SECRET,
@@ -32,27 +25,21 @@ async def app(data_dir: Path, provider: OIDCProvider) -> AsyncIterator[RunningAp
     await running.stop()
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
-        yield session
-
-
 async def me(app: RunningApp, session: aiohttp.ClientSession) -> dict[str, Any] | None:
     async with session.get(app.url + "/api/auth/me") as resp:
         return await resp.json() if resp.status == 200 else None
 
 
 async def test_verified_primary_email_signs_in(
-    app: RunningApp, provider: OIDCProvider, browser: aiohttp.ClientSession
+    app: RunningApp, provider: OIDCProvider, cookie_http: aiohttp.ClientSession
 ) -> None:
     provider.github_emails = [
         {"email": "old@example.com", "primary": False, "verified": True},
         {"email": "Ada@Example.com", "primary": True, "verified": True},
     ]
-    done = await sign_in(browser, app.url, "github")
+    done = await sign_in(cookie_http, app.url, "github")
     assert (done.status, done.location, done.auth_error) == (302, "/", None)
-    user = await me(app, browser)
+    user = await me(app, cookie_http)
     assert user is not None and user["email"] == "ada@example.com" and user["display_name"] == "Ada Lovelace"
     stored = await app.services.store.get_user(user["id"])
     assert stored is not None and stored.identities == [{"provider": "github", "subject": "4242"}]
@@ -71,30 +58,30 @@ async def test_verified_primary_email_signs_in(
     ],
 )
 async def test_unverified_or_missing_primary_is_refused(
-    app: RunningApp, api: Api, provider: OIDCProvider, browser: aiohttp.ClientSession,
+    app: RunningApp, api: Api, provider: OIDCProvider, cookie_http: aiohttp.ClientSession,
     emails: list[dict[str, Any]],
 ) -> None:
     await api.post("/api/auth/register", {"email": "ada@example.com", "password": "correct horse 1"})
     provider.github_emails = emails
-    done = await sign_in(browser, app.url, "github")
+    done = await sign_in(cookie_http, app.url, "github")
     assert done.auth_error == "email_not_verified"
-    assert await me(app, browser) is None
+    assert await me(app, cookie_http) is None
     assert await app.services.store.count_users() == 1
     existing = await app.services.store.get_user_by_email("ada@example.com")
     assert existing is not None and existing.identities == []
 
 
 async def test_verified_primary_links_existing_account(
-    app: RunningApp, api: Api, browser: aiohttp.ClientSession
+    app: RunningApp, api: Api, cookie_http: aiohttp.ClientSession
 ) -> None:
     local = await api.post("/api/auth/register", {"email": "ada@example.com", "password": "correct horse 1"})
-    assert (await sign_in(browser, app.url, "github")).auth_error is None
-    assert (await me(app, browser) or {}).get("id") == local.json["id"]
+    assert (await sign_in(cookie_http, app.url, "github")).auth_error is None
+    assert (await me(app, cookie_http) or {}).get("id") == local.json["id"]
 
 
-async def test_token_error_is_refused(app: RunningApp, browser: aiohttp.ClientSession) -> None:
+async def test_token_error_is_refused(app: RunningApp, cookie_http: aiohttp.ClientSession) -> None:
     def wrong_code(params: dict[str, str]) -> None:
         params["code"] = "not-a-code"
 
-    done = await sign_in(browser, app.url, "github", tamper=wrong_code)
+    done = await sign_in(cookie_http, app.url, "github", tamper=wrong_code)
     assert done.auth_error == "token_exchange_failed"

@@ -3,7 +3,6 @@ providers list with every provider configured."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,31 +15,18 @@ from tests.support.oidc_provider import CLIENT_ID, CLIENT_SECRET, Apple, OIDCPro
 CONSUMER_TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad"
 
 
-@pytest.fixture
-async def provider() -> AsyncIterator[OIDCProvider]:
-    running = await OIDCProvider().start()
-    yield running
-    await running.stop()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
-        yield session
-
-
 async def me(app: RunningApp, session: aiohttp.ClientSession) -> dict[str, Any] | None:
     async with session.get(app.url + "/api/auth/me") as resp:
         return await resp.json() if resp.status == 200 else None
 
 
-async def test_google(data_dir: Path, provider: OIDCProvider, browser: aiohttp.ClientSession) -> None:
+async def test_google(data_dir: Path, provider: OIDCProvider, cookie_http: aiohttp.ClientSession) -> None:
     app = await start_app(make_settings(data_dir, google_client_id=CLIENT_ID,
                                         google_client_secret=CLIENT_SECRET, google_issuer=provider.url))
     try:
-        done = await sign_in(browser, app.url, "google")
+        done = await sign_in(cookie_http, app.url, "google")
         assert done.auth_error is None
-        assert (await me(app, browser) or {}).get("email") == "ada@example.com"
+        assert (await me(app, cookie_http) or {}).get("email") == "ada@example.com"
     finally:
         await app.stop()
 
@@ -61,7 +47,7 @@ async def microsoft(data_dir: Path, provider: OIDCProvider, tenant: str) -> Runn
     ],
 )
 async def test_microsoft_multi_tenant(
-    data_dir: Path, provider: OIDCProvider, browser: aiohttp.ClientSession,
+    data_dir: Path, provider: OIDCProvider, cookie_http: aiohttp.ClientSession,
     tid: str, extra: dict[str, Any], error: str | None,
 ) -> None:
     provider.switches.tenant_issuer = tid
@@ -69,35 +55,35 @@ async def test_microsoft_multi_tenant(
     provider.user.extra = extra
     app = await microsoft(data_dir, provider, "common")
     try:
-        done = await sign_in(browser, app.url, "microsoft")
+        done = await sign_in(cookie_http, app.url, "microsoft")
         assert done.auth_error == error
-        assert (await me(app, browser) is None) == (error is not None)
+        assert (await me(app, cookie_http) is None) == (error is not None)
         assert provider.issuer_prefix == "/common/v2.0"  # discovery of the configured tenant
     finally:
         await app.stop()
 
 
 async def test_microsoft_token_of_another_tenant_is_refused(
-    data_dir: Path, provider: OIDCProvider, browser: aiohttp.ClientSession
+    data_dir: Path, provider: OIDCProvider, cookie_http: aiohttp.ClientSession
 ) -> None:
     provider.switches.tenant_issuer = "tenant-a"
     provider.switches.wrong_issuer = True  # iss no longer matches the template filled with tid
     provider.user.extra = {"xms_edov": True}
     app = await microsoft(data_dir, provider, "common")
     try:
-        assert (await sign_in(browser, app.url, "microsoft")).auth_error == "invalid_id_token"
+        assert (await sign_in(cookie_http, app.url, "microsoft")).auth_error == "invalid_id_token"
     finally:
         await app.stop()
 
 
 async def test_microsoft_single_tenant(
-    data_dir: Path, provider: OIDCProvider, browser: aiohttp.ClientSession
+    data_dir: Path, provider: OIDCProvider, cookie_http: aiohttp.ClientSession
 ) -> None:
     provider.user.extra = {"xms_edov": True}
     provider.user.email_verified = None
     app = await microsoft(data_dir, provider, "contoso-tenant-id")
     try:
-        assert (await sign_in(browser, app.url, "microsoft")).auth_error is None
+        assert (await sign_in(cookie_http, app.url, "microsoft")).auth_error is None
         assert provider.issuer_prefix == "/contoso-tenant-id/v2.0"
     finally:
         await app.stop()

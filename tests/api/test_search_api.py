@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import pytest
@@ -24,13 +25,6 @@ from tests.support.openapi_check import OpenAPIChecker
 def open_registration() -> dict[str, Any]:
     """Several accounts without invites (when this Gust has registration modes)."""
     return {"registration": "open"} if "registration" in Settings.model_fields else {}
-
-
-@pytest.fixture
-async def upstream() -> AsyncIterator[FakeUpstream]:
-    fake = await FakeUpstream().start()
-    yield fake
-    await fake.stop()
 
 
 @pytest.fixture
@@ -66,7 +60,7 @@ async def send(api: Api, upstream: FakeUpstream, text: str, answer: str, chat_id
 
 async def search(api: Api, query: str, **params: Any) -> dict[str, Any]:
     params["q"] = query
-    resp = await api.get("/api/search?" + "&".join(f"{k}={aiohttp.helpers.quote(str(v))}"
+    resp = await api.get("/api/search?" + "&".join(f"{k}={quote(str(v))}"
                                                     for k, v in params.items()))
     assert resp.status == 200, resp.text
     result: dict[str, Any] = resp.json

@@ -1,33 +1,28 @@
-"""Store adapters under one contract: every test here runs on SQLite and on MongoDB."""
+"""Store adapters under one contract: the `store` fixture is the adapter on the plugin's
+`backend`, and every test here that uses it runs on SQLite and on MongoDB."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from gust.adapters.store.mongo import MongoStore
-from gust.adapters.store.sqlite import SQLiteStore
-from gust.ports.store import Store
-from tests.support.env import require_env
+from tests.support.backends import STORES, Backend, StoreAdapter
 
 
-@pytest.fixture(params=["sqlite", "mongodb"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    if request.param == "sqlite":
-        sqlite = SQLiteStore(tmp_path / "store.db")
-        await sqlite.start()
-        yield sqlite
-        await sqlite.close()
-        return
-    uri = require_env("TEST_MONGODB_URI", "a MongoDB wire-protocol server (FerretDB)")
-    db_name = f"gust_test_{uuid.uuid4().hex[:12]}"  # a fresh database per test
-    mongo = MongoStore(uri, db_name)
-    await mongo.start()
-    yield mongo
-    client = mongo._client
-    if client is not None:
-        await client.drop_database(db_name)
-    await mongo.close()
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A contract test on `store` runs on each store without saying so (the plugin does the
+    same for tests marked `both_stores`)."""
+    marked = metafunc.definition.get_closest_marker("both_stores")
+    if "store" in metafunc.fixturenames and not marked:
+        metafunc.parametrize("backend", STORES, indirect=True)
+
+
+@pytest.fixture
+async def store(backend: Backend, tmp_path: Path) -> AsyncIterator[StoreAdapter]:
+    """The adapter itself (typed so): narrower ports are checked against it by mypy."""
+    adapter = backend.store(tmp_path)
+    await adapter.start()
+    yield adapter
+    await adapter.close()

@@ -10,12 +10,12 @@ import pytest
 from gust.domain.accounts import Agent, AgentAvatar, ApiKey, ErrorLogEntry, Invite, RefreshToken
 from gust.domain.errors import ValidationError
 from gust.domain.ids import new_id
-from gust.domain.models import User
+from gust.domain.models import User, UserRole
 from gust.ports.accounts_store import AccountsStore
 
 
-def make_user(email: str, team_id: str = "t1", role: str = "user", created_at: float = 1000.0) -> User:
-    return User(id=new_id(), email=email, display_name=email.split("@")[0], role=role,  # type: ignore[arg-type]
+def make_user(email: str, team_id: str = "t1", role: UserRole = "user", created_at: float = 1000.0) -> User:
+    return User(id=new_id(), email=email, display_name=email.split("@")[0], role=role,
                 team_id=team_id, created_at=created_at)
 
 

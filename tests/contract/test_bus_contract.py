@@ -48,8 +48,8 @@ async def test_blocking_read_wakes_on_publish(bus: Bus) -> None:
     g = gid()
     await bus.publish(g, [(1, {"type": "start"})])
     reader = asyncio.ensure_future(bus.read(g, 1, 5))
-    await asyncio.sleep(0.05)
-    assert not reader.done()
+    await asyncio.sleep(0.05)  # the scenario: time passes with nothing published...
+    assert not reader.done()  # ...and the read is still waiting
     await bus.publish(g, [(2, {"type": "delta", "delta": "x"})])
     assert await asyncio.wait_for(reader, 5) == [(2, {"type": "delta", "delta": "x"})]
 
@@ -59,11 +59,11 @@ async def test_expire_drops_the_log(bus: Bus) -> None:
     await bus.publish(g, [(1, {"type": "done"})])
     await bus.expire(g, 1)
     assert await bus.read(g, 0, 0.05) == [(1, {"type": "done"})]
-    for _ in range(60):
-        if not await bus.read(g, 0, 0.01):
-            break
-        await asyncio.sleep(0.05)
-    assert await bus.read(g, 0, 0.01) == []
+
+    async def gone() -> bool:
+        return await bus.read(g, 0, 0.01) == []
+
+    assert await until(gone, timeout=5, interval=0.05), "the log outlived its expiry"
 
 
 async def test_active_marks(bus: Bus) -> None:
@@ -86,10 +86,15 @@ async def test_stop_requests_reach_listeners(bus: Bus) -> None:
         got.set()
 
     listener = asyncio.ensure_future(bus.listen_stops(on_stop))
-    await asyncio.sleep(0.1)  # let the subscription settle
-    await bus.request_stop("g-stop")
-    await asyncio.wait_for(got.wait(), 5)
-    assert received == ["g-stop"]
+
+    async def delivered() -> bool:
+        # A request made before the listener has subscribed reaches no one (publish and
+        # subscribe): ask again until one arrives, rather than guess when it has subscribed.
+        await bus.request_stop("g-stop")
+        return got.is_set()
+
+    assert await until(delivered, timeout=5, interval=0.05), "no stop request reached the listener"
+    assert received and set(received) == {"g-stop"}
     listener.cancel()
 
 

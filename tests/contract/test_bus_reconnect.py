@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,11 +17,11 @@ from tests.support.wait import until
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[RedisServer]:
-    redis_server = RedisServer(tmp_path / "redis")
-    redis_server.start()
+async def server(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    redis_server = RedisServer.from_env(tmp_path / "redis")
+    await redis_server.start()
     yield redis_server
-    redis_server.stop()
+    redis_server.kill()
 
 
 @pytest.fixture
@@ -49,10 +50,12 @@ async def test_calls_fail_fast_while_redis_is_down_and_work_after_it_returns(
                 await bus.read("g", 2, 0.1)
             with pytest.raises(BusUnavailable):
                 await bus.publish("g", [(3, {"type": "delta", "delta": "b"})])
-        server.start()
+        await server.start()
         # Redis came back empty: a publish that continues the log is refused, the whole log is taken.
         assert await bus.publish("g", [(3, {"type": "delta", "delta": "b"})]) is False
-        events = [(1, {"type": "start"}), (2, {"type": "delta", "delta": "a"}), (3, {"type": "done"})]
+        events: list[tuple[int, Mapping[str, Any]]] = [
+            (1, {"type": "start"}), (2, {"type": "delta", "delta": "a"}), (3, {"type": "done"})
+        ]
         assert await bus.publish("g", events) is True
         assert await bus.read("g", 1, 1) == events[1:]
 

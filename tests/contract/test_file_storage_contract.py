@@ -16,6 +16,7 @@ from gust.adapters.files.directory import PARTIAL, DirectoryFileStorage
 from gust.adapters.files.gridfs import CorruptStoredFile, GridFSFileStorage
 from gust.domain.ids import new_id
 from gust.ports.file_storage import BlobExists, BlobNotFound, BlobTooLarge, FileStorage, read_all
+from tests.support.backends import drop_database
 from tests.support.env import require_env
 
 
@@ -32,7 +33,7 @@ async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     gridfs = GridFSFileStorage(uri, db_name)
     await gridfs.start()
     yield gridfs
-    await gridfs.database.client.drop_database(db_name)
+    await drop_database(uri, db_name)
     await gridfs.close()
 
 
@@ -192,7 +193,7 @@ async def test_gridfs_layout_is_readable_by_pymongos_gridfs_and_back() -> None:
         assert await read(storage, "u1", "theirs") == data
         assert await storage.usage("u1") == 2 * len(data)
     finally:
-        await storage.database.client.drop_database(db_name)
+        await drop_database(uri, db_name)
         await storage.close()
 
 
@@ -207,5 +208,5 @@ async def test_gridfs_reports_a_file_whose_chunks_are_missing() -> None:
         with pytest.raises(CorruptStoredFile):
             await read(storage, "u1", "holed")
     finally:
-        await storage.database.client.drop_database(db_name)
+        await drop_database(uri, db_name)
         await storage.close()

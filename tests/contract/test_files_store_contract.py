@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import cast
 
 import pytest
 
@@ -11,12 +10,12 @@ from gust.domain.errors import Conflict
 from gust.domain.files import Chunk, FileRecord
 from gust.domain.ids import new_id
 from gust.ports.files_store import FilesStore
-from gust.ports.store import Store
+from tests.support.backends import StoreAdapter
 
 
 @pytest.fixture
-def files(store: Store) -> FilesStore:
-    return cast(FilesStore, store)
+def files(store: StoreAdapter) -> FilesStore:
+    return store
 
 
 def record(owner: str = "u1", created_at: float = 1700000000.0, **changes: object) -> FileRecord:

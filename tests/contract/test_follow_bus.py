@@ -9,7 +9,7 @@ import pytest
 
 from gust.adapters.bus.memory import MemoryBus
 from gust.adapters.bus.redis_streams import RedisBus
-from gust.domain.models import Message
+from gust.domain.models import Message, MessageStatus
 from gust.ports.bus import Bus
 from gust.services.events import Event
 from gust.services.follow import follow_bus
@@ -27,10 +27,10 @@ async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Bus]:
     await adapter.close()
 
 
-def answer(generation_id: str, content: str, status: str) -> Message:
+def answer(generation_id: str, content: str, status: MessageStatus) -> Message:
     return Message(
         id=generation_id, chat_id="c", user_id="u", role="assistant", content=content,
-        status=status, created_at=0.0, updated_at=0.0,  # type: ignore[arg-type]
+        status=status, created_at=0.0, updated_at=0.0,
     )  # fmt: skip
 
 
@@ -60,7 +60,7 @@ async def test_a_gap_in_the_log_comes_after_the_stored_text(bus: Bus) -> None:
 async def test_a_silence_without_an_owner_ends_with_the_stored_answer(bus: Bus) -> None:
     g = "g" + uuid.uuid4().hex
     await bus.publish(g, [(1, {"type": "start"}), (2, {"type": "delta", "delta": "a"})])
-    status = "streaming"
+    status: MessageStatus = "streaming"
 
     async def stored() -> Message:
         return answer(g, "abc", status)

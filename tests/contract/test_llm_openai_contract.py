@@ -6,8 +6,7 @@ itself speaks the protocol correctly (streaming and non-streaming).
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import openai
@@ -19,6 +18,7 @@ from gust.domain.errors import UpstreamError
 from gust.ports.llm import ChatRequest, Chunk
 from tests.support.env import free_port
 from tests.support.fake_upstream import DEFAULT_TOKENS, FakeUpstream, Script
+from tests.support.wait import until
 
 KEY = "sk-test-contract"
 QUESTION = [{"role": "user", "content": "Say hello"}]
@@ -214,12 +214,9 @@ async def test_closing_the_iterator_early_closes_the_upstream_connection(
     stream = client(upstream, sessions).stream(ChatRequest(model="fake-model", messages=QUESTION))
     first = await anext(stream)
     assert first.kind == "delta"
-    await stream.aclose()  # type: ignore[attr-defined]
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 5
-    while upstream.disconnects == 0:
-        assert loop.time() < deadline, "the fake never saw the client hang up"
-        await asyncio.sleep(0.02)
+    assert isinstance(stream, AsyncGenerator)  # the adapter streams from an async generator
+    await stream.aclose()
+    assert await until(lambda: upstream.disconnects > 0, timeout=5), "the fake never saw the client hang up"
     assert upstream.completed == 0
 
 
@@ -241,7 +238,7 @@ async def test_official_client_reads_the_fake_stream(upstream: FakeUpstream) -> 
     async with openai.AsyncOpenAI(base_url=upstream.url, api_key=KEY, max_retries=0) as sdk:
         stream = await sdk.chat.completions.create(
             model="fake-model",
-            messages=QUESTION,  # type: ignore[arg-type]
+            messages=[{"role": "user", "content": "Say hello"}],
             stream=True,
             stream_options={"include_usage": True},
         )

@@ -14,7 +14,7 @@ import pytest
 from gust.adapters.search.meili import MeilisearchIndex
 from gust.adapters.search.sqlite_fts import SQLiteSearchIndex
 from gust.domain.ids import new_id
-from gust.domain.models import Chat, Message
+from gust.domain.models import Chat, Message, Role
 from gust.ports.search import DocRef, IndexDocument, SearchIndex
 from gust.services.search import chat_document, message_document
 from tests.support.env import require_env
@@ -42,8 +42,8 @@ def chat(user: str, title: str, chat_id: str | None = None, updated_at: float = 
                 created_at=1.0, updated_at=updated_at)
 
 
-def msg(c: Chat, content: str, role: str = "user", created_at: float = 10.0) -> Message:
-    return Message(id=new_id(), chat_id=c.id, user_id=c.user_id, role=role,  # type: ignore[arg-type]
+def msg(c: Chat, content: str, role: Role = "user", created_at: float = 10.0) -> Message:
+    return Message(id=new_id(), chat_id=c.id, user_id=c.user_id, role=role,
                    content=content, status="complete", created_at=created_at, updated_at=created_at,
                    team_id=c.team_id)
 

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from typing import cast
-
 import pytest
 
 from gust.domain.ids import new_id
 from gust.ports.search_store import SearchStore, Tombstone
-from gust.ports.store import Store
 from tests.contract.test_store_contract import make_chat, make_message, make_user
+from tests.support.backends import StoreAdapter
 
 
 @pytest.fixture
-def search_store(store: Store) -> SearchStore:
-    return cast(SearchStore, store)
+def search_store(store: StoreAdapter) -> SearchStore:
+    return store
 
 
 async def test_new_and_updated_records_are_pending_until_marked(search_store: SearchStore) -> None:

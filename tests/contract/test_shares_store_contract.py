@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import cast
-
 import pytest
 
 from gust.domain.ids import new_token
 from gust.ports.shares_store import Share, SharesStore
-from gust.ports.store import Store
+from tests.support.backends import StoreAdapter
 
 
 @pytest.fixture
-def shares(store: Store) -> SharesStore:
-    return cast(SharesStore, store)
+def shares(store: StoreAdapter) -> SharesStore:
+    return store
 
 
 def make_share(user_id: str, chat_id: str, text: str) -> Share:

@@ -8,8 +8,9 @@ import pytest
 
 from gust.domain.errors import Conflict, ValidationError
 from gust.domain.ids import new_id
-from gust.domain.models import Chat, Message, Team, User
+from gust.domain.models import Chat, Message, MessageStatus, Team, User
 from gust.ports.store import Store
+from tests.support.wait import until
 
 
 def make_user(email: str, team_id: str = "t1") -> User:
@@ -23,9 +24,9 @@ def make_chat(user: User, updated_at: float, title: str = "chat") -> Chat:
 
 
 def make_message(chat: Chat, created_at: float, content: str = "hi", parent: str | None = None,
-                 status: str = "complete") -> Message:
+                 status: MessageStatus = "complete") -> Message:
     return Message(id=new_id(), chat_id=chat.id, user_id=chat.user_id, role="user", content=content,
-                   status=status, created_at=created_at, updated_at=created_at,  # type: ignore[arg-type]
+                   status=status, created_at=created_at, updated_at=created_at,
                    parent_id=parent, team_id=chat.team_id)
 
 
@@ -202,8 +203,8 @@ async def test_locks(store: Store) -> None:
     assert not await store.acquire_lock("reconcile", "b", ttl=30)
     await store.release_lock("reconcile", "a")
     assert await store.acquire_lock("reconcile", "b", ttl=0.05)
-    await asyncio.sleep(0.1)
-    assert await store.acquire_lock("reconcile", "a", ttl=30)  # expired locks can be taken
+    # Expired locks can be taken (b's lasts 50 ms; until then a's attempts fail, changing nothing).
+    assert await until(lambda: store.acquire_lock("reconcile", "a", ttl=30), timeout=5)
 
 
 async def test_concurrent_writes_are_all_kept(store: Store) -> None:

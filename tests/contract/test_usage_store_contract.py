@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
@@ -15,11 +15,12 @@ from gust.domain.models import Chat, Message
 from gust.ports.store import Store
 from gust.ports.usage_store import LEGACY_API_USAGE_CHAT, UsageRecord, UsageRow, UsageStore
 from tests.contract.test_store_contract import make_chat, make_message, make_user
+from tests.support.backends import StoreAdapter
 
 
 @pytest.fixture
-def usage_store(store: Store) -> UsageStore:
-    return cast(UsageStore, store)
+def usage_store(store: StoreAdapter) -> UsageStore:
+    return store
 
 
 async def answer(
@@ -190,7 +191,7 @@ async def test_legacy_api_usage_messages_become_records(store: Store, tmp_path: 
         assert isinstance(store, MongoStore)
         await store.ensure_indexes()
     try:
-        s = cast(UsageStore, store)
+        s = store
         assert await s.list_messages(ann.id, LEGACY_API_USAGE_CHAT) == []
         rows = await s.usage_rows(team_id="t1", user_id=ann.id, since=None, until=None)
         assert [(r.model, r.messages, r.prompt_tokens, r.completion_tokens) for r in rows] == [

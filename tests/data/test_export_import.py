@@ -9,6 +9,7 @@ import zipfile
 from typing import Any
 
 import aiohttp
+import pytest
 
 from gust.domain.ids import new_id, now
 from gust.domain.models import Chat, Message, User
@@ -16,6 +17,8 @@ from gust.services.exports import ExportService
 from tests.data.world import search_hits, seed_chats, snapshot
 from tests.support.app_server import RunningApp
 from tests.support.client import Api
+
+pytestmark = pytest.mark.both_stores  # the app fixture runs on SQLite, then MongoDB
 
 
 async def me(app: RunningApp, api: Api) -> User:
@@ -113,7 +116,7 @@ def chatgpt_conversations() -> list[dict[str, Any]]:
 
     def node(node_id: str, parent: str | None, children: list[str], role: str | None = None,
              text: str = "", at: float | None = None, **meta: Any) -> dict[str, Any]:
-        message = None if role is None else {
+        message: dict[str, Any] | None = None if role is None else {
             "id": node_id, "author": {"role": role, "name": None, "metadata": {}},
             "create_time": at, "content": {"content_type": "text", "parts": [text]},
             "status": "finished_successfully", "metadata": meta, "recipient": "all",
@@ -256,10 +259,12 @@ async def test_a_conversation_too_big_to_store_is_refused_whole(app: RunningApp,
     the conversation is skipped whole, the others are imported, nothing is left behind."""
     alice = await api.register_and_login("alice@example.com")
     at = "2025-01-01T00:00:00Z"
-    doc = {"format": "gust.chat", "version": 1, "chat": {"title": "Too big", "created_at": at},
-           "messages": [{"id": "a", "role": "user", "content": "fine", "created_at": at},
-                        {"id": "b", "parent_id": "a", "role": "assistant", "content": "x" * (17 << 20),
-                         "created_at": at}]}
+    doc: dict[str, Any] = {
+        "format": "gust.chat", "version": 1, "chat": {"title": "Too big", "created_at": at},
+        "messages": [{"id": "a", "role": "user", "content": "fine", "created_at": at},
+                     {"id": "b", "parent_id": "a", "role": "assistant", "content": "x" * (17 << 20),
+                      "created_at": at}],
+    }
     ok = {**doc, "chat": {"title": "Small", "created_at": at}, "messages": doc["messages"][:1]}
     resp = await alice.post("/api/import", [doc, ok])
     assert resp.status == 200, resp.text

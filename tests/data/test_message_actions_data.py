@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from gust.domain.ids import new_id, now
 from gust.domain.models import Message
 from tests.data.test_export_import import indexed, me
 from tests.support.app_server import RunningApp
 from tests.support.client import Api
+
+pytestmark = pytest.mark.both_stores  # the app fixture runs on SQLite, then MongoDB
 
 
 async def _pair(app: RunningApp, api: Api, chat_id: str, question: str, answer: str,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gust.domain.ids import new_id, now
-from gust.domain.models import Chat, Message, User
+from gust.domain.models import Chat, Message, Role, User
 from gust.ports.store import Store
 from tests.support.client import Api
 
@@ -21,9 +21,9 @@ async def seed_chats(store: Store, user: User) -> list[str]:
     for chat in (first, second):
         await store.create_chat(chat)
 
-    def msg(chat: Chat, parent: Message | None, role: str, content: str, at: float, **extra: Any) -> Message:
+    def msg(chat: Chat, parent: Message | None, role: Role, content: str, at: float, **extra: Any) -> Message:
         return Message(id=new_id(), chat_id=chat.id, user_id=user.id, team_id=user.team_id,
-                       parent_id=parent.id if parent else None, role=role,  # type: ignore[arg-type]
+                       parent_id=parent.id if parent else None, role=role,
                        content=content, status=extra.pop("status", "complete"),
                        created_at=t + at, updated_at=t + at + 0.5, **extra)
 

@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-from typing import cast
-
 import aiohttp
 import pytest
 
 from gust.domain.errors import PayloadTooLarge
 from gust.domain.ids import new_id
-from gust.domain.models import Message
-from gust.ports.shares_store import SharesStore
+from gust.domain.models import Message, Role
 from gust.services.shares import ShareService
 from tests.support.app_server import RunningApp
+from tests.support.backends import adapter
 from tests.support.client import Api
 
 
 async def add_message(
-    app: RunningApp, user: Api, chat_id: str, role: str, content: str, parent_id: str | None, at: float
+    app: RunningApp, user: Api, chat_id: str, role: Role, content: str, parent_id: str | None, at: float
 ) -> str:
     """A message stored in the app's real store (as a finished answer would be)."""
     me = (await user.get("/api/auth/me")).json
     message = Message(
-        id=new_id(), chat_id=chat_id, user_id=me["id"], team_id=me["team_id"], role=role,  # type: ignore[arg-type]
+        id=new_id(), chat_id=chat_id, user_id=me["id"], team_id=me["team_id"], role=role,
         content=content, status="complete", created_at=at, updated_at=at, parent_id=parent_id,
         usage={"prompt_tokens": 3, "completion_tokens": 4} if role == "assistant" else None,
     )
@@ -115,7 +113,7 @@ async def test_a_chat_too_long_for_one_snapshot_is_refused_and_nothing_is_shared
     chat_id, _ = await chat_with_messages(app, owner)
     user = await app.services.store.get_user_by_email("owner@example.com")
     assert user is not None
-    small = ShareService(cast(SharesStore, app.services.store), app.services.chats, max_bytes=100)
+    small = ShareService(adapter(app.services.store), app.services.chats, max_bytes=100)
     with pytest.raises(PayloadTooLarge):
         await small.share(user, chat_id)
     assert (await owner.get(f"/api/chats/{chat_id}/share")).status == 404

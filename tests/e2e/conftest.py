@@ -1,6 +1,6 @@
 """Browser tests: the real app (with a fake OpenAI upstream) driven by Debian's Chromium.
 
-Chromium comes from TEST_CHROMIUM (CI sets /usr/bin/chromium; never `playwright install`).
+Chromium is the plugin's `browser` fixture (TEST_CHROMIUM; never `playwright install`).
 The app serves frontend/dist, so the UI must be built first (./setup_venvs.sh): without
 it these tests skip locally and fail in CI.
 """
@@ -16,11 +16,11 @@ from typing import Any
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Dialog, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Dialog, Page
 
 from tests.support.app_server import RunningApp, make_settings, start_app
 from tests.support.client import Api
-from tests.support.env import IN_CI, require_env
+from tests.support.env import IN_CI
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.openapi_check import OpenAPIChecker
 
@@ -28,16 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DIST_INDEX = ROOT / "frontend" / "dist" / "index.html"
 AXE = ROOT / "frontend" / "node_modules" / "axe-core" / "axe.min.js"
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PASSWORD = "correct horse 1"
-
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -57,25 +48,9 @@ def _require_built_ui() -> None:
     pytest.skip(message)
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    executable = require_env("TEST_CHROMIUM", "a Chromium binary for browser tests")
-    _require_built_ui()
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield launched
-        await launched.close()
-
-
-@pytest.fixture
-async def upstream() -> AsyncIterator[FakeUpstream]:
-    fake = await FakeUpstream().start()
-    yield fake
-    await fake.stop()
-
-
 async def start_ui_app(upstream: FakeUpstream, directory: Path, **overrides: Any) -> RunningApp:
     """The real app on an ephemeral port, answering with the fake upstream's model."""
+    _require_built_ui()
     data = directory / "data"
     data.mkdir(exist_ok=True)
     values: dict[str, Any] = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gust.domain.ids import new_id, now
-from gust.domain.models import Chat, Message, User
+from gust.domain.models import Chat, Message, Role, User
 from gust.services.registry import Services
 
 XSS_ANSWER = "\n\n".join(
@@ -52,7 +52,7 @@ async def add_message(
     services: Services,
     user: User,
     chat: Chat,
-    role: str,
+    role: Role,
     content: str,
     parent_id: str | None,
     *,
@@ -65,7 +65,7 @@ async def add_message(
         chat_id=chat.id,
         user_id=user.id,
         team_id=user.team_id,
-        role=role,  # type: ignore[arg-type]
+        role=role,
         content=content,
         status=fields.pop("status", "complete"),
         created_at=at,

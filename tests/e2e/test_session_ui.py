@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from playwright.async_api import expect
+from playwright.async_api import Request, Response, Route, expect
 
 from tests.e2e.conftest import UI
 from tests.e2e.seed import seed_conversation, user_by_email
@@ -35,7 +35,7 @@ def count_refreshes(ui: UI) -> list[int]:
     """Statuses of /api/auth/refresh answers, in every tab of the browser context."""
     statuses: list[int] = []
 
-    def seen(response) -> None:  # type: ignore[no-untyped-def]
+    def seen(response: Response) -> None:
         if response.url.endswith("/api/auth/refresh"):
             statuses.append(response.status)
 
@@ -110,10 +110,10 @@ async def test_two_tabs_renewing_at_once_keep_the_session(signed_in: UI) -> None
         await expect(page.get_by_role("link", name="Old chat")).to_be_visible()
 
     refreshes = count_refreshes(ui)
-    sent: list[object] = []
+    sent: list[Request] = []
     second_sent = asyncio.Event()
 
-    def on_request(request) -> None:  # type: ignore[no-untyped-def]
+    def on_request(request: Request) -> None:
         if request.url.endswith("/api/auth/refresh"):
             sent.append(request)
             if len(sent) == 2:
@@ -121,7 +121,7 @@ async def test_two_tabs_renewing_at_once_keep_the_session(signed_in: UI) -> None
 
     ui.context.on("request", on_request)
 
-    async def hold_the_first(route) -> None:  # type: ignore[no-untyped-def]
+    async def hold_the_first(route: Route) -> None:
         # The first refresh is held before it reaches the server until another one is
         # sent, or 2 s: were a second tab to refresh meanwhile, both would carry the same
         # refresh token (the server has not rotated it yet).

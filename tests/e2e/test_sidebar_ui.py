@@ -9,11 +9,6 @@ from tests.e2e.seed import create_chat, user_by_email
 from tests.support.wait import until
 
 
-async def wait_for(predicate, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
-    """Poll an async predicate until it holds (a wait, not a timing assertion)."""
-    assert await until(predicate, timeout=timeout, interval=0.1), "condition not met in time"
-
-
 async def titles(ui: UI) -> list[str]:
     assert ui.api is not None
     resp = await ui.api.get("/api/chats?limit=200")
@@ -51,7 +46,7 @@ async def test_rename_pin_archive_and_delete_with_undo(signed_in: UI) -> None:
     await field.fill("Beta renamed")
     await field.press("Enter")
     await expect(nav.get_by_role("link", name="Beta renamed")).to_be_visible()
-    await wait_for(lambda: _has_title(ui, "Beta renamed"))
+    assert await until(lambda: _has_title(ui, "Beta renamed"), timeout=15, interval=0.1)
 
     # Pin: the chat moves to the Pinned section.
     await nav.get_by_role("button", name="Actions for “Alpha”").click()
@@ -79,7 +74,7 @@ async def test_rename_pin_archive_and_delete_with_undo(signed_in: UI) -> None:
     await nav.get_by_role("button", name="Actions for “Beta renamed”").click()
     await nav.get_by_role("button", name="Delete", exact=True).click()
     await expect(ui.page.get_by_text("Deleted “Beta renamed”.")).to_be_visible()
-    await wait_for(lambda: _lacks_title(ui, "Beta renamed"))
+    assert await until(lambda: _lacks_title(ui, "Beta renamed"), timeout=15, interval=0.1)
     await ui.page.reload()
     await expect(nav.get_by_role("link", name="Alpha")).to_be_visible()
     await expect(nav.get_by_role("link", name="Beta renamed")).to_have_count(0)

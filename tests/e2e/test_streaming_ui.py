@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Locator, Page, expect
 
 from tests.e2e.conftest import PASSWORD, UI, new_ui, sign_in, start_ui_app
 from tests.support.fake_upstream import FakeUpstream, Script
+from tests.support.wait import until
 
 # Samples, once per animation frame, the last assistant message's status and text length,
 # from before it appears until it is no longer streaming: proof of token-by-token paint.
@@ -45,7 +46,7 @@ def answer_text(tokens: list[str]) -> str:
     return "".join(tokens).strip()
 
 
-def composer(page: Page):  # type: ignore[no-untyped-def]
+def composer(page: Page) -> Locator:
     return page.get_by_label("Message", exact=True)
 
 
@@ -54,7 +55,7 @@ async def send(page: Page, text: str) -> None:
     await composer(page).press("Enter")
 
 
-def last_answer(page: Page):  # type: ignore[no-untyped-def]
+def last_answer(page: Page) -> Locator:
     return page.locator("article.assistant").last
 
 
@@ -319,14 +320,15 @@ async def test_search_finds_a_message_in_another_chat_and_opens_it(
     assert chat_id_of(ui.page) != first_chat
 
     assert ui.api is not None
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 20
-    while True:  # the indexer ships new messages in batches
-        found = await ui.api.get("/api/search?q=borealis")
-        if any(h["message_id"] for h in found.json["hits"]):
-            break
-        assert loop.time() < deadline, "the message was never indexed"
-        await asyncio.sleep(0.2)
+    api = ui.api
+    message_ids: list[str] = []
+
+    async def indexed() -> bool:  # the indexer ships new messages in batches
+        found = await api.get("/api/search?q=borealis")
+        message_ids[:] = [h["message_id"] for h in found.json["hits"] if h["message_id"]]
+        return bool(message_ids)
+
+    assert await until(indexed, timeout=20, interval=0.2), "the message was never indexed"
 
     await ui.page.keyboard.press("Control+k")
     await ui.page.get_by_label("Search messages and chats").fill("borealis")
@@ -343,7 +345,7 @@ async def test_search_finds_a_message_in_another_chat_and_opens_it(
     await ui.page.keyboard.press("Enter")
     await expect(ui.page.get_by_role("dialog")).to_have_count(0)
     assert chat_id_of(ui.page) == first_chat
-    message_id = next(h["message_id"] for h in found.json["hits"] if h["message_id"])
+    message_id = message_ids[0]
     target = ui.page.locator(f'article[data-message-id="{message_id}"]')
     await expect(target).to_be_in_viewport()
     await expect(target).to_contain_text("borealis")

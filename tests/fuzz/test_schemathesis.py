@@ -22,6 +22,7 @@ import pytest
 import schemathesis
 from schemathesis.engine import events, from_schema
 from schemathesis.engine.statistic import Statistic
+from schemathesis.schemas import BaseSchema
 
 from tests.fuzz.live_app import LiveApp
 
@@ -88,7 +89,7 @@ def _config(live: LiveApp, mode: str) -> schemathesis.Config:
 
 def _run(live: LiveApp, mode: str) -> FuzzRun:
     document = live.app.app.openapi  # what GET /api/openapi.json serves (tests/api/test_openapi.py)
-    schema = schemathesis.openapi.from_dict(document, config=_config(live, mode))
+    schema: BaseSchema = schemathesis.openapi.from_dict(document, config=_config(live, mode))
     if mode != "anonymous":
         # The user's notification stream never ends while the user is signed in: every case
         # would wait out the request timeout. Anonymous runs still fuzz it (401 at once); what

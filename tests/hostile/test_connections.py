@@ -13,6 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from gust.http_server import GustHTTPServer
 from tests.support.app_server import ROOT, RunningApp, ServerProcess, make_settings, start_app
 from tests.support.env import free_port
 from tests.support.wait import until
@@ -103,7 +104,9 @@ async def test_connections_per_address_are_capped(data_dir: Path) -> None:
         writer.close()
         # One of the three closes: its place is free again.
         opened.pop()[1].close()
-        assert await until(lambda: sum(app.server.open_per_address.values()) == 2, timeout=10)
+        server = app.server
+        assert isinstance(server, GustHTTPServer)
+        assert await until(lambda: sum(server.open_per_address.values()) == 2, timeout=10)
         reader, writer = await asyncio.open_connection("127.0.0.1", port_of(app))
         writer.write(GET)
         assert (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)).startswith(b"HTTP/1.1 200")

@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 
 from gust.domain.ids import new_id, now
-from gust.domain.models import Chat, Message, User
-from tests.data.conftest import app  # noqa: F401 - the SQLite + MongoDB app fixture
+from gust.domain.models import Chat, Message, Role, User
 from tests.data.world import seed_chats
 from tests.support.app_server import RunningApp
 from tests.support.client import Api
@@ -24,13 +23,13 @@ from tests.support.client import Api
 LENGTH = 5000
 
 
-async def me(app: RunningApp, api: Api) -> User:  # noqa: F811
+async def me(app: RunningApp, api: Api) -> User:
     user = await app.services.store.get_user((await api.get("/api/auth/me")).json["id"])
     assert user is not None
     return user
 
 
-async def seed_branch(app: RunningApp, user: User, length: int) -> Chat:  # noqa: F811
+async def seed_branch(app: RunningApp, user: User, length: int) -> Chat:
     """One chat whose only branch is `length` messages long, plus a regenerated last answer."""
     store = app.services.store
     t = now() - 2 * length
@@ -39,7 +38,7 @@ async def seed_branch(app: RunningApp, user: User, length: int) -> Chat:  # noqa
     await store.create_chat(chat)
     parent: str | None = None
     for n in range(length):
-        role = "user" if n % 2 == 0 else "assistant"
+        role: Role = "user" if n % 2 == 0 else "assistant"
         message = Message(id=new_id(), chat_id=chat.id, user_id=user.id, team_id=user.team_id,
                           parent_id=parent, role=role, content=f"message {n}", status="complete",
                           created_at=t + n, updated_at=t + n)
@@ -71,8 +70,7 @@ def chatgpt_chain(length: int) -> dict[str, Any]:
 
 
 # The walks do not depend on the store; FerretDB takes minutes to write 15,000 messages.
-@pytest.mark.parametrize("app", ["sqlite"], indirect=True)
-async def test_a_5000_message_branch_works_on_every_route(app: RunningApp, api: Api) -> None:  # noqa: F811
+async def test_a_5000_message_branch_works_on_every_route(app: RunningApp, api: Api) -> None:
     alice = await api.register_and_login("alice@example.com")
     chat = await seed_branch(app, await me(app, alice), LENGTH)
 
@@ -106,7 +104,8 @@ async def test_a_5000_message_branch_works_on_every_route(app: RunningApp, api: 
         assert len(branch) == LENGTH
 
 
-async def test_the_iterative_transcript_keeps_branches_in_order(app: RunningApp, api: Api) -> None:  # noqa: F811
+@pytest.mark.both_stores
+async def test_the_iterative_transcript_keeps_branches_in_order(app: RunningApp, api: Api) -> None:
     alice = await api.register_and_login("alice@example.com")
     first, _ = await seed_chats(app.services.store, await me(app, alice))
     status, _, body = await raw_get(alice, f"/api/chats/{first}/export?format=md")
@@ -124,9 +123,9 @@ async def test_the_iterative_transcript_keeps_branches_in_order(app: RunningApp,
     ]
 
 
-@pytest.mark.parametrize("app", ["sqlite"], indirect=True)  # the row is corrupted with sqlite3
+# On SQLite only: the row is corrupted with sqlite3.
 async def test_a_failure_in_the_middle_of_a_zip_export_is_an_error_not_a_broken_zip(
-    app: RunningApp, api: Api  # noqa: F811
+    app: RunningApp, api: Api
 ) -> None:
     """60 chats; the 30th chat's message cannot be read back (a corrupt row): the export
     answers an error status with a JSON body, not 200 and an archive cut in the middle."""

@@ -21,6 +21,7 @@ import pytest
 from gust.services.files import FileLimits
 from tests.hostile.zipcraft import DEFLATED, STORED, RawMember, build, deflated_zeros, member
 from tests.support import documents
+from tests.support.backends import Backend
 from tests.support.files_service import FilesRig, files_rig, stream
 
 
@@ -127,7 +128,7 @@ HOSTILE = [
 @pytest.fixture
 async def rig(tmp_path: Path) -> AsyncIterator[FilesRig]:
     limits = FileLimits(max_bytes=25 << 20)
-    async with files_rig("sqlite", tmp_path, limits, memory_mb=512, timeout=30) as made:
+    async with files_rig(Backend.sqlite(), tmp_path, limits, memory_mb=512, timeout=30) as made:
         yield made
 
 
@@ -164,7 +165,7 @@ async def test_a_file_that_needs_more_memory_than_the_worker_has_fails_as_too_co
     """A tight worker cap (a small file still reads under it; a 25 MB CSV does not)."""
     big = "".join(f"name{i},value {i} words,{i}\n" for i in range(700_000)).encode()
     limits = FileLimits(max_bytes=25 << 20, max_text_chars=1 << 30)
-    async with files_rig("sqlite", tmp_path, limits, memory_mb=140, timeout=60) as rig:
+    async with files_rig(Backend.sqlite(), tmp_path, limits, memory_mb=140, timeout=60) as rig:
         small = await rig.service.ingest("u1", "small.csv", stream(b"k,v\na,1\nb,2\nc,3\n"))
         assert (await rig.settled(small)).status == "ready"
         record = await rig.service.ingest("u1", "big.csv", stream(big))
@@ -176,7 +177,7 @@ async def test_a_file_that_reads_too_long_fails_as_a_timeout(tmp_path: Path) -> 
     """20 MB of text to cut into passages: seconds of CPU, against a 1 s CPU cap."""
     text = "".join(f"line {i} with some words in it\n" for i in range(600_000)).encode()
     limits = FileLimits(max_bytes=25 << 20, max_text_chars=1 << 30)
-    async with files_rig("sqlite", tmp_path, limits, timeout=0.5) as rig:
+    async with files_rig(Backend.sqlite(), tmp_path, limits, timeout=0.5) as rig:
         record = await rig.service.ingest("u1", "long.txt", stream(text))
         done = await rig.settled(record, timeout=60)
         assert (done.status, done.error_code) == ("failed", "extract_timeout")

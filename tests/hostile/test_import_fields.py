@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from tests.data.conftest import app  # noqa: F401 - the SQLite + MongoDB app fixture
 from tests.support.app_server import RunningApp
 from tests.support.client import Api
+
+pytestmark = pytest.mark.both_stores  # the app fixture runs on SQLite, then MongoDB
 
 AT = "2025-01-01T00:00:00Z"
 
@@ -81,13 +82,13 @@ async def check_pages(alice: Api, chat_ids: list[str]) -> None:
         assert share.status in (200, 201), share.text
         assert (await alice.get(f"/api/shares/{share.json['id']}", auth=False)).status == 200
     headers = {"Authorization": f"Bearer {alice.token}"}
-    async with alice.session.get(alice.base_url + "/api/export", headers=headers) as resp:
-        assert resp.status == 200
-        with zipfile.ZipFile(io.BytesIO(await resp.read())) as zf:
+    async with alice.session.get(alice.base_url + "/api/export", headers=headers) as download:
+        assert download.status == 200
+        with zipfile.ZipFile(io.BytesIO(await download.read())) as zf:
             assert zf.testzip() is None
 
 
-async def test_a_bad_field_anywhere_skips_its_conversation_whole(app: RunningApp, api: Api) -> None:  # noqa: F811
+async def test_a_bad_field_anywhere_skips_its_conversation_whole(app: RunningApp, api: Api) -> None:
     alice = await api.register_and_login("alice@example.com")
     docs = [document(f"message: {label}", [message(**fields)]) for label, fields in HOSTILE_MESSAGES]
     docs += [document(f"chat: {label}", [message()], **fields) for label, fields in HOSTILE_CHATS]
@@ -104,7 +105,7 @@ async def test_a_bad_field_anywhere_skips_its_conversation_whole(app: RunningApp
     await check_pages(alice, [resp.json["imported"][0]["chat_id"]])
 
 
-async def test_imported_usage_is_shown_but_never_counted(app: RunningApp, api: Api) -> None:  # noqa: F811
+async def test_imported_usage_is_shown_but_never_counted(app: RunningApp, api: Api) -> None:
     alice = await api.register_and_login("alice@example.com")  # the first account: a team admin
     usage = {"prompt_tokens": 90_000_000, "completion_tokens": 90_000_000, "cost": 99_999.0}
     resp = await alice.post("/api/import", [document("Costly", [message(usage=usage, model="gpt-x")])])
@@ -119,7 +120,7 @@ async def test_imported_usage_is_shown_but_never_counted(app: RunningApp, api: A
         assert report.json["totals"]["total_tokens"] == 0
 
 
-async def test_sources_are_rebuilt_with_unique_numbers_and_safe_links(app: RunningApp, api: Api) -> None:  # noqa: F811
+async def test_sources_are_rebuilt_with_unique_numbers_and_safe_links(app: RunningApp, api: Api) -> None:
     alice = await api.register_and_login("alice@example.com")
     sources = [
         {"n": 2, "url": "https://b.example/", "title": "B"},
@@ -143,7 +144,7 @@ async def test_sources_are_rebuilt_with_unique_numbers_and_safe_links(app: Runni
     await check_pages(alice, [chat_id])
 
 
-async def test_odd_text_and_times_are_made_safe_not_fatal(app: RunningApp, api: Api) -> None:  # noqa: F811
+async def test_odd_text_and_times_are_made_safe_not_fatal(app: RunningApp, api: Api) -> None:
     """Lone surrogates become U+FFFD; ChatGPT times that are not plausible fall back."""
     alice = await api.register_and_login("alice@example.com")
     gust = document("Surrogates \ud800", [message(content="half an emoji: \ud83d", reasoning="\udfff")])
@@ -168,7 +169,7 @@ async def test_odd_text_and_times_are_made_safe_not_fatal(app: RunningApp, api: 
 
 @pytest.mark.parametrize("body", [b'[{"format": "gust.chat", "version": 1, "x": NaN}]',
                                   b'{"title": "t", "create_time": Infinity, "mapping": {}}'])
-async def test_json_constants_are_not_numbers(app: RunningApp, api: Api, body: bytes) -> None:  # noqa: F811
+async def test_json_constants_are_not_numbers(app: RunningApp, api: Api, body: bytes) -> None:
     alice = await api.register_and_login("alice@example.com")
     resp = await alice.request("POST", "/api/import", data=body, headers={"Content-Type": "application/json"})
     assert resp.status == 400 and resp.error_code == "invalid_import_file"
@@ -176,7 +177,7 @@ async def test_json_constants_are_not_numbers(app: RunningApp, api: Api, body: b
 
 @pytest.mark.parametrize("content_type", ["multipart/form-data", "multipart/form-data; boundary=",
                                           "multipart/form-data; boundary=abc"])
-async def test_a_malformed_multipart_upload_is_a_400(app: RunningApp, api: Api, content_type: str) -> None:  # noqa: F811
+async def test_a_malformed_multipart_upload_is_a_400(app: RunningApp, api: Api, content_type: str) -> None:
     alice = await api.register_and_login("alice@example.com")
     resp = await alice.request("POST", "/api/import", data=b"--abc\r\nno end",
                                headers={"Content-Type": content_type})
@@ -185,7 +186,7 @@ async def test_a_malformed_multipart_upload_is_a_400(app: RunningApp, api: Api, 
 
 @pytest.mark.parametrize("body", [b"[" * 65 + b"]" * 65, b'{"a":' * 500 + b"1" + b"}" * 500, b"[" * 2000],
                          ids=["65-levels", "500-objects", "unclosed"])
-async def test_json_nested_too_deep_is_a_400(app: RunningApp, api: Api, body: bytes) -> None:  # noqa: F811
+async def test_json_nested_too_deep_is_a_400(app: RunningApp, api: Api, body: bytes) -> None:
     alice = await api.register_and_login("alice@example.com")
     resp = await alice.request("POST", "/api/import", data=body, headers={"Content-Type": "application/json"})
     assert (resp.status, resp.error_code) == (400, "json_too_deep")

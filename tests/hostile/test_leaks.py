@@ -53,7 +53,9 @@ async def test_metrics_token(data_dir: Path, http: aiohttp.ClientSession) -> Non
     app = await start_app(make_settings(data_dir, metrics_token="scrape-me-0123456789"))
     try:
         api = Api(app.url, http, OpenAPIChecker(app.app.openapi))
-        wrong = ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic scrape-me-0123456789"})
+        wrong: tuple[dict[str, str], ...] = (
+            {}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic scrape-me-0123456789"}
+        )
         for headers in wrong:
             resp = await api.get("/metrics", headers=headers)
             assert (resp.status, resp.error_code) == (403, "metrics_forbidden"), headers
@@ -76,13 +78,6 @@ async def test_no_answer_names_the_server_software(app: RunningApp, http: aiohtt
 
 
 # -- provider error text ------------------------------------------------------------------------
-@pytest.fixture
-async def upstream() -> AsyncIterator[FakeUpstream]:
-    fake = await FakeUpstream().start()
-    yield fake
-    await fake.stop()
-
-
 @pytest.fixture
 async def model_app(data_dir: Path, tmp_path: Path, upstream: FakeUpstream) -> AsyncIterator[RunningApp]:
     running = await start_app(make_settings(data_dir, models_file=upstream.models_file(tmp_path),

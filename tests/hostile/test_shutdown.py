@@ -5,11 +5,9 @@ answer already running ends as the shutdown promises."""
 from __future__ import annotations
 
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
-import pytest
 
 from tests.streaming.test_processes import login, server_env, started
 from tests.support.app_server import ServerProcess
@@ -29,13 +27,6 @@ ROUTES = [
 ]
 
 
-@pytest.fixture
-async def upstream() -> AsyncIterator[FakeUpstream]:
-    fake = await FakeUpstream().start()
-    yield fake
-    await fake.stop()
-
-
 async def test_requests_during_shutdown_get_503_not_500(tmp_path: Path, upstream: FakeUpstream) -> None:
     upstream.script = Script(tokens=[f"t{i} " for i in range(50)], hang_after=3)  # runs until shutdown
     proc = await started(ServerProcess.gust(
@@ -52,7 +43,7 @@ async def test_requests_during_shutdown_get_503_not_500(tmp_path: Path, upstream
                 head = await read_events(stream, stop_after=4)
                 proc.signal(signal.SIGTERM)
                 assert await until(lambda: "shutting down" in proc.log(), timeout=10), proc.log()
-                answers = []
+                answers: list[tuple[str, str, int | None, str | None, str | None, str]] = []
                 for session, (method, path) in zip(sessions, ROUTES, strict=True):
                     body = {"message": "late"} if method == "POST" else None
                     try:

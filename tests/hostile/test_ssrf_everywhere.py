@@ -27,6 +27,7 @@ from tests.hostile.ssrf_table import ALL, CREDENTIALS, INVALID, LOOPBACK, METADA
 from tests.research.conftest import StaticResolver
 from tests.streaming.helpers import stream
 from tests.support.app_server import make_settings, start_app
+from tests.support.env import bound_port
 from tests.support.fake_webhook import FakeWebhook
 from tests.support.site_server import SiteServer
 
@@ -187,7 +188,7 @@ async def test_a_webhook_redirect_is_not_followed() -> None:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = bound_port(runner)
     try:
         allowed = AddressPolicy(allowed_ports=None, allowed=AllowList.parse("127.0.0.1"))
         code = await call_webhook(f"http://127.0.0.1:{port}/hook", OutboundGuard(allowed))

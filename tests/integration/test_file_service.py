@@ -14,12 +14,15 @@ from gust.domain.ids import new_id, now
 from gust.ports.file_storage import read_all
 from gust.services.files import FileLimits, clean_name
 from tests.support import documents
+from tests.support.backends import Backend
 from tests.support.files_service import FilesRig, files_rig, stream
 
+pytestmark = pytest.mark.both_stores  # the rig runs on SQLite + a directory, then MongoDB + GridFS
 
-@pytest.fixture(params=["sqlite", "mongodb"])
-async def rig(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[FilesRig]:
-    async with files_rig(request.param, tmp_path, FileLimits(max_bytes=2 << 20, quota_bytes=3 << 20)) as made:
+
+@pytest.fixture
+async def rig(backend: Backend, tmp_path: Path) -> AsyncIterator[FilesRig]:
+    async with files_rig(backend, tmp_path, FileLimits(max_bytes=2 << 20, quota_bytes=3 << 20)) as made:
         yield made
 
 

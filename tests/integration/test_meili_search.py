@@ -23,13 +23,6 @@ from tests.support.openapi_check import OpenAPIChecker
 from tests.support.wait import until
 
 
-@pytest.fixture
-async def upstream() -> AsyncIterator[FakeUpstream]:
-    fake = await FakeUpstream().start()
-    yield fake
-    await fake.stop()
-
-
 def meili_settings(tmp_path: Path, upstream: FakeUpstream, url: str, key: str | None, index: str) -> Any:
     return make_settings(
         tmp_path / "data",
@@ -125,7 +118,7 @@ async def own_meili(tmp_path: Path) -> AsyncIterator[MeiliServer]:
     server = MeiliServer.from_env(tmp_path / "meili")
     await server.start()
     yield server
-    await server.kill()
+    server.kill()
 
 
 async def test_meilisearch_killed_then_restarted(
@@ -139,7 +132,7 @@ async def test_meilisearch_killed_then_restarted(
         await send(alice, upstream, "before the outage: glaciers", "glaciers move slowly")
         assert await until(lambda: _found(alice, "glaciers"), timeout=30)
 
-        await own_meili.kill()
+        own_meili.kill()
         resp = await alice.get("/api/search?q=glaciers")
         assert resp.status == 503
         assert resp.json["error"]["code"] == "search_unavailable"

@@ -10,10 +10,22 @@ from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 import pytest
+from pymongo import AsyncMongoClient
 
 from gust.adapters.store.mongo import MongoStore
 from gust.domain.errors import StoreUnavailable
+from tests.support.backends import Document, drop_database
 from tests.support.env import free_port, require_env
+from tests.support.wait import until
+
+
+async def index_names(uri: str, db_name: str, collection: str) -> list[str]:
+    """The collection's index names, read with a client of the test's own."""
+    client: AsyncMongoClient[Document] = AsyncMongoClient(uri)
+    try:
+        return [ix["name"] async for ix in await client[db_name][collection].list_indexes()]
+    finally:
+        await client.close()
 
 
 @contextlib.asynccontextmanager
@@ -77,13 +89,10 @@ async def test_indexes_are_created_once_the_server_answers() -> None:
     try:
         assert store.indexes_ready is False
         async with tcp_proxy(port, target.hostname or "127.0.0.1", target.port or 27017):
-            deadline = time.monotonic() + 30
-            while not store.indexes_ready and time.monotonic() < deadline:
-                await asyncio.sleep(0.1)
-            assert store.indexes_ready, "indexes were not created after the server came back"
+            ready = await until(lambda: store.indexes_ready, timeout=30, interval=0.1)
+            assert ready, "indexes were not created after the server came back"
             await store.ping()
-            names = [ix["name"] async for ix in await store._col("users").list_indexes()]
-            assert "email_unique" in names
-            await store._client.drop_database(db_name)  # type: ignore[union-attr]
+            assert "email_unique" in await index_names(uri, db_name, "users")
     finally:
         await store.close()
+        await drop_database(uri, db_name)

@@ -18,6 +18,7 @@ import pytest
 from tests.support.app_server import RunningApp, make_settings, start_app
 from tests.support.env import free_port
 from tests.support.fake_upstream import FakeUpstream, Script
+from tests.support.wait import until
 
 ROOT = Path(__file__).resolve().parents[2]
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
@@ -49,13 +50,6 @@ def site_config(directory: Path, app_port: int, http_port: int, https_port: int)
 
 
 @pytest.fixture
-async def upstream() -> AsyncIterator[FakeUpstream]:
-    fake = await FakeUpstream().start()
-    yield fake
-    await fake.stop()
-
-
-@pytest.fixture
 async def proxied(tmp_path: Path, upstream: FakeUpstream) -> AsyncIterator[tuple[RunningApp, str, str]]:
     app = await start_app(make_settings(tmp_path / "data", models_file=upstream.models_file(tmp_path),
                                         trusted_proxies=("127.0.0.1",)))
@@ -74,14 +68,17 @@ async def proxied(tmp_path: Path, upstream: FakeUpstream) -> AsyncIterator[tuple
                              "-g", "daemon off; master_process off;"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        for _ in range(100):
+
+        async def listening() -> bool:
             try:
                 _, writer = await asyncio.open_connection("127.0.0.1", https_port)
-                writer.close()
-                break
             except OSError:
                 assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-                await asyncio.sleep(0.05)
+                return False
+            writer.close()
+            return True
+
+        assert await until(listening, timeout=10, interval=0.05), "nginx never listened"
         yield app, f"https://127.0.0.1:{https_port}", f"http://127.0.0.1:{http_port}"
     finally:
         proc.terminate()

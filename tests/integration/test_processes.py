@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -102,25 +101,28 @@ async def test_sigterm_finishes_the_in_flight_request_then_exits_0(
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     writer.write(
         f"POST /api/chats HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
-        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
+        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+        "Expect: 100-continue\r\n\r\n".encode()
     )
+    # The server answers 100 Continue once it has read the headers: the request is in flight.
+    continued = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 15)
+    assert continued.startswith(b"HTTP/1.1 100 "), continued
     first = b'{"title": "in flight'
     writer.write(b"%x\r\n%s\r\n" % (len(first), first))
     await writer.drain()
-    await asyncio.sleep(0.2)  # let the server read the headers (ordering only, not a timing assertion)
 
     server.signal(signal.SIGTERM)
-    # The server stops accepting connections while the upload is still open.
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
+
+    async def refused() -> bool:
         try:
             _, probe = await asyncio.open_connection("127.0.0.1", server.port)
         except OSError:
-            break
+            return True
         probe.close()
-        await asyncio.sleep(0.05)
-    else:
-        raise AssertionError("the server kept accepting connections after SIGTERM")
+        return False
+
+    # The server stops accepting connections while the upload is still open.
+    assert await until(refused, timeout=15, interval=0.05), "still accepting connections after SIGTERM"
     assert server.proc.poll() is None, "the server exited with a request in flight"
 
     rest = b'"}'

@@ -22,13 +22,7 @@ from tests.support.app_server import ROOT, RunningApp, make_settings, start_app,
 from tests.support.client import Api
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.openapi_check import OpenAPIChecker
-
-
-@pytest.fixture
-async def upstream() -> AsyncIterator[FakeUpstream]:
-    fake = await FakeUpstream().start()
-    yield fake
-    await fake.stop()
+from tests.support.wait import until
 
 
 @pytest.fixture
@@ -217,11 +211,11 @@ async def test_start_up_reconcile_repairs_drift_in_the_background(
     restarted = await start_app(settings)  # same DATA_DIR
     try:
         api = Api(restarted.url, http, OpenAPIChecker(restarted.app.openapi), alice.token)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 60
-        while not (await search(api, "fumaroles"))["hits"]:  # the background pass repairs it
-            assert loop.time() < deadline, "the start-up reconcile did not repair the drift"
-            await asyncio.sleep(0.05)
+
+        async def repaired() -> bool:  # the background pass repairs it
+            return bool((await search(api, "fumaroles"))["hits"])
+
+        assert await until(repaired, timeout=60, interval=0.05), "the start-up reconcile left the drift"
         assert (await search(api, "fumaroles"))["hits"][0]["chat_id"] == chat_id
     finally:
         await restarted.stop()

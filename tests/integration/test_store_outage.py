@@ -25,7 +25,7 @@ from tests.streaming.helpers import deltas
 from tests.support.app_server import ServerProcess
 from tests.support.env import free_port
 from tests.support.fake_upstream import FakeUpstream, Script
-from tests.support.ferretdb import FerretDB, ferretdb_binary
+from tests.support.ferretdb import FerretDB
 from tests.support.sse import read_events
 from tests.support.wait import until
 
@@ -34,26 +34,11 @@ SECRET = "store-outage-secret-key-0123456789-abcdefghij"
 
 @pytest.fixture
 async def ferret(tmp_path: Path) -> AsyncIterator[FerretDB]:
-    server = FerretDB(ferretdb_binary(), tmp_path / "ferret")
+    server = FerretDB.from_env(tmp_path / "ferret")
     try:
         yield server
     finally:
         server.kill()
-
-
-@pytest.fixture
-async def upstream() -> AsyncIterator[FakeUpstream]:
-    fake = await FakeUpstream().start()
-    try:
-        yield fake
-    finally:
-        await fake.stop()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def gust(tmp_path: Path, ferret: FerretDB, upstream: FakeUpstream, **extra: str) -> ServerProcess:
@@ -147,7 +132,9 @@ async def test_an_answer_finishing_during_an_outage_is_stored_complete_once_the_
             rest = asyncio.ensure_future(read_events(resp))
             # The upstream finishes its answer while the store is down...
             assert await until(lambda: upstream.completed == 1, timeout=30)
-            await asyncio.sleep(2)  # ...and the final write fails for a while (no condition to wait for)
+            # ...and the final write fails (the process says so, and keeps retrying).
+            failed = "storing its final answer failed"
+            assert await until(lambda: failed in proc.log(), timeout=30), proc.log()
             assert not rest.done(), "the client was told the answer ended although it is not stored"
             await ferret.start()
             tail = await asyncio.wait_for(rest, 120)

@@ -5,25 +5,26 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 
 from tests.support.app_server import make_settings, start_app, subprocess_env
-from tests.support.env import require_env
+from tests.support.backends import Backend
 
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
+
+pytestmark = pytest.mark.both_stores  # each command on SQLite, then MongoDB
 
 
 @dataclass
 class Store:
     data_dir: Path
     env: dict[str, str]
-    overrides: dict[str, str]
+    overrides: dict[str, Any]
 
     async def gust(self, *args: str, stdin: str | None = None) -> tuple[int, str, str]:
         proc = await asyncio.create_subprocess_exec(
@@ -45,22 +46,10 @@ class Store:
             await running.stop()
 
 
-@pytest.fixture(params=["sqlite", "mongodb"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+@pytest.fixture
+def store(backend: Backend, tmp_path: Path) -> Store:
     env = {"DATA_DIR": str(tmp_path), "AUTH_SECRET_KEY": SECRET, "BCRYPT_ROUNDS": "4", "LOCAL_MODEL": "false"}
-    overrides: dict[str, str] = {}
-    if request.param == "mongodb":
-        uri = require_env("TEST_MONGODB_URI", "a MongoDB wire-protocol server")
-        name = f"gust_cli_{uuid.uuid4().hex[:12]}"
-        env |= {"MONGODB_URI": uri, "MONGODB_DB_NAME": name}
-        overrides = {"mongodb_uri": uri, "mongodb_db_name": name}
-    yield Store(tmp_path, env, overrides)
-    if request.param == "mongodb":
-        from pymongo import AsyncMongoClient
-
-        client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(overrides["mongodb_uri"])
-        await client.drop_database(overrides["mongodb_db_name"])
-        await client.close()
+    return Store(tmp_path, env | backend.env(), backend.settings())
 
 
 def _password(out: str) -> str:

@@ -1,10 +1,8 @@
-"""Fixtures for model and provider tests: the streaming fixtures, and no provider keys."""
+"""Fixtures for model and provider tests: no provider keys (the streaming fixtures are the plugin's)."""
 
 from __future__ import annotations
 
 import pytest
-
-from tests.streaming.conftest import start_stream_app, stream_app, upstream, user  # noqa: F401
 
 # Every variable that enables a built-in preset: tests must not depend on the developer's keys.
 PROVIDER_ENV = (

@@ -8,11 +8,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from gust.domain.models import Message
+from gust.domain.models import Message, Role
 from gust.services.context import FRAMING_TOKENS, build_messages, estimate_tokens
-from tests.streaming.conftest import StartApp
 from tests.streaming.helpers import stream
 from tests.support.fake_upstream import FakeUpstream, Script
+from tests.support.plugin import StartApp
 
 SYSTEM = "You are a careful assistant."
 
@@ -22,9 +22,9 @@ def turn(i: int) -> str:
     return f"question {i}: " + "lorem ipsum " * 33
 
 
-def message(role: str, content: str, i: int) -> Message:
+def message(role: Role, content: str, i: int) -> Message:
     return Message(
-        id=f"m{i}", chat_id="c", user_id="u", role=role, content=content,  # type: ignore[arg-type]
+        id=f"m{i}", chat_id="c", user_id="u", role=role, content=content,
         status="complete", created_at=i, updated_at=i,
     )
 

@@ -11,11 +11,11 @@ import pytest
 from gust.config import ConfigError
 from gust.services.model_registry import ModelRegistry, ModelsFileError, load_models_file
 from tests.models.conftest import PROVIDER_ENV
-from tests.streaming.conftest import StartApp
 from tests.streaming.helpers import stream
 from tests.support.app_server import ServerProcess, make_settings, start_app
 from tests.support.env import free_port
 from tests.support.fake_upstream import FakeUpstream
+from tests.support.plugin import StartApp
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

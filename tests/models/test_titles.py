@@ -16,13 +16,13 @@ from gust.config import ConfigError
 from gust.domain.models import Message
 from gust.services.generation import provisional_title
 from gust.services.titles import clean_title, is_provisional
-from tests.streaming.conftest import StartApp
 from tests.streaming.helpers import stream
 from tests.support.app_server import RunningApp, make_settings, start_app
 from tests.support.client import Api
 from tests.support.env import require_env
 from tests.support.fake_upstream import DEFAULT_TOKENS, FakeUpstream, Script
 from tests.support.openapi_check import OpenAPIChecker
+from tests.support.plugin import StartApp
 from tests.support.wait import until
 
 QUESTION = "Could you help me plan a three day trip to Paris in the spring, with museums and food?"

@@ -11,12 +11,12 @@ import aiohttp
 import pytest
 
 from gust.services.context import estimate_tokens
-from tests.streaming.conftest import StartApp
 from tests.streaming.helpers import stream
 from tests.support.app_server import RunningApp
 from tests.support.client import Api
 from tests.support.fake_upstream import FakeUpstream, Script
 from tests.support.openapi_check import OpenAPIChecker
+from tests.support.plugin import StartApp
 
 PRICES = {"fast": (1.0, 2.0), "smart": (10.0, 30.0)}  # per million input / output tokens
 

@@ -14,6 +14,7 @@ from gust.adapters.web.guard import AddressPolicy
 from gust.ports.web import FetchError
 from tests.research.conftest import StaticResolver
 from tests.support.site_server import SiteServer
+from tests.support.wait import until
 
 MiB = 1024 * 1024
 
@@ -136,11 +137,7 @@ async def test_endless_page_is_cut_at_the_timeout_while_the_loop_keeps_running(s
     # 1 s of 10 ms ticks is ~100; a loop blocked by the fetch would manage one or two.
     assert ticks >= 25, ticks
     # The fetcher hung up: the endless handler on the server stops writing.
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 5
-    while site._endless_writers and loop.time() < deadline:
-        await asyncio.sleep(0.02)
-    assert site._endless_writers == 0
+    assert await until(lambda: site._endless_writers == 0, timeout=5)
 
 
 async def test_nothing_before_the_timeout_is_a_timeout_error(site: SiteServer) -> None:

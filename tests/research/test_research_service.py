@@ -11,6 +11,7 @@ from gust.adapters.web.extract import HtmlExtractor
 from gust.adapters.web.fetcher import SafeFetcher
 from gust.adapters.web.guard import AddressPolicy
 from gust.adapters.web.searx import SearxClient
+from gust.domain.events import StatusEvent
 from gust.ports.web import NoWebSearch, WebSearch
 from gust.services.research import ResearchOptions, ResearchService, display_url, strip_command
 from tests.support.site_server import ARTICLES, SiteServer
@@ -20,9 +21,9 @@ Make = Callable[..., ResearchService]
 
 class Events:
     def __init__(self) -> None:
-        self.items: list[dict[str, Any]] = []
+        self.items: list[StatusEvent] = []
 
-    async def __call__(self, event: dict[str, Any]) -> None:
+    async def __call__(self, event: StatusEvent) -> None:
         self.items.append(event)
 
     def details(self, stage: str | None = None) -> list[str]:

@@ -22,6 +22,7 @@ from tests.support.client import Api
 from tests.support.fake_upstream import FakeUpstream, Script
 from tests.support.site_server import ARTICLES, SiteServer
 from tests.support.sse import SSEEvent
+from tests.support.wait import until
 
 StartApp = Callable[..., Awaitable[RunningApp]]
 NOISE = ("NAVLINK", "SCRIPTCODE", "STYLECODE", "FOOTERTEXT", "SIDEBARTEXT")
@@ -63,7 +64,7 @@ def sent_messages(events: list[SSEEvent]) -> list[dict[str, Any]]:
 
 def research_context(events: list[SSEEvent]) -> str:
     """The system message research added to the prompt."""
-    contexts = [
+    contexts: list[str] = [
         m["content"]
         for m in sent_messages(events)
         if m["role"] == "system" and ("Web sources" in m["content"] or "web pages" in m["content"])
@@ -178,11 +179,9 @@ async def test_oversized_and_endless_pages_do_not_hold_up_another_chat(
     big, endless = site.url("/big"), site.url("/endless")
 
     research_chat = asyncio.create_task(stream(user, {"message": f"about lighthouses {big} {endless}"}))
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 10
-    while site._endless_writers == 0:  # the research chat is reading the endless page
-        assert loop.time() < deadline and not research_chat.done()
-        await asyncio.sleep(0.02)
+    # The research chat is reading the endless page (and has not ended some other way).
+    assert await until(lambda: site._endless_writers > 0 or research_chat.done(), timeout=10)
+    assert not research_chat.done()
 
     chat = await stream(user, {"message": "a normal question"})  # another chat, meanwhile
     assert chat[-1].data["status"] == "complete"

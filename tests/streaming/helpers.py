@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -10,6 +9,7 @@ from gust.domain.models import Message
 from tests.support.app_server import RunningApp
 from tests.support.client import Api
 from tests.support.sse import SSEEvent, read_events
+from tests.support.wait import until
 
 
 def auth(api: Api, **extra: str) -> dict[str, str]:
@@ -39,15 +39,16 @@ async def follow(api: Api, chat_id: str, last_event_id: str | None = None) -> li
 
 async def wait_final(app: RunningApp, user_id: str, message_id: str, timeout: float = 20) -> Message:
     """Wait until a message leaves the `streaming` status (the job ran to its end)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
+    latest: list[Message] = []
+
+    async def final() -> bool:
         message = await app.services.store.get_message(user_id, message_id)
         assert message is not None
-        if message.status != "streaming":
-            return message
-        assert loop.time() < deadline, f"message {message_id} still streaming after {timeout}s"
-        await asyncio.sleep(0.02)
+        latest[:] = [message]
+        return message.status != "streaming"
+
+    assert await until(final, timeout=timeout), f"message {message_id} still streaming after {timeout}s"
+    return latest[0]
 
 
 async def user_id(api: Api) -> str:

@@ -14,11 +14,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.streaming.conftest import StartApp
 from tests.streaming.helpers import user_id, wait_final
 from tests.support.app_server import RunningApp
 from tests.support.client import Api, Response
 from tests.support.fake_upstream import FakeUpstream, Script
+from tests.support.plugin import StartApp
 from tests.support.wait import until
 
 

@@ -10,9 +10,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from tests.streaming.conftest import StartApp
 from tests.streaming.helpers import deltas, stream
+from tests.support.env import bound_port
 from tests.support.fake_upstream import FakeUpstream, Script
+from tests.support.plugin import StartApp
 
 
 @pytest.fixture
@@ -31,7 +32,7 @@ async def webhook_server() -> AsyncIterator[tuple[str, list[dict[str, object]]]]
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = bound_port(runner)
     yield f"http://127.0.0.1:{port}/hook", seen
     await runner.cleanup()
 

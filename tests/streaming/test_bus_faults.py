@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import pytest
 from tests.streaming.helpers import deltas
 from tests.streaming.test_processes import login, server_env, started
 from tests.support.app_server import ServerProcess
+from tests.support.backends import Backend
 from tests.support.env import free_port, require_env
 from tests.support.fake_upstream import FakeUpstream, Script
 from tests.support.redis_server import RedisServer
@@ -103,16 +103,13 @@ async def test_a_follower_on_another_process_gets_an_answer_after_a_long_silence
         await stop_all(a, b)
 
 
-@pytest.mark.parametrize("store", ["sqlite", "mongodb"])
+@pytest.mark.both_stores
 async def test_kill_9_of_the_answering_process_ends_every_follower_with_the_stored_text(
-    tmp_path: Path, upstream: FakeUpstream, session: aiohttp.ClientSession, store: str
+    tmp_path: Path, upstream: FakeUpstream, session: aiohttp.ClientSession, backend: Backend
 ) -> None:
     redis_url = require_env("TEST_REDIS_URL", "a Redis server")
     upstream.script = Script(tokens=TOKENS, delay=0.02)
-    extra = {"REDIS_URL": redis_url, "GENERATION_OWNER_TIMEOUT": "6"}
-    if store == "mongodb":
-        extra["MONGODB_URI"] = require_env("TEST_MONGODB_URI", "a MongoDB wire-protocol server (FerretDB)")
-        extra["MONGODB_DB_NAME"] = "gust_kill_" + uuid.uuid4().hex[:12]
+    extra = {"REDIS_URL": redis_url, "GENERATION_OWNER_TIMEOUT": "6", **backend.env()}
     env = server_env(tmp_path / "data", upstream, **extra)
     a = await started(ServerProcess.gust(env, free_port()))
     b = await started(ServerProcess.gust(env, free_port()))
@@ -155,8 +152,8 @@ async def test_kill_9_of_the_answering_process_ends_every_follower_with_the_stor
 async def test_a_redis_restart_mid_stream_leaves_no_gap_and_stop_works_afterwards(
     tmp_path: Path, upstream: FakeUpstream, session: aiohttp.ClientSession
 ) -> None:
-    redis = RedisServer(tmp_path / "redis")
-    redis.start()
+    redis = RedisServer.from_env(tmp_path / "redis")
+    await redis.start()
     tokens = TOKENS[:1000]
     upstream.script = Script(tokens=tokens, delay=0.02)
     env = server_env(tmp_path / "data", upstream, REDIS_URL=redis.url, GENERATION_OWNER_TIMEOUT="9")
@@ -181,7 +178,7 @@ async def test_a_redis_restart_mid_stream_leaves_no_gap_and_stop_works_afterward
             # A resume while Redis is down: 200 at once, the events once it is back.
             during = await session.get(events_url, headers={**auth, "Last-Event-ID": head[19].id or ""})
             assert during.status == 200
-            redis.start()
+            await redis.start()
             tail = await asyncio.wait_for(read_events(follower), 90)
             async with during:
                 resumed = await asyncio.wait_for(read_events(during), 60)

@@ -10,12 +10,12 @@ import pytest
 
 from gust.domain.ids import new_id, now
 from gust.domain.models import Message
-from tests.streaming.conftest import StartApp
 from tests.streaming.helpers import deltas, follow, stream, user_id, wait_final
 from tests.support.app_server import RunningApp
 from tests.support.client import Api, Response
 from tests.support.env import require_env
 from tests.support.fake_upstream import FakeUpstream, Script
+from tests.support.plugin import StartApp
 from tests.support.wait import until
 
 

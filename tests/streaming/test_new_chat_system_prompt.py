@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import aiohttp
 
-from tests.streaming.conftest import StartApp
 from tests.streaming.helpers import stream
 from tests.support.client import Api
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.openapi_check import OpenAPIChecker
+from tests.support.plugin import StartApp
 
 
 async def test_a_new_chat_is_created_with_the_system_prompt(

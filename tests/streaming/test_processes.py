@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 from collections.abc import AsyncIterator
@@ -67,12 +66,21 @@ async def test_sigkill_mid_stream_leaves_an_interrupted_message_with_checkpointe
         auth = await login(session, first.url, "k@example.com")
         async with session.post(first.url + "/chat/stream", json={"message": "go"}, headers=auth) as resp:
             events = await read_events(resp, stop_after=15)
-            await asyncio.sleep(0.2)  # let a checkpoint land after what we saw
+            chat_id, message_id = events[0].data["chat_id"], events[0].data["message_id"]
+            seen = deltas(events)
+
+            async def checkpointed() -> bool:
+                """The stored answer already holds everything the client saw."""
+                async with session.get(first.url + f"/api/chats/{chat_id}", headers=auth) as got:
+                    chat = await got.json()
+                stored = next((m for m in chat["messages"] if m["id"] == message_id), None)
+                return stored is not None and str(stored["content"]).startswith(seen)
+
+            assert await until(checkpointed, timeout=10), "no checkpoint covers what the client saw"
             first.signal(signal.SIGKILL)
         await first.wait_exit()
     finally:
         first.kill()
-    chat_id, message_id = events[0].data["chat_id"], events[0].data["message_id"]
     second = await started(ServerProcess.gust(env, free_port()))
     try:
         answer: dict[str, Any] = {}

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.streaming.conftest import StartApp
 from tests.streaming.helpers import deltas, stream
 from tests.support.fake_upstream import FakeUpstream, Script
+from tests.support.plugin import StartApp
 
 
 async def test_profile_defaults_drive_new_chats(

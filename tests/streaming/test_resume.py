@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.streaming.conftest import StartApp
 from tests.streaming.helpers import deltas, follow, stream, user_id, wait_final
 from tests.support.app_server import RunningApp
 from tests.support.client import Api
 from tests.support.fake_upstream import FakeUpstream, Script
+from tests.support.plugin import StartApp
+from tests.support.wait import until
 
 TOKENS = [f"t{i} " for i in range(30)]
 
@@ -60,8 +61,8 @@ async def test_after_the_grace_period_done_comes_from_the_store(
         api = await app.sign_up(http, "g@example.com")
         full = await stream(api, {"message": "go"})
         chat_id, message_id = full[0].data["chat_id"], full[0].data["message_id"]
-        while message_id in app.services.hub.generations:
-            await asyncio.sleep(0.02)
+        hub = app.services.hub
+        assert await until(lambda: message_id not in hub.generations, timeout=10)  # the grace period ended
         rest = await follow(api, chat_id, last_event_id=full[3].id)
         # The events after seq 4 are gone: the stored text replaces what the client has
         # (never a silent gap), then the stored status.

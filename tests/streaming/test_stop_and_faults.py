@@ -5,16 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+from pathlib import Path
 
 import aiohttp
 import pytest
 
-from tests.streaming.conftest import StartApp
 from tests.streaming.helpers import auth, deltas, stream, user_id, wait_final
 from tests.support.app_server import RunningApp
 from tests.support.client import Api
 from tests.support.fake_upstream import FakeUpstream, Script
+from tests.support.plugin import StartApp
 from tests.support.sse import read_events
+from tests.support.wait import until
 
 TOKENS = [f"w{i} " for i in range(200)]
 
@@ -37,10 +39,7 @@ async def test_stop_mid_stream_keeps_partial_text_and_closes_upstream(
     assert 0 < len(partial) < len("".join(TOKENS))
     final = await wait_final(stream_app, await user_id(user), head[0].data["message_id"])
     assert final.status == "stopped" and final.content == partial
-    for _ in range(100):  # the fake notices on its next write
-        if upstream.disconnects:
-            break
-        await asyncio.sleep(0.02)
+    assert await until(lambda: upstream.disconnects > 0, timeout=5)  # the fake notices on its next write
     assert upstream.disconnects == 1 and upstream.completed == 0
     # Nothing live any more: stopping again is a no-op.
     again = await user.post(f"/api/chats/{chat_id}/stop")
@@ -86,11 +85,11 @@ async def test_upstream_fault_ends_with_error_event_and_stored_status(
             assert final.content == "ab"
 
 
-async def test_unreachable_upstream_is_an_error_event(start_stream_app: StartApp, tmp_path: object) -> None:
+async def test_unreachable_upstream_is_an_error_event(start_stream_app: StartApp, tmp_path: Path) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    path = tmp_path / "closed.json"  # type: ignore[operator]
+    path = tmp_path / "closed.json"
     path.write_text(json.dumps([{"id": "gone", "base_url": f"http://127.0.0.1:{port}/v1"}]))
     app = await start_stream_app(models_file=path)
     async with aiohttp.ClientSession() as http:

@@ -7,11 +7,11 @@ import json
 
 import aiohttp
 
-from tests.streaming.conftest import StartApp
 from tests.streaming.helpers import auth, deltas, kinds, stream, user_id, wait_final
 from tests.support.app_server import RunningApp
 from tests.support.client import Api
 from tests.support.fake_upstream import DEFAULT_TOKENS, FakeUpstream, Script
+from tests.support.plugin import StartApp
 from tests.support.sse import parse_sse
 
 

@@ -13,11 +13,11 @@ import aiohttp
 import pytest
 from openapi_schema_validator import OAS31Validator
 
-from tests.streaming.conftest import StartApp
 from tests.streaming.helpers import auth, follow, stream, user_id, wait_final
 from tests.support.app_server import RunningApp
 from tests.support.client import Api
 from tests.support.fake_upstream import FakeUpstream, Script, ScriptedCall
+from tests.support.plugin import StartApp
 from tests.support.site_server import SiteServer
 
 STREAMS = [("/chat/stream", "post"), ("/api/chats/{chat_id}/events", "get")]

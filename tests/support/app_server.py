@@ -46,7 +46,7 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
         "rate_limit_messages_per_minute": 0,
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 @dataclass

@@ -6,6 +6,7 @@ import os
 import socket
 
 import pytest
+from aiohttp import web
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -17,6 +18,12 @@ def require_env(name: str, what: str) -> str:
     if IN_CI:
         pytest.fail(f"{name} is not set: CI must provide {what} (see .ci/run)")
     pytest.skip(f"{name} not set: no {what} to test against (.ci/run provides one)")
+
+
+def bound_port(runner: web.BaseRunner) -> int:
+    """The port an aiohttp runner's first site listens on (started on port 0)."""
+    port: int = runner.addresses[0][1]
+    return port
 
 
 def free_port() -> int:

@@ -16,6 +16,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.support.env import bound_port
+
 DEFAULT_TOKENS = ["Hello", ", ", "wörld", " — ", "ünïcödé", " ✓", " 你好", "!"]
 
 
@@ -102,8 +104,7 @@ class FakeUpstream:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
-        sockets = site._server.sockets  # type: ignore[union-attr]
-        self.port = sockets[0].getsockname()[1]
+        self.port = bound_port(self._runner)
         return self
 
     async def stop(self) -> None:

@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from aiohttp import web
 
+from tests.support.env import bound_port
+
 
 @dataclass
 class WebhookScript:
@@ -41,7 +43,7 @@ class FakeWebhook:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = bound_port(self._runner)
         return self
 
     async def stop(self) -> None:

@@ -3,23 +3,19 @@ bytes, and the real isolated worker processes."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
 
 from gust.adapters.files.directory import DirectoryFileStorage
 from gust.adapters.files.gridfs import GridFSFileStorage
 from gust.adapters.isolation.process import ProcessIsolation
-from gust.adapters.store.mongo import MongoStore
-from gust.adapters.store.sqlite import SQLiteStore
 from gust.domain.files import FileRecord
 from gust.ports.file_storage import FileStorage
 from gust.ports.files_store import FilesStore
 from gust.services.files import FileLimits, FileService
-from tests.support.env import require_env
+from tests.support.backends import Backend
 from tests.support.wait import until
 
 
@@ -49,26 +45,24 @@ async def stream(data: bytes, piece: int = 64 * 1024) -> AsyncIterator[bytes]:
 
 @asynccontextmanager
 async def files_rig(
-    backend: str, tmp_path: Path, limits: FileLimits = FileLimits(), *, memory_mb: int = 512,  # noqa: B008
+    backend: Backend, tmp_path: Path, limits: FileLimits = FileLimits(), *, memory_mb: int = 512,  # noqa: B008
     timeout: float = 30.0,
 ) -> AsyncIterator[FilesRig]:
+    """On SQLite, bytes in a directory; on MongoDB (the plugin's `backend` fixture drops the
+    database afterwards), bytes in GridFS of the same database."""
     isolation = ProcessIsolation(memory_bytes=memory_mb << 20, timeout=timeout, max_concurrent=2)
-    store: SQLiteStore | MongoStore
+    store = backend.store(tmp_path)
     storage: DirectoryFileStorage | GridFSFileStorage
-    db_name = f"gust_files_{uuid.uuid4().hex[:12]}"
-    if backend == "sqlite":
-        store, storage = SQLiteStore(tmp_path / "store.db"), DirectoryFileStorage(tmp_path / "files")
+    if backend.mongodb_uri is not None and backend.db_name is not None:
+        storage = GridFSFileStorage(backend.mongodb_uri, backend.db_name)
     else:
-        uri = require_env("TEST_MONGODB_URI", "a MongoDB wire-protocol server (FerretDB)")
-        store, storage = MongoStore(uri, db_name), GridFSFileStorage(uri, db_name)
+        storage = DirectoryFileStorage(tmp_path / "files")
     await store.start()
     await storage.start()
-    service = FileService(cast(FilesStore, store), storage, isolation, limits)
+    service = FileService(store, storage, isolation, limits)
     try:
-        yield FilesRig(service, cast(FilesStore, store), storage, isolation)
+        yield FilesRig(service, store, storage, isolation)
     finally:
         await service.close()
-        if isinstance(storage, GridFSFileStorage):
-            await storage.database.client.drop_database(db_name)
         await storage.close()
         await store.close()

@@ -16,6 +16,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.support.env import bound_port
+
 NAV = """<header class="site-header"><nav class="menu"><a href="/">Home NAVLINK</a>
 <a href="/news">News NAVLINK</a><a href="/about">About NAVLINK</a></nav></header>"""
 SCRIPTS = """<script>window.tracker = "SCRIPTCODE"; console.log("SCRIPTCODE");</script>
@@ -137,7 +139,7 @@ class SiteServer:
             site = web.TCPSite(self._runner, host, self.port, ssl_context=self.ssl_context)
             await site.start()
             if not self.port:
-                self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+                self.port = bound_port(self._runner)
         return self
 
     async def stop(self) -> None:

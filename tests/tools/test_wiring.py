@@ -71,7 +71,7 @@ async def test_builtins_share_research_and_mcp_servers_pass_the_allow_list(
         assert big.ok and big.cut and len(big.content) <= 500
     finally:
         await box.close()
-        await research.search.close()  # type: ignore[union-attr]
+        await research.search.close()
 
 
 async def test_without_the_allow_list_a_loopback_mcp_server_is_refused(

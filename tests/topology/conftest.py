@@ -7,7 +7,6 @@ and a fake OpenAI upstream in the test process that both Gust processes call.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import signal
 import sys
@@ -21,9 +20,11 @@ import pytest
 from tests.support.app_server import ROOT, ServerProcess
 from tests.support.env import free_port
 from tests.support.fake_upstream import FakeUpstream, Script
+from tests.support.ferretdb import FerretDB
+from tests.support.meili_server import MeiliServer
+from tests.support.redis_server import RedisServer
 from tests.support.wait import until
 from tests.topology.harness import REPORT
-from tests.topology.servers import FerretServer, MeiliServer, RedisServer, make_servers
 
 SECRET = "topology-shared-secret-key-0123456789-abcdefghijkl"
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
@@ -45,7 +46,7 @@ def expected_text(script: Script) -> str:
 @dataclass
 class Topology:
     redis: RedisServer
-    ferret: FerretServer
+    ferret: FerretDB
     meili: MeiliServer
     upstream: FakeUpstream
     root: Path
@@ -134,13 +135,17 @@ class Topology:
             proc.kill()
 
 
+Servers = tuple[RedisServer, FerretDB, MeiliServer]
+
+
 @pytest.fixture(scope="session")
-def topology_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RedisServer, FerretServer,
-                                                                                   MeiliServer]]:
-    servers = make_servers(tmp_path_factory.mktemp("topology-servers"))
+def topology_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    """The suite's three servers (started by the first test that needs them); skips, or fails
+    in CI, when a binary is missing."""
+    root = tmp_path_factory.mktemp("topology-servers")
+    servers = (RedisServer.from_env(root / "redis"), FerretDB.from_env(root / "ferret"),
+               MeiliServer.from_env(root / "meili"))
     try:
-        for server in servers:
-            server.start()
         yield servers
     finally:
         for server in servers:
@@ -148,11 +153,10 @@ def topology_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
 
 
 @pytest.fixture
-async def topology(topology_servers: tuple[RedisServer, FerretServer, MeiliServer],
-                   tmp_path: Path) -> AsyncIterator[Topology]:
+async def topology(topology_servers: Servers, tmp_path: Path) -> AsyncIterator[Topology]:
     redis, ferret, meili = topology_servers
     for server in topology_servers:  # up and answering, whatever an earlier test left
-        await asyncio.to_thread(server.ensure_up)
+        await server.ensure_up()
     upstream = await FakeUpstream().start()
     topo = Topology(redis, ferret, meili, upstream, tmp_path, f"topo{next(_numbers)}_{free_port()}")
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import difflib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,7 +114,7 @@ class Client:
             return cls(http, (await resp.json())["access_token"])
 
     async def call(self, method: str, url: str, body: Any = None,
-                   timeout: float = 30) -> tuple[int, Any, aiohttp.typedefs.LooseHeaders]:
+                   timeout: float = 30) -> tuple[int, Any, Mapping[str, str]]:
         """(status, JSON or text, headers); status 0 when no answer came within `timeout`."""
         try:
             async with self.http.request(method, url, json=body, headers=self.headers,
@@ -227,7 +228,8 @@ class Tally:
             self.problem(f"{record.label}: no done ({record.failure}); last events "
                          f"{[e.event for e in record.events[-3:]]}")
 
-    def response(self, label: str, status: int, body: Any, headers: Any, *, retry_after: bool = True) -> None:
+    def response(self, label: str, status: int, body: Any, headers: Mapping[str, str | None], *,
+                 retry_after: bool = True) -> None:
         """Count one plain response: 500s are problems; a 503 must carry JSON (and Retry-After)."""
         if status >= 500 and status != 503:
             self.http_500 += 1

@@ -9,6 +9,7 @@ and resumes there with Last-Event-ID during the pause, must get every character 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 
 import aiohttp
 import pytest
@@ -39,7 +40,7 @@ async def test_followers_on_the_other_process_survive_long_silences(
     chats = [await client.new_chat(a.url) for _ in range(STREAMS)]
 
     origins = [Record(f"origin{i}@A", a.url) for i in range(STREAMS)]
-    running = [
+    running: list[Awaitable[object]] = [
         asyncio.create_task(client.stream(
             origin, {"chat_id": chat, "message": f"q{i}", "model": "slow-start"}, READ_TIMEOUT))
         for i, (origin, chat) in enumerate(zip(origins, chats, strict=True))

@@ -5,6 +5,8 @@ other worker (every request is a new connection, so it may land on either worker
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Awaitable
 
 import aiohttp
 import pytest
@@ -20,6 +22,11 @@ pytestmark = [pytest.mark.topology, pytest.mark.timeout(180)]
 READ_TIMEOUT = 60.0
 MAX_FOLLOWERS = 16  # opened until two of them landed on the other worker
 PING = "6"  # SSE_PING_INTERVAL above redis-py's 5 s socket timeout, below the upstream's silence
+
+
+def landed(record: Record) -> bool:
+    """Whether a follow connection is open (its local port known) or has failed."""
+    return record.local_port is not None or record.failure is not None
 
 
 def deltas(record: Record) -> int:
@@ -52,8 +59,8 @@ async def test_gunicorn_two_workers_follow_resume_and_stop_across_workers(
     # An answer with an 8 s silence before its first token, followed through new connections.
     chat = await client.new_chat(server.url)
     origin = Record("origin", server.url)
-    tasks = [asyncio.create_task(client.stream(origin, {"chat_id": chat, "message": "gunicorn q",
-                                                        "model": "slow-start"}, READ_TIMEOUT))]
+    question = {"chat_id": chat, "message": "gunicorn q", "model": "slow-start"}
+    tasks: list[Awaitable[object]] = [asyncio.create_task(client.stream(origin, question, READ_TIMEOUT))]
     assert await until(lambda: origin.start is not None or origin.status not in (0, 200), timeout=30)
     assert origin.start is not None, (origin.status, origin.error_body)
     tally.started += 1
@@ -67,7 +74,7 @@ async def test_gunicorn_two_workers_follow_resume_and_stop_across_workers(
         follower = Record(f"follow{len(followers)}", server.url)
         followers.append(follower)
         tasks.append(asyncio.create_task(client.follow(follower, chat, READ_TIMEOUT)))
-        await until(lambda f=follower: f.local_port is not None or f.failure is not None, timeout=30)
+        await until(functools.partial(landed, follower), timeout=30)
         if worker_of(follower) == other:
             follower.label += "@other-worker"
             across.append(follower)

@@ -65,9 +65,9 @@ async def test_redis_restart_mid_stream_loses_nothing_and_stop_still_works(
         await client.follow(dropper, chat, READ_TIMEOUT, stop_after=6)  # start + 5 deltas, then hang up
     assert await until(lambda: all(deltas(f) >= 20 or f.done for f in followers), timeout=30)
 
-    await asyncio.to_thread(topology.redis.shutdown_nosave)
+    await asyncio.to_thread(topology.redis.stop)
     await asyncio.sleep(OUTAGE)  # the outage itself (a fault's length, not a wait for a condition)
-    await asyncio.to_thread(topology.redis.start)
+    await topology.redis.start()
     seen = [deltas(f) for f in followers]
     # At once, from B: stop the answer running across the restart (a 503 "retry shortly" is
     # honest while the bus reconnects; `stopped: false` for a running answer is not).

@@ -8,6 +8,7 @@ finds everything written during the outage (nothing stays un-indexed).
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 from urllib.parse import quote
 
@@ -88,14 +89,15 @@ async def test_search_outage_answers_503_then_finds_everything_written_during_it
     status, body, headers = await search(client, a.url, "outage0word")
     tally.response("search@A-during-writes", status, body, headers, retry_after=False)
 
-    await asyncio.to_thread(topology.meili.start)
+    await topology.meili.start()
     for name, proc in procs.items():
         if not await topology.ready(proc, timeout=RECOVERY):
             tally.problem(f"process {name}: /health/ready not 200 within {RECOVERY} s after the restart")
+    checks: list[tuple[str, set[str], str | None]]
     checks = [(f"outage{n}word", {r.start.data["chat_id"]}, "user") for n, r in enumerate(written) if r.start]
     checks += [(ANSWER_WORD, chat_ids, "assistant"), ("wombatitle", {first_chat}, None)]
     for words, ids, role in checks:
-        if await until(lambda w=words, i=ids, r=role: found(b.url, w, i, r), timeout=RECOVERY, interval=0.25):
+        if await until(functools.partial(found, b.url, words, ids, role), timeout=RECOVERY, interval=0.25):
             tally.add("found_after")
         else:
             tally.add("unindexed")

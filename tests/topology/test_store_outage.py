@@ -79,7 +79,10 @@ async def test_store_outage_answers_503_keeps_finished_answers_and_recovers(
                                   REQUEST_TIMEOUT))
     await asyncio.gather(*jobs)
     await asyncio.sleep(max(0.0, outage_ends - loop.time()))  # the rest of the outage (the fault's length)
-    await asyncio.to_thread(topology.ferret.start if fault == "killed" else topology.ferret.resume)
+    if fault == "killed":
+        await topology.ferret.start()
+    else:
+        topology.ferret.resume()
 
     try:
         procs["C"] = await starting

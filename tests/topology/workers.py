@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from tests.support.wait import until
+
 
 def children(pid: int) -> list[int]:
     path = Path(f"/proc/{pid}/task/{pid}/children")
@@ -39,12 +41,15 @@ def owner_of_connection(server_port: int, client_port: int, pids: list[int]) -> 
 async def _owner(port: int, writer: asyncio.StreamWriter, workers: list[int]) -> int | None:
     """The worker that accepted this new connection (polled: the accept may come a bit later)."""
     client_port = writer.get_extra_info("sockname")[1]
-    for _ in range(100):
+    owners: list[int] = []
+
+    def accepted() -> bool:
         owner = owner_of_connection(port, client_port, workers)
-        if owner is not None:
-            return owner
-        await asyncio.sleep(0.01)
-    return None
+        owners[:] = [] if owner is None else [owner]
+        return owner is not None
+
+    await until(accepted, timeout=1.0, interval=0.01)
+    return owners[0] if owners else None
 
 
 async def get_health(port: int, workers: list[int]) -> int | None:

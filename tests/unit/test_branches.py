@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from gust.domain.branches import children_index, current_branch, sibling_ids
-from gust.domain.models import Message
+from gust.domain.models import Message, Role
 
 
-def msg(mid: str, parent: str | None, at: float, role: str = "user") -> Message:
-    return Message(id=mid, chat_id="c", user_id="u", role=role, content=mid,  # type: ignore[arg-type]
+def msg(mid: str, parent: str | None, at: float, role: Role = "user") -> Message:
+    return Message(id=mid, chat_id="c", user_id="u", role=role, content=mid,
                    status="complete", created_at=at, updated_at=at, parent_id=parent)
 
 

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import random
 
-from gust.services.events import COMPACT_AT, RUN_CHARS, Event, EventLog, ReasoningText, encode, materialize
+from gust.services.events import (
+    COMPACT_AT,
+    RUN_CHARS,
+    Event,
+    EventLog,
+    ReasoningText,
+    TextRun,
+    encode,
+    materialize,
+)
 
 
 def build(n: int, seed: int) -> tuple[EventLog, list[object]]:
@@ -70,7 +79,8 @@ def test_a_run_stops_growing_at_run_chars() -> None:
     for _ in range(RUN_CHARS // len(part) * 3):
         log.append(part)
         appended.append(part)
-    runs = [len(b.text) for b in log._blocks]
+    runs = [len(b.text) for b in log._blocks if isinstance(b, TextRun)]
+    assert len(runs) == len(log._blocks)  # text only: every block is a run
     assert len(runs) >= 3 and all(n < RUN_CHARS + COMPACT_AT * len(part) for n in runs)
     assert log.slice(0, len(appended)) == appended
     assert log.text() == "".join(appended)

@@ -36,7 +36,7 @@ def env_example() -> dict[str, str]:
 def settings_from(values: dict[str, str], tmp_path: Path) -> Settings:
     env_file = tmp_path / "example.env"
     env_file.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
-    return Settings(_env_file=env_file)  # type: ignore[call-arg]
+    return Settings(_env_file=env_file)
 
 
 # -- .env.example ------------------------------------------------------------------------
@@ -51,7 +51,7 @@ def test_env_example_defaults_are_the_real_defaults(tmp_path: Path, monkeypatch:
     for name in setting_names():
         monkeypatch.delenv(name, raising=False)
     shown = {k: v for k, v in env_example().items() if v}
-    assert settings_from(shown, tmp_path) == Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings_from(shown, tmp_path) == Settings(_env_file=None)
 
 
 def test_every_setting_in_env_example_has_a_comment() -> None:
