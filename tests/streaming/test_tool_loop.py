@@ -14,13 +14,14 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.streaming.conftest import StartApp
 from tests.streaming.helpers import auth, deltas, follow, stream, user_id, wait_final
 from tests.streaming.test_processes import login, server_env, started
 from tests.support.app_server import RunningApp, ServerProcess
+from tests.support.backends import Backend
 from tests.support.client import Api
 from tests.support.env import free_port, require_env
 from tests.support.fake_upstream import FakeUpstream, Script, ScriptedCall
+from tests.support.plugin import StartApp
 from tests.support.site_server import SiteServer
 from tests.support.sse import SSEEvent, read_events
 from tests.support.wait import until
@@ -45,9 +46,14 @@ StartToolApp = Callable[..., Awaitable[RunningApp]]
 
 
 @pytest.fixture
-def start_tool_app(start_stream_app: StartApp, upstream: FakeUpstream, tmp_path: Path) -> StartToolApp:
+def start_tool_app(
+    start_stream_app: StartApp, upstream: FakeUpstream, tmp_path: Path, backend: Backend
+) -> StartToolApp:
+    """The app with a model that takes tools and one that does not, on `backend`'s store."""
+
     async def start(**overrides: Any) -> RunningApp:
-        return await start_stream_app(models_file=models_file(upstream, tmp_path), **overrides)
+        path = models_file(upstream, tmp_path)
+        return await start_stream_app(models_file=path, **backend.settings(), **overrides)
 
     return start
 
@@ -84,6 +90,7 @@ async def stored_calls(app: RunningApp, api: Api, events: list[SSEEvent]) -> lis
     return message.tool_calls
 
 
+@pytest.mark.both_stores
 async def test_a_call_is_run_and_its_result_reaches_the_upstream(
     start_tool_app: StartToolApp, http: aiohttp.ClientSession, upstream: FakeUpstream
 ) -> None:
@@ -183,6 +190,7 @@ async def test_a_model_that_never_stops_calling_ends_at_the_call_limit(
     assert message.status == "error" and message.error and message.error["code"] == "tool_call_limit"
 
 
+@pytest.mark.both_stores
 async def test_stop_cancels_a_running_call(
     start_tool_app: StartToolApp, http: aiohttp.ClientSession, upstream: FakeUpstream, site: SiteServer
 ) -> None:
@@ -304,8 +312,9 @@ async def test_tools_are_validated_before_anything_is_stored(
     assert len((await api.get(f"/api/chats/{chat_id}/messages")).json["items"]) == 2
 
 
+@pytest.mark.both_stores
 async def test_resume_mid_tool_on_another_process(
-    tmp_path: Path, upstream: FakeUpstream, http: aiohttp.ClientSession, site: SiteServer
+    tmp_path: Path, upstream: FakeUpstream, http: aiohttp.ClientSession, site: SiteServer, backend: Backend
 ) -> None:
     """Two server processes sharing Redis: the answer (and its call) runs on A; a client
     follows on B, goes away mid-tool and resumes on B with Last-Event-ID."""
@@ -315,6 +324,7 @@ async def test_resume_mid_tool_on_another_process(
         "MODELS_FILE": str(models_file(upstream, tmp_path)),
         "SSRF_ALLOWED_HOSTS": "127.0.0.1",
         "TOOL_TIMEOUT_S": "3",
+        **backend.env(),
     }
     upstream.script = Script.calling(
         ScriptedCall("fetch_url", json.dumps({"url": site.url("/endless")}), call_id="far"),
