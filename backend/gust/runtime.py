@@ -107,6 +107,7 @@ async def _build(
         access_ttl=settings.access_token_ttl,
         bcrypt_rounds=settings.bcrypt_rounds,
         refresh_ttl=settings.refresh_token_ttl,
+        refresh_reuse_grace=settings.refresh_reuse_grace,
         rate_limits=rate_limits,
         registration=settings.registration,
         login_slowdown=settings.login_slowdown_seconds,
