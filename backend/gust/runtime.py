@@ -51,6 +51,7 @@ from gust.services.teams import TeamService
 from gust.services.titles import TitleService
 from gust.services.usage import UsageService
 from gust.services.user_events import UserEvents
+from gust.tools_wiring import build_toolbox
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +160,9 @@ async def _build(
     stack.push_async_callback(step("titles", titles.close))
     research = wiring.make_research(settings)
     stack.push_async_callback(step("research sessions", research.close))
+    # Built-in tools through research's fetcher and search (MCP servers: with their admin API).
+    tools = build_toolbox(settings, research=research)
+    stack.push_async_callback(step("tools", tools.close))
 
     async def per_user(user: User) -> None:  # RATE_LIMIT_MESSAGES_PER_MINUTE
         await rate_limits.check(MESSAGES, user.id)
@@ -178,6 +182,7 @@ async def _build(
         admission=admission,
         after_complete=[titles.after_answer] if settings.generate_titles else [],
         metrics=metrics,
+        tools=tools,
     )
     reaper = OwnerReaper(store, hub, settings.generation_owner_timeout)
     reaper.start()  # only with a shared bus: other processes' dead generations
