@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     auth_secret_key: str | None = None
     access_token_ttl: int = Field(15 * 60, ge=60, le=24 * 3600)
     refresh_token_ttl: int = Field(7 * 24 * 3600, ge=3600)
+    # Seconds after its use during which a refresh token presented again renews the session
+    # (concurrent renewals of one browser) instead of ending its family as stolen; 0: never.
+    refresh_reuse_grace: float = Field(10.0, ge=0, le=60)
     bcrypt_rounds: int = Field(12, ge=4, le=16)
     google_client_id: str | None = None
     google_client_secret: str | None = None

@@ -56,6 +56,7 @@ from gust.services.teams import TeamService
 from gust.services.titles import TitleService
 from gust.services.usage import UsageService
 from gust.services.user_events import UserEvents
+from gust.tools_wiring import build_toolbox
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,7 @@ async def _build(
         access_ttl=settings.access_token_ttl,
         bcrypt_rounds=settings.bcrypt_rounds,
         refresh_ttl=settings.refresh_token_ttl,
+        refresh_reuse_grace=settings.refresh_reuse_grace,
         rate_limits=rate_limits,
         registration=settings.registration,
         login_slowdown=settings.login_slowdown_seconds,
@@ -163,6 +165,9 @@ async def _build(
     stack.push_async_callback(step("titles", titles.close))
     research = wiring.make_research(settings)
     stack.push_async_callback(step("research sessions", research.close))
+    # Built-in tools through research's fetcher and search (MCP servers: with their admin API).
+    tools = build_toolbox(settings, research=research)
+    stack.push_async_callback(step("tools", tools.close))
 
     async def per_user(user: User) -> None:  # RATE_LIMIT_MESSAGES_PER_MINUTE
         await rate_limits.check(MESSAGES, user.id)
@@ -182,6 +187,7 @@ async def _build(
         admission=admission,
         after_complete=[titles.after_answer] if settings.generate_titles else [],
         metrics=metrics,
+        tools=tools,
     )
     reaper = OwnerReaper(store, hub, settings.generation_owner_timeout)
     reaper.start()  # only with a shared bus: other processes' dead generations

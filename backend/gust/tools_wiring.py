@@ -1,8 +1,8 @@
 """How the composition root builds the tool box from the settings (issue 21).
 
-Kept out of the runtime until the tool loop is wired into answers: gust/runtime.py will
-call `build_toolbox(settings, research=..., mcp_servers=...)` once, and enter the box's
-close into its exit stack. Research's fetcher, extractor and SearxNG client are shared, not duplicated.
+gust/runtime.py calls `build_toolbox(settings, research=...)` once and enters the box's
+close into its exit stack (MCP servers are passed once they have their admin API).
+Research's fetcher, extractor and SearxNG client are shared, not duplicated.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def build_toolbox(
     builtin = BuiltinTools(
         fetcher=research.fetcher if research else None,
         extractor=research.extractor if research else None,
-        search=research.search if research else None,
+        search=research.search if research and research.search.configured else None,  # no SEARXNG_URL: none
         page_chars=settings.tool_result_max_chars,
     )
     providers: list[ToolProvider] = [builtin]

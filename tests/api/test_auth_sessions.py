@@ -149,6 +149,9 @@ async def test_reusing_a_rotated_refresh_token_revokes_its_family(
     browsers: tuple[Browser, Browser], http: aiohttp.ClientSession
 ) -> None:
     browser, other = browsers
+    # Replayed at once, as a test can: without the grace a real theft has (its use comes
+    # later than the holder's, see the test below).
+    browser.app.services.auth.tokens.reuse_grace = 0
     await register(browser.api, "a@example.com")
     await browser.login("a@example.com")
     await other.login("a@example.com")  # another login of the same user: another family
@@ -165,6 +168,28 @@ async def test_reusing_a_rotated_refresh_token_revokes_its_family(
     assert (after.status, after.error_code) == (401, "invalid_refresh_token")
     # ...while the user's other login is untouched.
     assert (await other.post("/api/auth/refresh")).status == 200
+
+
+async def test_two_renewals_with_one_token_at_once_keep_the_session(
+    browsers: tuple[Browser, Browser], http: aiohttp.ClientSession
+) -> None:
+    """Two tabs without Web Locks, or a reload that lost the renewed cookie: the same token
+    comes twice within seconds. Both renewals work; the family lives on."""
+    browser, _ = browsers
+    await register(browser.api, "a@example.com")
+    await browser.login("a@example.com")
+    token = browser.cookie("gust_refresh")
+    tab = Api(browser.app.url, http, OpenAPIChecker(browser.app.app.openapi))
+    first, second = await refresh_with(tab, token), await refresh_with(tab, token)
+    assert (first.status, second.status) == (200, 200), second.text
+    renewed = [value(set_cookies(r)["gust_refresh"]) for r in (first, second)]
+    assert len({token, *renewed}) == 3  # two new tokens, each of the same family
+    for fresh in renewed:
+        assert (await refresh_with(tab, fresh)).status == 200
+    # Outside the grace, the same replay is theft: the family ends.
+    browser.app.services.auth.tokens.reuse_grace = 0
+    late = await refresh_with(tab, token)
+    assert (late.status, late.error_code) == (401, "refresh_token_reused")
 
 
 async def test_refresh_requires_the_csrf_header_and_a_cookie(browsers: tuple[Browser, Browser]) -> None:

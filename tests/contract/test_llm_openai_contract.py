@@ -99,7 +99,7 @@ async def test_without_include_usage_no_stream_options_and_no_usage(
 
 
 async def test_extra_body_fields_are_sent_as_is(upstream: FakeUpstream, sessions: SessionPool) -> None:
-    await collect(client(upstream, sessions), extra={"thinking": {"type": "enabled"}})
+    await collect(client(upstream, sessions), extra_body={"thinking": {"type": "enabled"}})
     assert upstream.requests[-1]["thinking"] == {"type": "enabled"}
 
 

@@ -6,7 +6,8 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
-from gust.adapters.store.sqlite import SQLiteStore, all_migrations
+from gust.adapters.store.sqlite import SQLiteStore
+from gust.adapters.store.sqlite_migrations import all_migrations
 
 
 async def test_stores_starting_together_apply_each_migration_once(tmp_path: Path) -> None:

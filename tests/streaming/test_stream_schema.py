@@ -16,12 +16,15 @@ from openapi_schema_validator import OAS31Validator
 from tests.streaming.helpers import auth, follow, stream, user_id, wait_final
 from tests.support.app_server import RunningApp
 from tests.support.client import Api
-from tests.support.fake_upstream import FakeUpstream, Script
+from tests.support.fake_upstream import FakeUpstream, Script, ScriptedCall
 from tests.support.plugin import StartApp
 from tests.support.site_server import SiteServer
 
 STREAMS = [("/chat/stream", "post"), ("/api/chats/{chat_id}/events", "get")]
-EVENT_TYPES = {"start", "status", "reasoning", "delta", "resync", "sources", "usage", "error", "done", "ping"}
+EVENT_TYPES = {
+    "start", "status", "reasoning", "delta", "resync", "sources", "tool_call", "tool_result", "usage",
+    "error", "done", "ping",
+}  # fmt: skip
 
 
 def component(document: dict[str, Any], ref: str) -> dict[str, Any]:
@@ -94,8 +97,11 @@ async def v1_lines(app: RunningApp, key: str, body: dict[str, Any]) -> list[str]
 async def test_every_event_of_real_streams_validates_against_the_document(
     start_stream_app: StartApp, upstream: FakeUpstream, site: SiteServer, tmp_path: Path
 ) -> None:
+    tools_dir = tmp_path / "tools"
+    tools_dir.mkdir()
     app = await start_stream_app(
-        ssrf_allowed_hosts="127.0.0.1", sse_ping_interval=0.05, stream_grace_period=0
+        ssrf_allowed_hosts="127.0.0.1", sse_ping_interval=0.05, stream_grace_period=0,
+        models_file=upstream.models_file(tools_dir, features=["streaming", "tools"]),
     )
     document = app.app.openapi
     events_schema = validator(document, media_ref(document, "/chat/stream", "post", "text/event-stream"))
@@ -108,6 +114,10 @@ async def test_every_event_of_real_streams_validates_against_the_document(
         assert all(e.event == e.data["type"] for e in events)
         seen += [e.data for e in events]
         chat_id = events[0].data["chat_id"]
+        # A tool call and its result (issue 21).
+        upstream.script = Script.calling(ScriptedCall("current_time"), then=Script(tokens=["Noon."]))
+        body = {"message": "time?", "chat_id": chat_id, "tools": ["current_time"]}
+        seen += [e.data for e in await stream(api, body)]
         # A failing upstream: error, then done.
         upstream.script = Script(status=500)
         seen += [e.data for e in await stream(api, {"message": "fail", "chat_id": chat_id})]

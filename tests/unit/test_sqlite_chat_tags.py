@@ -5,7 +5,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from gust.adapters.store.sqlite import SQLiteStore, sql_statements
+from gust.adapters.store.sqlite import SQLiteStore
+from gust.adapters.store.sqlite_migrations import sql_statements
 from gust.domain.ids import new_id
 from gust.domain.models import Chat
 

@@ -159,6 +159,29 @@ class DoneEvent(TypedDict):
 
 
 @with_config(_STRICT)
+class ToolCallEvent(TypedDict):
+    """The model called a tool (one event per call; parallel calls come together)."""
+
+    type: Literal["tool_call"]
+    call_id: str
+    name: Annotated[str, Field(description="Gust's name of the tool (e.g. current_time)")]
+    arguments: Annotated[str, Field(description="The arguments as the model wrote them (JSON text)")]
+    id: NotRequired[Annotated[str, _NDJSON_ID]]
+
+
+@with_config(_STRICT)
+class ToolResultEvent(TypedDict):
+    """A tool call ended: its result (an error message when `ok` is false), cut to a preview."""
+
+    type: Literal["tool_result"]
+    call_id: str
+    ok: bool
+    content: Annotated[str, Field(description="The result's first characters (what the answer stores)")]
+    elapsed_ms: int
+    id: NotRequired[Annotated[str, _NDJSON_ID]]
+
+
+@with_config(_STRICT)
 class PingEvent(TypedDict):
     """NDJSON only: a keep-alive line during silence (SSE sends a `: ping` comment)."""
 
@@ -173,6 +196,8 @@ StreamEventUnion = Annotated[
     | DeltaEvent
     | ResyncEvent
     | SourcesEvent
+    | ToolCallEvent
+    | ToolResultEvent
     | UsageEvent
     | ErrorEvent
     | DoneEvent
@@ -180,7 +205,17 @@ StreamEventUnion = Annotated[
     Field(discriminator="type"),
 ]
 # Any event a job logs (what Generation.emit takes).
-AnswerEvent = StartEvent | StatusEvent | ResyncEvent | SourcesEvent | UsageEvent | ErrorEvent | DoneEvent
+AnswerEvent = (
+    StartEvent
+    | StatusEvent
+    | ResyncEvent
+    | SourcesEvent
+    | ToolCallEvent
+    | ToolResultEvent
+    | UsageEvent
+    | ErrorEvent
+    | DoneEvent
+)
 
 
 @with_config(_STRICT)
@@ -238,6 +273,14 @@ def resync_event(message_id: str, content: str, reasoning: str | None) -> Resync
 
 def sources_event(sources: list[dict[str, Any]]) -> SourcesEvent:
     return SourcesEvent(type="sources", sources=sources)  # type: ignore[typeddict-item]
+
+
+def tool_call_event(call_id: str, name: str, arguments: str) -> ToolCallEvent:
+    return ToolCallEvent(type="tool_call", call_id=call_id, name=name, arguments=arguments)
+
+
+def tool_result_event(call_id: str, ok: bool, content: str, elapsed_ms: int) -> ToolResultEvent:
+    return ToolResultEvent(type="tool_result", call_id=call_id, ok=ok, content=content, elapsed_ms=elapsed_ms)
 
 
 def usage_event(usage: dict[str, Any]) -> UsageEvent:

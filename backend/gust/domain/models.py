@@ -115,6 +115,9 @@ class Message:
     model: str | None = None
     usage: dict[str, Any] | None = None
     sources: list[dict[str, Any]] | None = None
+    # The tools the answer called, in order: {call_id, name, arguments, ok, content, elapsed_ms}
+    # (content: the result's preview, as the `tool_result` event carried it).
+    tool_calls: list[dict[str, Any]] | None = None
     error: dict[str, Any] | None = None
     # Why the model stopped ("stop", "length"...): "length" means the answer was cut.
     finish_reason: str | None = None
@@ -138,6 +141,7 @@ class Message:
             "model": self.model,
             "usage": self.usage,
             "sources": self.sources,
+            "tool_calls": self.tool_calls,
             "error": self.error,
             "finish_reason": self.finish_reason,
             "feedback": public_feedback(self.feedback),

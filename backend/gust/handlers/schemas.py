@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -140,6 +140,17 @@ class FeedbackOut(BaseModel):
     comment: str | None
 
 
+class ToolCallOut(BaseModel):
+    """One tool call of an answer, as its `tool_call` and `tool_result` events said."""
+
+    call_id: str
+    name: str
+    arguments: str
+    ok: bool
+    content: str = Field(description="The result's first characters (an error message when ok is false)")
+    elapsed_ms: int
+
+
 class MessageOut(BaseModel):
     id: str
     chat_id: str
@@ -151,6 +162,7 @@ class MessageOut(BaseModel):
     model: str | None
     usage: dict[str, Any] | None
     sources: list[dict[str, Any]] | None
+    tool_calls: list[ToolCallOut] | None = None
     error: dict[str, Any] | None
     finish_reason: str | None = Field(
         None, description='why the model stopped: "length" means the answer was cut at the length limit'
@@ -202,6 +214,7 @@ class ApiIndexOut(BaseModel):
 
 
 # -- streaming ------------------------------------------------------------------------
+MAX_TOOLS_PER_MESSAGE = 32  # names in one message's `tools`
 class SendIn(Strict):
     message: str = Field(max_length=1_000_000)
     model: str | None = Field(None, max_length=200)
@@ -209,6 +222,12 @@ class SendIn(Strict):
     temperature: float | None = Field(None, ge=0, le=2)
     max_tokens: int | None = Field(None, ge=1, le=1_000_000)
     research: bool = False
+    tools: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
+        None,
+        max_length=MAX_TOOLS_PER_MESSAGE,
+        description="Tools the model may call (names from the tool box, e.g. current_time); "
+        "only for models with the `tools` feature. Default: none.",
+    )
 
 
 class StreamIn(SendIn):

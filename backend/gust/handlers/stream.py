@@ -42,6 +42,7 @@ def options(body: SendIn | RegenerateIn, message: str = "") -> SendOptions:
         research=getattr(body, "research", False),
         agent_id=getattr(body, "agent_id", None),
         system_prompt=getattr(body, "system_prompt", None),
+        tools=getattr(body, "tools", None),
     )
 
 

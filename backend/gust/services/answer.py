@@ -15,6 +15,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from gust.domain.errors import StoreUnavailable, UpstreamError
@@ -31,15 +32,16 @@ from gust.domain.events import (
 from gust.domain.ids import now
 from gust.domain.model_spec import ModelSpec
 from gust.domain.models import Chat, Message, User
-from gust.ports.llm import LLM, ChatRequest
+from gust.ports.llm import LLM, ChatRequest, ToolCall
 from gust.ports.store import Store
 from gust.services.events import EventLog, ReasoningText
 from gust.services.hub import Generation
-from gust.services.usage import final_usage
+from gust.services.usage import continued_answer, final_usage
 
 if TYPE_CHECKING:
     from gust.observability import Metrics
     from gust.services.research import ResearchService
+    from gust.services.tool_loop import ToolLoop
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +92,7 @@ class AnswerJob:
     __slots__ = (
         "service", "user", "chat", "spec", "request", "assistant", "question", "user_message",
         "options", "log", "usage", "finish_reason", "sources", "_checkpoint", "persisted",
-        "stored_chars", "record_missing", "continued", "store_waiting", "final_stored",
+        "stored_chars", "record_missing", "continued", "store_waiting", "final_stored", "tools",
     )  # fmt: skip
     # Set by run(): the generation's event log, the only place the answer's text lives.
     log: EventLog
@@ -107,6 +109,7 @@ class AnswerJob:
         user_message: Message | None,
         options: AnswerOptions,
         persisted: asyncio.Future[None],
+        tools: ToolLoop | None = None,  # the message asked for tools (services/tool_loop.py)
     ) -> None:
         self.service = service
         self.user = user
@@ -122,6 +125,7 @@ class AnswerJob:
         self.sources: list[dict[str, Any]] | None = None
         self._checkpoint: asyncio.Task[None] | None = None
         self.persisted = persisted
+        self.tools = tools
         self.stored_chars = 0  # characters of the answer known to be in the store
         self.record_missing = False  # the answer's record could not be created
         self.store_waiting = False  # followers were told the final write waits on the store
@@ -186,7 +190,7 @@ class AnswerJob:
         # Reported by the provider, else estimated (marked so) when any text came; priced.
         usage = final_usage(self.spec, self.usage, self.request.messages, content, reasoning)
         if self.continued is not None:
-            content, reasoning, usage = _continued(self.continued, content, reasoning, usage)
+            content, reasoning, usage = continued_answer(self.continued, content, reasoning, usage)
         final: dict[str, Any] = {
             "content": content,
             "reasoning": reasoning or None,
@@ -198,6 +202,8 @@ class AnswerJob:
         }
         if self.sources is not None:
             final["sources"] = self.sources
+        if self.tools is not None and self.tools.records:
+            final["tool_calls"] = self.tools.stored()
         try:
             stored = await self._store_final(generation, final)
         finally:
@@ -317,7 +323,15 @@ class AnswerJob:
         self.request.messages.insert(-1, {"role": "system", "content": result.context})
 
     async def _stream(self, generation: Generation) -> None:
-        llm = self.service.models.llm(self.spec)
+        if self.tools is None:
+            await self._round(generation)
+        else:  # rounds until a text answer (services/tool_loop.py)
+            rounds = partial(self._round, generation)
+            await self.tools.answer(generation, self.request, rounds, self._start_checkpoint)
+
+    async def _round(self, generation: Generation) -> list[ToolCall]:
+        """Stream one answer of the upstream: its text to the log; the tool calls it ends in."""
+        llm, tools, calls = self.service.models.llm(self.spec), self.tools, []
         loop = asyncio.get_running_loop()
         interval = self.service.checkpoint_interval
         next_checkpoint = loop.time() + interval
@@ -330,14 +344,17 @@ class AnswerJob:
                 elif kind == "reasoning":
                     emit_reasoning(ReasoningText(chunk.text))
                 elif kind == "usage":
-                    self.usage = chunk.usage
+                    self.usage = chunk.usage if tools is None else tools.add_usage(chunk.usage)
                 elif kind == "finish":
                     self.finish_reason = chunk.finish_reason
                 elif kind == "status":
                     generation.emit(status_event("upstream", chunk.text, False))
+                elif kind == "tool_call" and chunk.tool_call is not None:
+                    calls.append(chunk.tool_call)
                 if loop.time() >= next_checkpoint:
                     next_checkpoint = loop.time() + interval
                     self._start_checkpoint()
+        return calls
 
     def _start_checkpoint(self) -> None:
         if not self.persisted.done():
@@ -345,12 +362,14 @@ class AnswerJob:
         if self._checkpoint is not None and not self._checkpoint.done():
             return  # one write at a time; the next one will carry everything
         prior = self.continued
-        changes = {
+        changes: dict[str, Any] = {
             "content": (prior.content if prior else "") + self.log.text(),
             "reasoning": ((prior.reasoning or "") if prior else "") + self.log.text(reasoning=True) or None,
             "updated_at": time.time(),
             "index_state": "pending",
         }
+        if self.tools is not None and self.tools.records:
+            changes["tool_calls"] = self.tools.stored()
         self._checkpoint = asyncio.ensure_future(self._write_checkpoint(changes))
 
     async def _write_checkpoint(self, changes: dict[str, Any]) -> None:
@@ -369,18 +388,6 @@ def _log_store_error(message: str, generation_id: str, exc: Exception) -> None:
         log.warning(message + ": %s", generation_id, exc.reason)  # noqa: G003 - one format
     else:
         log.error(message, generation_id, exc_info=exc)
-
-
-def _continued(
-    prior: Message, content: str, reasoning: str, usage: dict[str, Any] | None
-) -> tuple[str, str, dict[str, Any] | None]:
-    """A continued answer's text and usage: what it had, plus what came now."""
-    total = dict(prior.usage or {})
-    for key, value in (usage or {}).items():
-        old = total.get(key)
-        both_numbers = isinstance(value, int | float) and isinstance(old, int | float)
-        total[key] = old + value if both_numbers and not isinstance(value, bool) else value
-    return prior.content + content, (prior.reasoning or "") + reasoning, total or None
 
 
 async def _logged(coro: Awaitable[None]) -> None:

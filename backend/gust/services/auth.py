@@ -56,10 +56,15 @@ class AuthService:
         rate_limits: RateLimitService,
         registration: RegistrationMode | None = None,
         login_slowdown: float = 0.0,
+        refresh_reuse_grace: float = 10.0,
     ) -> None:
         self.store = store
         self.tokens = TokenService(
-            store, secret_key=secret_key, access_ttl=access_ttl, refresh_ttl=refresh_ttl
+            store,
+            secret_key=secret_key,
+            access_ttl=access_ttl,
+            refresh_ttl=refresh_ttl,
+            reuse_grace=refresh_reuse_grace,
         )
         self.access_ttl = access_ttl
         self.hasher = PasswordHasher(bcrypt_rounds)

@@ -30,6 +30,8 @@ from gust.services.hub import Generation, GenerationHub
 from gust.services.model_registry import ModelRegistry, ModelSpec
 from gust.services.research import ResearchService
 from gust.services.title_text import shorten
+from gust.services.tool_loop import ToolLoop, check_tools, model_takes_tools, refuse_tools
+from gust.services.tools import ToolBox
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,7 @@ class SendOptions:
     # Only for a message that creates its chat: bind the new chat to this team agent.
     agent_id: str | None = None
     system_prompt: str | None = None  # a new chat's (send() refuses it with a chat_id)
+    tools: list[str] | None = None  # tools the model may call (none by default this round)
 
 
 @dataclass(slots=True)
@@ -102,9 +105,11 @@ class GenerationService:
         admission: Admission,
         after_complete: Sequence[AfterComplete] = (),
         metrics: Metrics,
+        tools: ToolBox,
         final_retry: float = 180.0,
     ) -> None:
         self.store = store
+        self.tools = tools  # what answers may call (services/tool_loop.py)
         # How long a job keeps retrying its final write while the store is unavailable.
         self.final_retry = final_retry
         self.chats = chats
@@ -143,6 +148,10 @@ class GenerationService:
                 field="system_prompt",
             )
         requested = self._check_model(options)
+        if options.tools:  # 422 before anything is stored (an existing chat's model: _binding)
+            new_chat = chat_id is None and options.agent_id is None
+            model = requested or (self.models.resolve_or_default(user.default_model) if new_chat else None)
+            options.tools = await check_tools(self.tools, model, options.tools)
         async with self.admission.starting(user):
             return await self._send(user, options, chat_id, requested)
 
@@ -287,6 +296,8 @@ class GenerationService:
                 agent.model if agent and agent.model else chat.model or user.default_model
             )
         check_max_tokens(spec, options.max_tokens)
+        if options.tools and not model_takes_tools(spec):
+            raise refuse_tools(spec)
         return Binding(spec, prompt)
 
     async def _start(
@@ -333,8 +344,9 @@ class GenerationService:
             max_tokens=max_tokens,
             extra_body=dict(spec.extra_body),
         )
+        tools = ToolLoop(self.tools, options.tools) if options.tools and model_takes_tools(spec) else None
         job = AnswerJob(
-            self, user, chat, spec, request, assistant, question, user_message, options, persisted
+            self, user, chat, spec, request, assistant, question, user_message, options, persisted, tools
         )
         generation = await self.hub.start_generation(assistant.id, chat.id, user.id, job.run)
         return Started(chat, user_message, assistant, generation, persisted)

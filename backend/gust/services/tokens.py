@@ -45,11 +45,22 @@ class Session:
 
 
 class TokenService:
-    def __init__(self, store: AccountsStore, *, secret_key: str, access_ttl: int, refresh_ttl: int) -> None:
+    def __init__(
+        self,
+        store: AccountsStore,
+        *,
+        secret_key: str,
+        access_ttl: int,
+        refresh_ttl: int,
+        reuse_grace: float = 10.0,
+    ) -> None:
         self.store = store
         self._key = secret_key
         self.access_ttl = access_ttl
         self.refresh_ttl = refresh_ttl
+        # A used refresh token presented again this soon after its use is a race of the
+        # holder with itself, not theft (see rotate).
+        self.reuse_grace = reuse_grace
         self._verified: dict[str, dict[str, Any]] = {}
 
     # -- access tokens -------------------------------------------------------------
@@ -133,6 +144,17 @@ class TokenService:
         if token is None:
             raise Unauthorized("invalid refresh token", code="invalid_refresh_token")
         if not fresh:
+            raced = token.used_at is not None and at - token.used_at <= self.reuse_grace
+            if token.revoked_at is None and raced and token.expires_at > at:
+                # Two renewals with one token within seconds: tabs without the Web Locks API
+                # (plain HTTP on a LAN address), or a reload that aborted a refresh after the
+                # server rotated it and before the browser stored the new cookie. The late
+                # one gets a session of the same family instead of a logout for everyone.
+                user = await self.store.get_user(token.user_id)
+                if user is not None and not user.disabled:
+                    log.info("refresh token of user %s used again within %.0f s: renewed", token.user_id,
+                             self.reuse_grace)
+                    return await self.start_session(user, family_id=token.family_id)
             if token.revoked_at is None:
                 # A used token came back: someone holds a copy. End every session of the family.
                 await self.store.revoke_refresh_family(token.family_id, at)

@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from gust.domain.errors import ValidationError
-from gust.domain.models import User, iso
+from gust.domain.models import Message, User, iso
 from gust.ports.usage_store import UsageRow, UsageStore
 from gust.services.context import FRAMING_TOKENS, estimate_tokens
 from gust.services.model_registry import ModelSpec
@@ -179,3 +179,15 @@ class UsageService:
                 entry[1].setdefault(model, Totals()).add(row)
                 entry[2].add(row)
         return report
+
+
+def continued_answer(
+    prior: Message, content: str, reasoning: str, usage: dict[str, Any] | None
+) -> tuple[str, str, dict[str, Any] | None]:
+    """A continued answer's text and usage: what it had, plus what came now."""
+    total = dict(prior.usage or {})
+    for key, value in (usage or {}).items():
+        old = total.get(key)
+        both_numbers = isinstance(value, int | float) and isinstance(old, int | float)
+        total[key] = old + value if both_numbers and not isinstance(value, bool) else value
+    return prior.content + content, (prior.reasoning or "") + reasoning, total or None

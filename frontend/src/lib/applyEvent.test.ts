@@ -96,6 +96,18 @@ describe('applyEvent', () => {
     expect(applyEvent(streaming(), example('error')).live.error).toEqual({ code: 'upstream_error', message: 'The model failed', retryable: true });
   });
 
+  it('tool_call and tool_result keep the calls on the live answer; done stores them', () => {
+    let state = applyEvent(streaming(), example('tool_call'));
+    expect(state.live.toolCalls).toEqual([
+      { call_id: 'call_1', name: 'current_time', arguments: '{"timezone": "UTC"}', ok: null, content: null, elapsed_ms: null },
+    ]);
+    state = applyEvent(state, example('tool_result'));
+    const done = { call_id: 'call_1', name: 'current_time', arguments: '{"timezone": "UTC"}', ok: true, content: '2026-01-01T12:00:00+00:00 (UTC)', elapsed_ms: 3 };
+    expect(state.live.toolCalls).toEqual([done]);
+    expect(applyEvent(state, example('done')).messages[1].tool_calls).toEqual([done]);
+    expect(applyEvent(state, example('start')).live.toolCalls).toEqual([]);
+  });
+
   it('done makes the live answer the message and ends the live answer', () => {
     let state = applyEvent(streaming(), example('sources'));
     state = applyEvent(state, example('error'));
@@ -112,7 +124,7 @@ describe('applyEvent', () => {
   it('ping and types this build does not know change nothing', () => {
     const state = streaming();
     expect(applyEvent(state, example('ping'))).toBe(state);
-    expect(applyEvent(state, { type: 'tool_call', call_id: 'x' } as unknown as StreamEvent)).toBe(state);
+    expect(applyEvent(state, { type: 'tool_approval', call_id: 'x' } as unknown as StreamEvent)).toBe(state);
   });
 
   it('never changes the state it is given, whatever the event', () => {

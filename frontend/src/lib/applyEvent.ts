@@ -7,7 +7,7 @@
  */
 import type { StreamEvent } from './events.gen';
 import { sourceList } from './sources';
-import type { Message, MessageError, Source, Usage } from './types';
+import type { Message, MessageError, Source, ToolCallRecord, Usage } from './types';
 
 export type { StreamEvent } from './events.gen';
 
@@ -20,6 +20,8 @@ export interface LiveAnswer {
   sources: Source[] | null;
   usage: Usage | null;
   error: MessageError | null;
+  /** The tools called so far, in order (results fill in as they come). */
+  toolCalls: ToolCallRecord[];
 }
 
 export interface AnswerState {
@@ -31,7 +33,7 @@ export interface AnswerState {
 }
 
 export function emptyLive(messageId: string | null = null, content = '', reasoning = ''): LiveAnswer {
-  return { messageId, content, reasoning, stage: null, sources: null, usage: null, error: null };
+  return { messageId, content, reasoning, stage: null, sources: null, usage: null, error: null, toolCalls: [] };
 }
 
 /** The state after `event`; the same object when the event changes nothing. */
@@ -53,7 +55,7 @@ export function applyEvent(state: AnswerState, event: StreamEvent): AnswerState 
       return {
         chatId: state.chatId ?? event.chat_id,
         messages,
-        live: { ...live, messageId: event.message_id, content: event.continues ?? '', reasoning: '' },
+        live: { ...live, messageId: event.message_id, content: event.continues ?? '', reasoning: '', toolCalls: [] },
       };
     }
     case 'delta':
@@ -67,6 +69,18 @@ export function applyEvent(state: AnswerState, event: StreamEvent): AnswerState 
       return { ...state, live: { ...live, stage: event.done ? null : event.detail || event.stage } };
     case 'sources':
       return { ...state, live: { ...live, sources: sourceList(event.sources) } };
+    case 'tool_call': {
+      const call: ToolCallRecord = {
+        call_id: event.call_id, name: event.name, arguments: event.arguments, ok: null, content: null, elapsed_ms: null,
+      };
+      return { ...state, live: { ...live, toolCalls: [...live.toolCalls, call] } };
+    }
+    case 'tool_result': {
+      const toolCalls = live.toolCalls.map((c) =>
+        c.call_id === event.call_id ? { ...c, ok: event.ok, content: event.content, elapsed_ms: event.elapsed_ms } : c,
+      );
+      return { ...state, live: { ...live, toolCalls } };
+    }
     case 'usage':
       return {
         ...state,
@@ -82,6 +96,7 @@ export function applyEvent(state: AnswerState, event: StreamEvent): AnswerState 
               ...m, id: event.message_id, content: live.content, reasoning: live.reasoning || null,
               status: event.status, usage: event.usage ?? live.usage, sources: live.sources ?? m.sources,
               error: live.error, finish_reason: event.finish_reason,
+              tool_calls: live.toolCalls.length ? live.toolCalls : m.tool_calls,
             }
           : m,
       );

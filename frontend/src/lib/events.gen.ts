@@ -3,7 +3,7 @@
 // tests/unit/test_event_types_drift.py fails while this file and the backend disagree.
 
 /** One event of a generation's stream, told apart by `type`. */
-export type StreamEvent = StartEvent | StatusEvent | ReasoningEvent | DeltaEvent | ResyncEvent | SourcesEvent | UsageEvent | ErrorEvent | DoneEvent | PingEvent;
+export type StreamEvent = StartEvent | StatusEvent | ReasoningEvent | DeltaEvent | ResyncEvent | SourcesEvent | ToolCallEvent | ToolResultEvent | UsageEvent | ErrorEvent | DoneEvent | PingEvent;
 
 /** The answer began: where it is stored. */
 export interface StartEvent {
@@ -70,6 +70,30 @@ export interface ResyncEvent {
 export interface SourcesEvent {
   type: "sources";
   sources: Array<SourceOut>;
+  /** NDJSON only: `<stream>:<seq>`, the SSE `id:` (send it back as Last-Event-ID) */
+  id?: string;
+}
+
+/** The model called a tool (one event per call; parallel calls come together). */
+export interface ToolCallEvent {
+  type: "tool_call";
+  call_id: string;
+  /** Gust's name of the tool (e.g. current_time) */
+  name: string;
+  /** The arguments as the model wrote them (JSON text) */
+  arguments: string;
+  /** NDJSON only: `<stream>:<seq>`, the SSE `id:` (send it back as Last-Event-ID) */
+  id?: string;
+}
+
+/** A tool call ended: its result (an error message when `ok` is false), cut to a preview. */
+export interface ToolResultEvent {
+  type: "tool_result";
+  call_id: string;
+  ok: boolean;
+  /** The result's first characters (what the answer stores) */
+  content: string;
+  elapsed_ms: number;
   /** NDJSON only: `<stream>:<seq>`, the SSE `id:` (send it back as Last-Event-ID) */
   id?: string;
 }
@@ -142,7 +166,7 @@ export interface AnswerUsageOut {
 export type UserEvent = TitleEventOut;
 
 /** Every `type` of a generation's stream, as the server sends them. */
-export const STREAM_EVENT_TYPES = ["start", "status", "reasoning", "delta", "resync", "sources", "usage", "error", "done", "ping"] as const;
+export const STREAM_EVENT_TYPES = ["start", "status", "reasoning", "delta", "resync", "sources", "tool_call", "tool_result", "usage", "error", "done", "ping"] as const;
 
 /** Every `type` of the user's notifications. */
 export const USER_EVENT_TYPES = ["title"] as const;

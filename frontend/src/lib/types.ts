@@ -55,6 +55,17 @@ export interface Feedback {
   comment: string | null;
 }
 
+/** One tool call of an answer (the `tool_call` event, then its `tool_result`). */
+export interface ToolCallRecord {
+  call_id: string;
+  name: string;
+  arguments: string;
+  /** null while the call runs */
+  ok: boolean | null;
+  content: string | null;
+  elapsed_ms: number | null;
+}
+
 export interface Message {
   id: string;
   chat_id: string;
@@ -67,6 +78,8 @@ export interface Message {
   usage: Usage | null;
   sources: Source[] | null;
   error: MessageError | null;
+  /** The tools the answer called, in order (a card UI comes later). */
+  tool_calls?: ToolCallRecord[] | null;
   /** Why the model stopped: 'length' means the answer was cut at the length limit. */
   finish_reason?: string | null;
   feedback?: Feedback | null;
