@@ -6,6 +6,7 @@ from tornado.routing import Rule
 
 from gust.handlers import admin, agents, api_keys, auth, chats, health, meta, oauth, stream
 from gust.handlers import exports as export_handlers
+from gust.handlers import files as file_handlers
 from gust.handlers import messages as message_handlers
 from gust.handlers import openai_api as openai_handlers
 from gust.handlers import prompts as prompt_handlers
@@ -29,6 +30,7 @@ def api_handlers() -> list[Rule]:
         *message_handlers.default_handlers,
         *prompt_handlers.default_handlers,
         *export_handlers.default_handlers,
+        *file_handlers.default_handlers,
         *stream.default_handlers,
         *search_handlers.default_handlers,
         *usage_handlers.default_handlers,

@@ -20,7 +20,10 @@ from gust.closing import CloseBudget, cancel_task
 from gust.config import ConfigError, Settings
 from gust.domain.models import User
 from gust.observability import Metrics
+from gust.ports.app_store import AppStore
+from gust.ports.retrieval import Retrieval, RetrievalError
 from gust.ports.search import SearchIndexError
+from gust.retrieval_wiring import make_embedder, make_retrieval
 from gust.services.accounts import AccountServices
 from gust.services.admission import Admission
 from gust.services.agents import AgentService
@@ -28,10 +31,12 @@ from gust.services.api_keys import ApiKeyService
 from gust.services.auth import AuthService
 from gust.services.chats import ChatService
 from gust.services.errorlog import ErrorLogService
+from gust.services.files import FileLimits, FileService
 from gust.services.follow import FollowService
 from gust.services.generation import GenerationService
 from gust.services.hub import GenerationHub
 from gust.services.imports import ImportLimits, ImportService
+from gust.services.knowledge import KnowledgeService
 from gust.services.messages import MessageService
 from gust.services.model_registry import ModelRegistry, ModelsFileError
 from gust.services.oauth.providers import build_providers
@@ -202,6 +207,8 @@ async def _build(
         indexer.spawn(Reconciler(indexer).run_at_startup, "search-reconcile")
     stack.push_async_callback(step("search indexer", indexer.stop))
 
+    files, knowledge, retrieval = await _build_files(settings, store, stack, budget)
+
     # In the background: a store that is down at start-up must not keep the process from
     # serving (it answers 503 meanwhile); recovery runs once the store answers.
     recovery = asyncio.create_task(_recover_later(generation), name="recover-interrupted")
@@ -239,12 +246,63 @@ async def _build(
         imports=ImportService(store, isolation, limits),
         profiles=ProfileService(store, models),
         suggestions=SuggestionService(store),
+        files=files,
+        knowledge=knowledge,
         health_checks={
             "store": HealthCheck(backend=store.name, ping=store.ping),
             "bus": HealthCheck(backend=bus.name, ping=bus.ping),
             "search": HealthCheck(backend=index.name, ping=indexer.health, required=False),
+            "retrieval": HealthCheck(backend=retrieval.name, ping=retrieval.ping, required=False),
         },
     )
+
+
+async def _build_files(
+    settings: Settings, store: AppStore, stack: AsyncExitStack, budget: CloseBudget
+) -> tuple[FileService, KnowledgeService, Retrieval]:
+    """Uploaded files (bytes, records, reading in workers) and the passage index they feed."""
+    step = budget.step
+    storage = wiring.make_file_storage(settings)
+    await storage.start()
+    stack.push_async_callback(step("file storage", storage.close))
+    embedder = make_embedder(settings)
+    if settings.embeddings_backend != "local":
+        await embedder.start()  # the bundled model loads on first use: start-up stays fast
+    stack.push_async_callback(step("embedder", embedder.close))
+    retrieval = make_retrieval(settings, embedder)
+    try:
+        await retrieval.start()
+    except RetrievalError as exc:  # /health/ready shows it; uploads still store and read files
+        log.warning("passage index %s unavailable at start-up: %s", retrieval.name, exc)
+    stack.push_async_callback(step("passage index", retrieval.close))
+    from gust.adapters.isolation.process import ProcessIsolation
+
+    # Its own workers: documents get FILE_EXTRACT_* limits, not those of imports.
+    isolation = ProcessIsolation(
+        memory_bytes=settings.file_extract_memory_mb << 20,
+        timeout=settings.file_extract_timeout,
+        max_concurrent=settings.parse_max_concurrent,
+    )
+    files = FileService(store, storage, isolation, FileLimits.from_settings(settings))
+    knowledge = KnowledgeService(files, store, embedder, retrieval)
+    stack.push_async_callback(step("file reading", files.close))  # before the store and storage close
+    recovery = asyncio.create_task(_recover_files_later(files), name="recover-files")
+    stack.push_async_callback(step("recovery of unread files", lambda: cancel_task(recovery)))
+    return files, knowledge, retrieval
+
+
+async def _recover_files_later(files: FileService) -> None:
+    """Read again the files a previous run left `processing`, once the store answers."""
+    delay = 1.0
+    while True:
+        try:
+            await files.recover()
+        except Exception as exc:  # noqa: BLE001 - keep trying until the store answers
+            log.warning("recovering unread files failed, retrying in %.0fs: %s", delay, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+        else:
+            return
 
 
 async def _recover_later(generation: GenerationService) -> None:

@@ -19,6 +19,7 @@ from gust.config import Settings
 from gust.observability import Metrics
 from gust.ports.app_store import AppStore
 from gust.ports.bus import Bus
+from gust.ports.file_storage import FileStorage
 from gust.ports.ratelimit import RateLimiter
 from gust.ports.search import SearchIndex
 from gust.ports.search_store import SearchStore
@@ -52,6 +53,19 @@ def make_store(settings: Settings) -> AppStore:
     from gust.adapters.store.sqlite import SQLiteStore
 
     return SQLiteStore(settings.sqlite_path, busy_timeout=settings.sqlite_busy_timeout)
+
+
+def make_file_storage(settings: Settings) -> FileStorage:
+    """Uploaded files' bytes: GridFS when MONGODB_URI is set, else a directory in DATA_DIR."""
+    if settings.mongodb_uri:
+        from gust.adapters.files.gridfs import GridFSFileStorage
+
+        return GridFSFileStorage(
+            settings.mongodb_uri, settings.mongodb_db_name, timeout_ms=settings.mongodb_timeout_ms
+        )
+    from gust.adapters.files.directory import DirectoryFileStorage
+
+    return DirectoryFileStorage(settings.files_dir)
 
 
 def make_bus(settings: Settings) -> Bus:

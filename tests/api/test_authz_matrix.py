@@ -36,6 +36,7 @@ from tests.support.app_server import RunningApp, make_settings, start_app
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.oidc_provider import CLIENT_ID, CLIENT_SECRET, OIDCProvider
 from tests.support.openapi_check import OpenAPIChecker
+from tests.support.uploads import MULTIPART, form
 from tests.support.wait import until
 
 Kind = Literal["public", "user", "owned", "admin", "team_read", "team_admin", "team_list"]
@@ -48,6 +49,7 @@ class Policy:
     kind: Kind
     body: Any = None  # a valid body: only authorization may decide the answer
     raw: bytes | None = None  # a raw body instead (uploads)
+    content_type: str | None = None  # of the raw body
     query: str = ""
     public_statuses: frozenset[int] = field(default_factory=frozenset)
     owner_reads: bool = True  # for GET: the owner / admin / member gets 200
@@ -114,7 +116,13 @@ POLICIES: dict[tuple[str, str], Policy] = {
                                              key=True),
     ("GET", "/api/export"): Policy("user", key=True),
     ("POST", "/api/import"): Policy("user", body=IMPORT_DOC, key=True),
+    ("GET", "/api/files"): Policy("user", key=True),
+    ("POST", "/api/files"): Policy("user", raw=form("notes.txt", b"matrix notes\n"), content_type=MULTIPART,
+                                   key=True),
     # -- user A's objects ----------------------------------------------------------------
+    ("GET", "/api/files/{file_id}"): Policy("owned", key=True),
+    ("DELETE", "/api/files/{file_id}"): Policy("owned", key=True),
+    ("GET", "/api/files/{file_id}/content"): Policy("owned", key=True),
     ("POST", "/chat/stream"): Policy("owned", body={**SEND, "chat_id": "{chat_id}"}, owner_reads=False,
                                      key=True),
     ("POST", "/chat/message"): Policy("owned", body={**SEND, "chat_id": "{chat_id}"}, owner_reads=False,
@@ -200,6 +208,8 @@ class Matrix:
     async def call(self, method: str, template: str, policy: Policy, caller: Caller) -> Answer:
         headers = {"Authorization": f"Bearer {caller.token}"} if caller.token else {}
         data: bytes | None = policy.raw
+        if policy.content_type:
+            headers["Content-Type"] = policy.content_type
         if policy.body is not None:
             data = json.dumps(policy.body).replace("{chat_id}", self.ids["chat_id"]).encode()
             headers["Content-Type"] = "application/json"
@@ -270,8 +280,14 @@ async def setup_world(m: Matrix) -> tuple[Caller, Caller, Caller]:
     agent = await as_a("POST", "/api/agents", AGENT)
     await as_a("PUT", f"/api/agents/{agent['id']}/avatar", raw=png())
     prompt = await as_a("POST", "/api/prompts", {"name": "A's", "command": "secret", "body": "b"})
+    a_file = form("a.txt", f"{SECRET_WORD}\n".encode())
+    headers = {"Authorization": f"Bearer {a.token}", "Content-Type": MULTIPART}
+    async with m.session.post(m.app.url + "/api/files", data=a_file, headers=headers) as resp:
+        assert resp.status == 201, await resp.text()
+        upload = await resp.json()
     m.ids.update(chat_id=chat["id"], message_id=answer.id, key_id=key["id"], invite_id=invite["id"],
-                 agent_id=agent["id"], user_id=b_user.id, prompt_id=prompt["id"])
+                 agent_id=agent["id"], user_id=b_user.id, prompt_id=prompt["id"],
+                 file_id=upload["id"])
     return a, b, c
 
 

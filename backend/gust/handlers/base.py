@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pydantic
@@ -175,12 +176,13 @@ class BaseHandler(tornado.web.RequestHandler):
     def body_limit(self) -> int:
         return self.max_body_bytes or self.gust_settings.max_body_bytes
 
-    def data_received(self, chunk: bytes) -> None:
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
         # Every handler streams its body (stream_request_body), so Tornado never buffers one:
         # count as it arrives and keep no more than the limit, chunked bodies included.
         self._body_size += len(chunk)
         if self._body_size <= self.body_limit:
             self._body_chunks.append(chunk)
+        return None
 
     @property
     def body(self) -> bytes:

@@ -11,10 +11,11 @@ from typing import Protocol
 
 from gust.ports.accounts_store import AccountsStore
 from gust.ports.extras_store import ExtrasStore
+from gust.ports.files_store import FilesStore
 from gust.ports.search_store import SearchStore
 from gust.ports.shares_store import SharesStore
 from gust.ports.usage_store import UsageStore
 
 
-class AppStore(AccountsStore, SearchStore, UsageStore, ExtrasStore, SharesStore, Protocol):
+class AppStore(AccountsStore, SearchStore, UsageStore, ExtrasStore, SharesStore, FilesStore, Protocol):
     """The store port of the whole application (the core Store and every mixin's methods)."""

@@ -19,11 +19,13 @@ from gust.services.accounts import AccountServices
 from gust.services.auth import AuthService
 from gust.services.chats import ChatService
 from gust.services.errorlog import ErrorLogService
+from gust.services.files import FileService
 from gust.services.follow import FollowService
 from gust.services.generation import GenerationService
 from gust.services.hub import GenerationHub
 from gust.services.imports import ImportService
 from gust.services.indexer import Indexer
+from gust.services.knowledge import KnowledgeService
 from gust.services.messages import MessageService
 from gust.services.model_registry import ModelRegistry
 from gust.services.openai_api import OpenAICompatService
@@ -86,5 +88,9 @@ class Services:
     # A user's own defaults (PATCH /api/auth/me) and their team's suggested prompts.
     profiles: ProfileService
     suggestions: SuggestionService
+    # Uploaded files (bytes, records, reading in isolated workers) and the knowledge found in
+    # them: passages indexed when a file is ready, searched within the asker's scope.
+    files: FileService
+    knowledge: KnowledgeService
     # Components checked by /health/ready: name -> async ping callable.
     health_checks: Mapping[str, HealthCheck]

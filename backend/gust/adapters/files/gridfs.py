@@ -18,8 +18,11 @@ delete and usage query filters on it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime
 import hashlib
+import logging
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
@@ -27,9 +30,11 @@ from bson import Binary, Int64
 from pymongo import ASCENDING, AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from gust.ports.file_storage import BlobExists, BlobNotFound, BlobTooLarge, StoredBlob, check_id
+
+log = logging.getLogger(__name__)
 
 Doc = dict[str, Any]
 CHUNK_SIZE = 255 * 1024  # the GridFS default chunk size
@@ -49,6 +54,7 @@ class GridFSFileStorage:
         self.bucket = bucket
         self.timeout_ms = timeout_ms
         self._client: AsyncMongoClient[Doc] | None = None
+        self._index_task: asyncio.Task[None] | None = None
 
     @property
     def database(self) -> AsyncDatabase[Doc]:
@@ -69,12 +75,38 @@ class GridFSFileStorage:
         self._client = AsyncMongoClient(
             self.uri, tz_aware=True, timeoutMS=self.timeout_ms, serverSelectionTimeoutMS=self.timeout_ms
         )
+        try:
+            await self._ensure_indexes()
+        except PyMongoError as exc:
+            # A server that is down at start-up must not keep the process from serving:
+            # uploads answer 503 meanwhile; the indexes are made once it answers.
+            log.error("GridFS unreachable at start-up, creating its indexes in the background: %s",
+                      str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            self._index_task = asyncio.create_task(self._indexes_later(), name="gridfs-indexes")
+
+    async def _ensure_indexes(self) -> None:
         # The GridFS spec's two indexes, plus the owner for quotas.
         await self._files.create_index([("filename", ASCENDING), ("uploadDate", ASCENDING)])
         await self._chunks.create_index([("files_id", ASCENDING), ("n", ASCENDING)], unique=True)
         await self._files.create_index([("metadata.owner_id", ASCENDING)], name="owner")
 
+    async def _indexes_later(self) -> None:
+        delay = 1.0
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await self._ensure_indexes()
+            except PyMongoError:
+                delay = min(delay * 2, 30.0)
+            else:
+                return
+
     async def close(self) -> None:
+        if self._index_task is not None:
+            task, self._index_task = self._index_task, None
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if self._client is not None:
             await self._client.close()
             self._client = None
