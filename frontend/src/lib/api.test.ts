@@ -92,6 +92,31 @@ describe('apiFetch', () => {
     expect(calls.filter((c) => c.url === '/api/auth/refresh')).toHaveLength(1);
   });
 
+  it('does not renew again for a request that was sent before a renewal completed', async () => {
+    let refreshed = false;
+    let releaseLate: () => void = () => {};
+    const late = new Promise<void>((resolve) => {
+      releaseLate = resolve;
+    });
+    const calls = install(async (seen, index) => {
+      if (seen.url === '/api/auth/refresh') {
+        refreshed = true;
+        return json(200, { ok: true });
+      }
+      if (seen.url === '/api/late' && index === 1) {
+        await late; // sent with the old cookie; its 401 arrives after the renewal
+        return expired();
+      }
+      return refreshed ? json(200, { url: seen.url }) : expired();
+    });
+    const first = apiFetch('/api/first');
+    const second = apiFetch('/api/late');
+    expect((await first).status).toBe(200);
+    releaseLate();
+    expect((await second).status).toBe(200);
+    expect(calls.filter((c) => c.url === '/api/auth/refresh')).toHaveLength(1);
+  });
+
   it('signs out when the refresh fails, and surfaces the 401', async () => {
     install((seen) => (seen.url === '/api/auth/refresh' ? json(401, { error: { code: 'invalid_token', message: 'x' } }) : expired()));
     const signedOut = vi.fn();

@@ -50,11 +50,21 @@ const REFRESH_LOCK = 'gust-session-refresh';
  * secure context) the refresh runs unguarded, as before.
  */
 function refreshSession(): Promise<boolean> {
-  refreshing ??= oneTabAtATime(renew).finally(() => {
-    refreshing = null;
-  });
+  refreshing ??= oneTabAtATime(renew)
+    .then((ok) => {
+      if (ok) renewals += 1;
+      return ok;
+    })
+    .finally(() => {
+      refreshing = null;
+    });
   return refreshing;
 }
+
+// Counts this tab's successful renewals: a request sent before one of them completed and
+// answered 401 after it only needs sending again, not a renewal of its own (which would
+// rotate the fresh refresh token once more for nothing).
+let renewals = 0;
 
 async function oneTabAtATime(task: (waited: boolean) => Promise<boolean>): Promise<boolean> {
   const locks = typeof navigator === 'undefined' ? undefined : navigator.locks;
@@ -103,13 +113,15 @@ export const apiFetch: typeof fetch = async (input, init = {}) => {
       credentials: 'same-origin',
       headers: { ...(init.headers as Record<string, string> | undefined), ...csrfHeaders(method) },
     });
+  const sentAfter = renewals;
   let response = await send();
   const path = String(input);
   if (response.status === 401 && !NO_REFRESH.has(path)) {
     // The access cookie lives exactly as long as its token, so an expired session usually
     // arrives as "no credentials" rather than `token_expired`: either way, refresh once.
     const code = await errorCode(response);
-    if ((code === 'token_expired' || code === 'unauthorized') && (await refreshSession())) {
+    const renewable = code === 'token_expired' || code === 'unauthorized';
+    if (renewable && (renewals !== sentAfter || (await refreshSession()))) {
       response = await send();
     }
     if (response.status === 401) {
