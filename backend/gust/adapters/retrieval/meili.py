@@ -25,7 +25,7 @@ from meilisearch_python_sdk.models.search import Hybrid
 from meilisearch_python_sdk.models.settings import MeilisearchSettings, UserProvidedEmbedder
 from meilisearch_python_sdk.models.task import TaskInfo
 
-from gust.adapters.search.meili import quote
+from gust.adapters.search.meili import quote, task_failure
 from gust.domain.retrieval import Passage, RetrievalHit, RetrievalScope
 from gust.ports.retrieval import RetrievalError, candidates, fuse, query_terms
 
@@ -151,15 +151,9 @@ class MeilisearchRetrieval:
     async def _wait(self, task: TaskInfo) -> None:
         if self._client is None:
             raise RuntimeError("MeilisearchRetrieval used before start()")
-        result = await self._client.wait_for_task(
-            task.task_uid, timeout_in_ms=int(self.task_timeout * 1000), interval_in_ms=25
-        )
-        if result.status != "succeeded":
-            error = result.error or {}
-            raise RetrievalError(
-                f"meilisearch task {task.task_uid} {result.status}: "
-                f"{error.get('code', 'unknown')}: {error.get('message', '')}"
-            )
+        failure = await task_failure(self._client, task.task_uid, self.task_timeout)
+        if failure:
+            raise RetrievalError(failure)
 
     # -- writes --------------------------------------------------------------------
     async def index(self, passages: Sequence[Passage]) -> None:

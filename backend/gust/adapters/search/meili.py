@@ -193,15 +193,9 @@ class MeilisearchIndex:
 
     async def _wait(self, task: TaskInfo | int, *, limit: float | None = None) -> None:
         uid = task if isinstance(task, int) else task.task_uid
-        result = await self.client.wait_for_task(
-            uid, timeout_in_ms=int((limit or self.task_timeout) * 1000), interval_in_ms=25
-        )
-        if result.status != "succeeded":
-            error = result.error or {}
-            raise SearchIndexError(
-                f"meilisearch task {uid} {result.status}: "
-                f"{error.get('code', 'unknown')}: {error.get('message', '')}"
-            )
+        failure = await task_failure(self.client, uid, limit or self.task_timeout)
+        if failure:
+            raise SearchIndexError(failure)
 
     # -- writes --------------------------------------------------------------------
     async def upsert(self, documents: Sequence[IndexDocument]) -> None:
@@ -331,3 +325,13 @@ class MeilisearchIndex:
                 )
             )
         return SearchPage(hits=hits, total_estimate=result.estimated_total_hits or len(hits))
+
+
+async def task_failure(client: AsyncClient, uid: int, wait_s: float) -> str | None:
+    """Wait for a Meilisearch task; None when it succeeded, else what went wrong."""
+    result = await client.wait_for_task(uid, timeout_in_ms=int(wait_s * 1000), interval_in_ms=25)
+    if result.status == "succeeded":
+        return None
+    error = result.error or {}
+    code, message = error.get("code", "unknown"), error.get("message", "")
+    return f"meilisearch task {uid} {result.status}: {code}: {message}"
